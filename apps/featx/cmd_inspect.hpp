@@ -1,0 +1,46 @@
+// `featx inspect MODEL`: what the file holds, layer by layer.
+#pragma once
+
+#include <cstdio>
+
+#include "args.hpp"
+#include "featx/featx.hpp"
+
+namespace featx_cli {
+
+inline featx::Status cmd_inspect(const Args& args) {
+  if (args.positional.size() != 1) return featx::invalid_argument("usage: featx inspect MODEL");
+  std::shared_ptr<const featx::Model> m;
+  FEATX_RETURN_IF_ERROR(featx::Model::load(args.positional[0], &m));
+  std::printf("model: %s\n", m->name().c_str());
+  std::printf("format_version: %u\n", m->format_version());
+  std::printf("source: %s (%s), exporter %s\n", m->source().c_str(), m->source_format().c_str(),
+              m->exporter_version().c_str());
+  std::printf("architecture: mobilenet_v2, width multiplier %.4g, resolution %d\n",
+              double(m->width_multiplier()), m->resolution());
+  std::printf("input: RGB in [0, 1], internal = %.9g * x + %.9g\n", double(m->input_scale()),
+              double(m->input_offset()));
+  std::printf("feature_layer: %s, feature_dim: %d\n", m->feature_layer().c_str(), m->feature_dim());
+  if (m->has_classifier())
+    std::printf("classifier: %d classes (label offset %d)\n", m->classifier().num_classes,
+                m->classifier().label_offset);
+  else
+    std::printf("classifier: none\n");
+  std::printf("parameters: %zu, file bytes: %zu (%s), folded copies: %zu bytes\n",
+              m->parameter_count(), m->file_bytes(), m->memory_mapped() ? "mmap" : "in memory",
+              m->folded_bytes());
+  std::printf("isa: scalar\n");
+  std::printf("goldens: %zu\n", m->goldens().size());
+  std::printf("layers:\n");
+  for (const auto& l : m->layers())
+    std::printf("  %-28s %-9s %dx%d s%d %5d -> %-5d %s\n", l.name.c_str(),
+                l.depthwise ? "depthwise" : "conv", l.kernel_h, l.kernel_w, l.stride,
+                l.in_channels, l.out_channels, featx::activation_name(l.activation));
+  std::printf("blocks:\n");
+  for (const auto& b : m->blocks())
+    std::printf("  %-20s t=%d s=%d %4d -> %-4d%s\n", b.name.c_str(), b.expansion, b.stride,
+                b.in_channels, b.out_channels, b.residual ? " residual" : "");
+  return featx::Status::Ok();
+}
+
+}  // namespace featx_cli

@@ -1,0 +1,40 @@
+// featx/kernels/pointwise_ref.hpp: 1x1 convolution (a GEMM over pixels),
+// scalar reference, with fused bias, activation and optional residual add.
+//
+// input [pixels][in_c], weights [in_c][out_c], residual [pixels][out_c] or
+// null. Accumulates in double. The residual is added after bias, before the
+// activation, as in MobileNetV2 (project convs have no activation).
+#pragma once
+
+#include <cstddef>
+
+#include "featx/kernels/activation.hpp"
+
+namespace featx {
+
+inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                          const float* weights, const float* bias, int out_c, Activation act,
+                          const float* residual, float* output) {
+  constexpr int kChunk = 64;
+  double acc[kChunk];
+  for (size_t p = pixel_begin; p < pixel_end; ++p) {
+    const float* in = input + p * size_t(in_c);
+    float* out = output + p * size_t(out_c);
+    for (int c0 = 0; c0 < out_c; c0 += kChunk) {
+      const int n = out_c - c0 < kChunk ? out_c - c0 : kChunk;
+      for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
+      for (int ci = 0; ci < in_c; ++ci) {
+        const double a = in[ci];
+        const float* wrow = weights + size_t(ci) * out_c + c0;
+        for (int j = 0; j < n; ++j) acc[j] += a * double(wrow[j]);
+      }
+      if (residual) {
+        const float* r = residual + p * size_t(out_c) + c0;
+        for (int j = 0; j < n; ++j) acc[j] += r[j];
+      }
+      for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
+    }
+  }
+}
+
+}  // namespace featx

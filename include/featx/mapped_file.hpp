@@ -1,0 +1,128 @@
+// featx/mapped_file.hpp: read-only bytes of a file, memory-mapped where the
+// platform allows (POSIX), read into memory otherwise. Mapping lets weights
+// be used in place and keeps untouched pages out of the resident set.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "featx/status.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define FEATX_HAVE_MMAP 1
+#endif
+
+namespace featx {
+
+// Owns a contiguous read-only byte range; movable, not copyable.
+class ByteSource {
+ public:
+  ByteSource() = default;
+  ByteSource(const ByteSource&) = delete;
+  ByteSource& operator=(const ByteSource&) = delete;
+  ByteSource(ByteSource&& o) noexcept { swap(o); }
+  ByteSource& operator=(ByteSource&& o) noexcept {
+    ByteSource tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  ~ByteSource() { release(); }
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool mapped() const { return mapped_; }
+
+  // Borrows caller memory that must outlive this object (embedded arrays).
+  static ByteSource borrow(const void* data, size_t size) {
+    ByteSource s;
+    s.data_ = static_cast<const uint8_t*>(data);
+    s.size_ = size;
+    return s;
+  }
+
+  // Copies caller memory into 16-byte aligned storage (FlatBuffers needs 4, SIMD prefers 16+).
+  static ByteSource copy(const void* data, size_t size) {
+    ByteSource s;
+    s.owned_.resize((size + 15) / 16 + 1);
+    if (size) std::memcpy(s.owned_.data(), data, size);
+    s.data_ = reinterpret_cast<const uint8_t*>(s.owned_.data());
+    s.size_ = size;
+    return s;
+  }
+
+  static Status open(const std::string& path, ByteSource* out) {
+#ifdef FEATX_HAVE_MMAP
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      return err == ENOENT ? not_found(path + ": no such file")
+                           : io_error(path + ": cannot open (" + std::strerror(err) + ")");
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return io_error(path + ": not a regular file");
+    }
+    ByteSource s;
+    s.size_ = static_cast<size_t>(st.st_size);
+    if (s.size_ == 0) {
+      ::close(fd);
+      *out = std::move(s);
+      return Status::Ok();
+    }
+    void* p = ::mmap(nullptr, s.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (p == MAP_FAILED) return io_error(path + ": mmap failed (" + std::strerror(errno) + ")");
+    s.data_ = static_cast<const uint8_t*>(p);
+    s.mapped_ = true;
+    *out = std::move(s);
+    return Status::Ok();
+#else
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return not_found(path + ": cannot open");
+    std::vector<uint8_t> bytes;
+    uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) return io_error(path + ": read error");
+    *out = copy(bytes.data(), bytes.size());
+    return Status::Ok();
+#endif
+  }
+
+ private:
+  void swap(ByteSource& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(mapped_, o.mapped_);
+    owned_.swap(o.owned_);
+  }
+  void release() {
+#ifdef FEATX_HAVE_MMAP
+    if (mapped_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+#endif
+    data_ = nullptr;
+    size_ = 0;
+    mapped_ = false;
+    owned_.clear();
+  }
+
+  struct alignas(16) Chunk { uint8_t b[16]; };
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<Chunk> owned_;
+};
+
+}  // namespace featx

@@ -1,0 +1,395 @@
+// featx/model.hpp: an immutable, verified MobileNetV2 with batch norm folded.
+//
+// Loading checks, in order: the file exists and is non-empty; the FlatBuffers
+// identifier "FTX1"; the FlatBuffers verifier (bounds of every table and
+// vector); the format version; the CRC-32C of the payload; then the network's
+// own consistency (channel counts chain, weight vector sizes match their
+// shapes, strides and kernel sizes in range). Only then is batch norm folded:
+//   w' = w * gamma / sqrt(var + eps),  b' = beta + (b - mean) * gamma / sqrt(var + eps)
+// computed in double and rounded once to float. The folded copies are the
+// only weight copies made; `folded_bytes()` reports their size.
+//
+// A Model is immutable after load and safe to share between threads; each
+// thread runs its own Extractor over it.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "featx/crc32c.hpp"
+#include "featx/kernels/activation.hpp"
+#include "featx/mapped_file.hpp"
+#include "featx/schema/featx_generated.h"
+#include "featx/status.hpp"
+
+namespace featx {
+
+constexpr uint32_t kFormatVersion = 1;
+
+// One convolution after batch-norm folding. Layouts follow TensorFlow:
+// full conv weights [kh][kw][in][out], depthwise weights [kh][kw][channels].
+struct ConvLayer {
+  std::string name;
+  bool depthwise = false;
+  int kernel_h = 1, kernel_w = 1, stride = 1;
+  int in_channels = 0, out_channels = 0;
+  Activation activation = Activation::none;
+  std::vector<float> weights;
+  std::vector<float> bias;  // [out_channels], always present after folding
+};
+
+// Indices into Model::layers() of one inverted-residual block.
+struct BlockInfo {
+  std::string name;
+  int expansion = 1, stride = 1, in_channels = 0, out_channels = 0;
+  bool residual = false;
+  int expand = -1;  // -1 when the block has no expansion conv
+  int depthwise = -1, project = -1;
+};
+
+struct ClassifierInfo {
+  int num_classes = 0;
+  int label_offset = 0;
+  std::vector<float> weights;  // [classes][features]
+  std::vector<float> bias;     // [classes]
+};
+
+// A golden sample stored in the model file, viewed in place.
+struct GoldenView {
+  std::string name, pool, reference;
+  int height = 0, width = 0;
+  const float* input = nullptr;  // [height][width][3]
+  const float* output = nullptr;
+  size_t output_size = 0;
+  float max_abs_tolerance = 5e-5f;
+};
+
+class Model {
+ public:
+  // Loads a .featx file (memory-mapped on POSIX).
+  static Status load(const std::string& path, std::shared_ptr<const Model>* out) {
+    ByteSource bytes;
+    FEATX_RETURN_IF_ERROR(ByteSource::open(path, &bytes));
+    return from_source(std::move(bytes), path, out);
+  }
+
+  // Copies `size` bytes from `data`; the caller may free them afterwards.
+  static Status from_memory(const void* data, size_t size, const std::string& name,
+                            std::shared_ptr<const Model>* out) {
+    return from_source(ByteSource::copy(data, size), name, out);
+  }
+
+  // Uses `data` in place (e.g. an array embedded in the binary); it must stay
+  // alive and unchanged as long as the Model. Misaligned data is copied.
+  static Status from_embedded(const void* data, size_t size, const std::string& name,
+                              std::shared_ptr<const Model>* out) {
+    if (reinterpret_cast<uintptr_t>(data) % 16 != 0) return from_memory(data, size, name, out);
+    return from_source(ByteSource::borrow(data, size), name, out);
+  }
+
+  const std::string& name() const { return name_; }
+  float input_scale() const { return input_scale_; }
+  float input_offset() const { return input_offset_; }
+  float width_multiplier() const { return width_multiplier_; }
+  int resolution() const { return resolution_; }
+  int feature_dim() const { return layers_.empty() ? 0 : layers_.back().out_channels; }
+  const std::string& feature_layer() const { return layers_.back().name; }
+  const std::vector<ConvLayer>& layers() const { return layers_; }
+  const std::vector<BlockInfo>& blocks() const { return blocks_; }
+  bool has_classifier() const { return classifier_.num_classes > 0; }
+  const ClassifierInfo& classifier() const { return classifier_; }
+  const std::string& source() const { return source_; }
+  const std::string& source_format() const { return source_format_; }
+  const std::string& exporter_version() const { return exporter_version_; }
+  uint32_t format_version() const { return kFormatVersion; }
+  size_t file_bytes() const { return bytes_.size(); }
+  bool memory_mapped() const { return bytes_.mapped(); }
+  // Bytes of weights copied at load (folded conv weights, classifier).
+  size_t folded_bytes() const { return folded_bytes_; }
+  size_t parameter_count() const { return parameter_count_; }
+
+  std::vector<GoldenView> goldens() const {
+    std::vector<GoldenView> out;
+    auto* goldens = network()->goldens();
+    if (!goldens) return out;
+    for (const auto* g : *goldens) {
+      GoldenView v;
+      v.name = g->name() ? g->name()->str() : "";
+      v.pool = g->pool() ? g->pool()->str() : "avg";
+      v.reference = g->reference() ? g->reference()->str() : "";
+      v.height = g->height();
+      v.width = g->width();
+      v.input = g->input()->data();
+      v.output = g->output()->data();
+      v.output_size = g->output()->size();
+      v.max_abs_tolerance = g->max_abs_tolerance();
+      out.push_back(v);
+    }
+    return out;
+  }
+
+  // Index of the conv layer called `name`, or -1.
+  int find_layer(const std::string& layer_name) const {
+    for (size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i].name == layer_name) return static_cast<int>(i);
+    return -1;
+  }
+  // Index of the block called `name`, or -1.
+  int find_block(const std::string& block_name) const {
+    for (size_t i = 0; i < blocks_.size(); ++i)
+      if (blocks_[i].name == block_name) return static_cast<int>(i);
+    return -1;
+  }
+
+ private:
+  Model() = default;
+
+  const fb::Network* network() const {
+    return fb::GetModelFile(bytes_.data())->payload_nested_root();
+  }
+
+  static Status from_source(ByteSource bytes, const std::string& name,
+                            std::shared_ptr<const Model>* out) {
+    std::shared_ptr<Model> model(new Model());
+    model->bytes_ = std::move(bytes);
+    model->name_ = name;
+    FEATX_RETURN_IF_ERROR(model->verify_container());
+    FEATX_RETURN_IF_ERROR(model->read_network());
+    *out = std::move(model);
+    return Status::Ok();
+  }
+
+  Status fail(const std::string& what) const { return corrupt(name_ + ": " + what); }
+
+  Status verify_container() {
+    const uint8_t* p = bytes_.data();
+    size_t n = bytes_.size();
+    if (n == 0) return fail("empty file, not a featx model");
+    if (n < 8) return fail("truncated (" + std::to_string(n) + " bytes), not a featx model");
+    if (std::memcmp(p + 4, fb::ModelFileIdentifier(), 4) != 0) {
+      std::string found;
+      for (int i = 4; i < 8; ++i) found += (p[i] >= 32 && p[i] < 127) ? char(p[i]) : '?';
+      return fail("wrong file identifier '" + found + "' (expected 'FTX1'): not a featx model");
+    }
+    if (reinterpret_cast<uintptr_t>(p) % 8 != 0) return fail("buffer is not 8-byte aligned");
+    flatbuffers::Verifier verifier(p, n);
+    if (!fb::VerifyModelFileBuffer(verifier))
+      return fail("FlatBuffers verification failed: truncated or corrupt model file");
+    const fb::ModelFile* file = fb::GetModelFile(p);
+    if (file->format_version() != kFormatVersion)
+      return Status(StatusCode::unsupported,
+                    name_ + ": format version " + std::to_string(file->format_version()) +
+                        " is not supported (this featx reads version " +
+                        std::to_string(kFormatVersion) + ")");
+    const auto* payload = file->payload();
+    uint32_t crc = crc32c(payload->data(), payload->size());
+    if (crc != file->payload_crc32c())
+      return fail("checksum mismatch (payload corrupt): stored " + hex(file->payload_crc32c()) +
+                  ", computed " + hex(crc));
+    return Status::Ok();
+  }
+
+  static std::string hex(uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", v);
+    return buf;
+  }
+
+  static size_t vec_size(const flatbuffers::Vector<float>* v) { return v ? v->size() : 0; }
+
+  Status read_conv(const fb::ConvLayer* src, const char* role, ConvLayer* dst) {
+    if (!src) return fail(std::string("missing ") + role + " layer");
+    dst->name = src->name()->str();
+    const std::string& n = dst->name;
+    dst->depthwise = src->kind() == fb::ConvKind::DEPTHWISE;
+    dst->kernel_h = src->kernel_h();
+    dst->kernel_w = src->kernel_w();
+    dst->stride = src->stride();
+    dst->in_channels = src->in_channels();
+    dst->out_channels = src->out_channels();
+    if (dst->kernel_h < 1 || dst->kernel_h > 15 || dst->kernel_w < 1 || dst->kernel_w > 15)
+      return fail(n + ": kernel size " + std::to_string(dst->kernel_h) + "x" +
+                  std::to_string(dst->kernel_w) + " out of range");
+    if (dst->stride < 1 || dst->stride > 4)
+      return fail(n + ": stride " + std::to_string(dst->stride) + " out of range");
+    if (dst->in_channels < 1 || dst->in_channels > 65536 || dst->out_channels < 1 ||
+        dst->out_channels > 65536)
+      return fail(n + ": channel counts " + std::to_string(dst->in_channels) + " -> " +
+                  std::to_string(dst->out_channels) + " out of range");
+    if (dst->depthwise && dst->in_channels != dst->out_channels)
+      return fail(n + ": depthwise conv with " + std::to_string(dst->in_channels) + " -> " +
+                  std::to_string(dst->out_channels) + " channels (only multiplier 1 is supported)");
+    switch (src->activation()) {
+      case fb::Activation::NONE: dst->activation = Activation::none; break;
+      case fb::Activation::RELU6: dst->activation = Activation::relu6; break;
+      case fb::Activation::RELU: dst->activation = Activation::relu; break;
+      default: return fail(n + ": unknown activation " + std::to_string(int(src->activation())));
+    }
+    const size_t cout = size_t(dst->out_channels);
+    const size_t taps = size_t(dst->kernel_h) * size_t(dst->kernel_w);
+    const size_t expected = dst->depthwise ? taps * cout : taps * size_t(dst->in_channels) * cout;
+    if (src->kernel()->size() != expected)
+      return fail(n + ": kernel has " + std::to_string(src->kernel()->size()) +
+                  " values, shape needs " + std::to_string(expected));
+    if (src->bias() && src->bias()->size() != cout)
+      return fail(n + ": bias has " + std::to_string(src->bias()->size()) + " values, expected " +
+                  std::to_string(cout));
+    const fb::BatchNorm* bn = src->batch_norm();
+    if (bn) {
+      if (vec_size(bn->gamma()) != cout || vec_size(bn->beta()) != cout ||
+          vec_size(bn->moving_mean()) != cout || vec_size(bn->moving_variance()) != cout)
+        return fail(n + ": batch norm parameters do not have " + std::to_string(cout) + " values");
+      if (!(bn->epsilon() >= 0.0f) || !std::isfinite(bn->epsilon()))
+        return fail(n + ": batch norm epsilon is negative or not finite");
+    }
+    fold(src, dst);
+    for (float w : dst->weights)
+      if (!std::isfinite(w)) return fail(n + ": non-finite weight after batch-norm folding");
+    for (float b : dst->bias)
+      if (!std::isfinite(b)) return fail(n + ": non-finite bias after batch-norm folding");
+    parameter_count_ += dst->weights.size() + dst->bias.size();
+    folded_bytes_ += (dst->weights.size() + dst->bias.size()) * sizeof(float);
+    return Status::Ok();
+  }
+
+  // Folds the optional conv bias and batch norm into weights and bias.
+  static void fold(const fb::ConvLayer* src, ConvLayer* dst) {
+    const size_t cout = size_t(dst->out_channels);
+    const auto* k = src->kernel();
+    dst->weights.assign(k->begin(), k->end());
+    std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
+    for (size_t c = 0; c < cout; ++c) shift[c] = src->bias() ? double(src->bias()->Get(c)) : 0.0;
+    if (const fb::BatchNorm* bn = src->batch_norm()) {
+      for (size_t c = 0; c < cout; ++c) {
+        double s = double(bn->gamma()->Get(c)) /
+                   std::sqrt(double(bn->moving_variance()->Get(c)) + double(bn->epsilon()));
+        scale[c] = s;
+        shift[c] = double(bn->beta()->Get(c)) + (shift[c] - double(bn->moving_mean()->Get(c))) * s;
+      }
+      // Output channel is the fastest-moving index in both layouts.
+      for (size_t i = 0; i < dst->weights.size(); ++i)
+        dst->weights[i] = float(double(dst->weights[i]) * scale[i % cout]);
+    }
+    dst->bias.resize(cout);
+    for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);
+  }
+
+  Status read_network() {
+    const fb::Network* net = network();
+    if (net->architecture() && net->architecture()->str() != "mobilenet_v2")
+      return Status(StatusCode::unsupported,
+                    name_ + ": architecture '" + net->architecture()->str() + "' is not supported");
+    const auto* norm = net->input_normalization();
+    input_scale_ = norm->scale();
+    input_offset_ = norm->offset();
+    if (!std::isfinite(input_scale_) || !std::isfinite(input_offset_))
+      return fail("input normalisation is not finite");
+    width_multiplier_ = net->width_multiplier();
+    resolution_ = net->resolution();
+    if (const auto* prov = net->provenance()) {
+      if (prov->source()) source_ = prov->source()->str();
+      if (prov->source_format()) source_format_ = prov->source_format()->str();
+      if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
+    }
+
+    ConvLayer stem;
+    FEATX_RETURN_IF_ERROR(read_conv(net->stem(), "stem", &stem));
+    if (stem.depthwise || stem.in_channels != 3)
+      return fail(stem.name + ": the stem must be a full conv on 3 input channels");
+    int channels = stem.out_channels;
+    layers_.push_back(std::move(stem));
+
+    for (const fb::Block* b : *net->blocks()) {
+      BlockInfo info;
+      info.name = b->name()->str();
+      info.expansion = b->expansion();
+      info.stride = b->stride();
+      info.in_channels = b->in_channels();
+      info.out_channels = b->out_channels();
+      info.residual = b->residual();
+      if (info.in_channels != channels)
+        return fail(info.name + ": takes " + std::to_string(info.in_channels) +
+                    " channels, previous layer gives " + std::to_string(channels));
+      if (info.residual && (info.stride != 1 || info.in_channels != info.out_channels))
+        return fail(info.name + ": residual add needs stride 1 and equal channel counts");
+      int inner = channels;
+      if (b->expand()) {
+        ConvLayer e;
+        FEATX_RETURN_IF_ERROR(read_conv(b->expand(), "expand", &e));
+        if (e.depthwise || e.in_channels != channels || e.kernel_h != 1 || e.kernel_w != 1 ||
+            e.stride != 1)
+          return fail(e.name + ": expand must be a 1x1 stride-1 conv on " +
+                      std::to_string(channels) + " channels");
+        inner = e.out_channels;
+        info.expand = int(layers_.size());
+        layers_.push_back(std::move(e));
+      }
+      ConvLayer d;
+      FEATX_RETURN_IF_ERROR(read_conv(b->depthwise(), "depthwise", &d));
+      if (!d.depthwise || d.in_channels != inner || d.stride != info.stride)
+        return fail(d.name + ": expected a depthwise conv on " + std::to_string(inner) +
+                    " channels with stride " + std::to_string(info.stride));
+      info.depthwise = int(layers_.size());
+      layers_.push_back(std::move(d));
+      ConvLayer p;
+      FEATX_RETURN_IF_ERROR(read_conv(b->project(), "project", &p));
+      if (p.depthwise || p.in_channels != inner || p.out_channels != info.out_channels ||
+          p.kernel_h != 1 || p.kernel_w != 1 || p.stride != 1)
+        return fail(p.name + ": project must be a 1x1 stride-1 conv " + std::to_string(inner) +
+                    " -> " + std::to_string(info.out_channels));
+      info.project = int(layers_.size());
+      layers_.push_back(std::move(p));
+      channels = info.out_channels;
+      blocks_.push_back(std::move(info));
+    }
+
+    ConvLayer head;
+    FEATX_RETURN_IF_ERROR(read_conv(net->head(), "head", &head));
+    if (head.depthwise || head.in_channels != channels)
+      return fail(head.name + ": head must be a full conv on " + std::to_string(channels) +
+                  " channels");
+    layers_.push_back(std::move(head));
+
+    if (const fb::Classifier* c = net->classifier()) {
+      const size_t features = size_t(feature_dim());
+      if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
+        return fail("classifier weights have " + std::to_string(c->weights()->size()) +
+                    " values, expected " + std::to_string(c->num_classes()) + " x " +
+                    std::to_string(features));
+      if (c->bias() && c->bias()->size() != size_t(c->num_classes()))
+        return fail("classifier bias does not have one value per class");
+      classifier_.num_classes = c->num_classes();
+      classifier_.label_offset = c->label_offset();
+      classifier_.weights.assign(c->weights()->begin(), c->weights()->end());
+      classifier_.bias.assign(size_t(c->num_classes()), 0.0f);
+      if (c->bias())
+        for (size_t i = 0; i < c->bias()->size(); ++i) classifier_.bias[i] = c->bias()->Get(i);
+      folded_bytes_ += (classifier_.weights.size() + classifier_.bias.size()) * sizeof(float);
+      parameter_count_ += classifier_.weights.size() + classifier_.bias.size();
+    }
+
+    if (const auto* goldens = net->goldens()) {
+      for (const fb::GoldenSample* g : *goldens) {
+        if (g->height() < 1 || g->width() < 1 ||
+            g->input()->size() != size_t(g->height()) * size_t(g->width()) * 3)
+          return fail("golden sample input does not match its height x width x 3");
+      }
+    }
+    return Status::Ok();
+  }
+
+  ByteSource bytes_;
+  std::string name_, source_, source_format_, exporter_version_;
+  float input_scale_ = 1.0f, input_offset_ = 0.0f, width_multiplier_ = 1.0f;
+  int resolution_ = 224;
+  std::vector<ConvLayer> layers_;
+  std::vector<BlockInfo> blocks_;
+  ClassifierInfo classifier_;
+  size_t folded_bytes_ = 0, parameter_count_ = 0;
+};
+
+}  // namespace featx

@@ -1,0 +1,125 @@
+// featx/plan.hpp: shapes and buffer layout for one input size.
+//
+// A Plan maps a Model and an input height x width to a list of conv steps,
+// each with its geometry (TF SAME padding) and the arena slots it reads and
+// writes. The arena is one float buffer sized up front: running a plan
+// allocates nothing. Slots: the normalised input, two block input/output
+// buffers that alternate, the expanded map and the depthwise output.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/padding.hpp"
+#include "featx/model.hpp"
+#include "featx/status.hpp"
+
+namespace featx {
+
+struct TensorShape {
+  int height = 0, width = 0, channels = 0;
+  size_t elements() const { return size_t(height) * size_t(width) * size_t(channels); }
+};
+
+enum ArenaSlot { kSlotInput = 0, kSlotBlockA, kSlotBlockB, kSlotExpanded, kSlotDepthwise, kSlotCount };
+
+struct PlanStep {
+  int layer = -1;          // index into Model::layers()
+  ConvGeometry geometry;
+  int input_slot = -1, output_slot = -1;
+  int residual_slot = -1;  // slot added to the output (fused residual), or -1
+};
+
+class Plan {
+ public:
+  // Builds the plan for `height` x `width` inputs. When `stop_after` names a
+  // layer or block, steps end there (intermediate outputs).
+  static Status make(const Model& model, int height, int width, const std::string& stop_after,
+                     Plan* out) {
+    if (height < 1 || width < 1)
+      return invalid_argument("input size " + std::to_string(height) + "x" +
+                              std::to_string(width) + " is empty");
+    if (height > 16384 || width > 16384 || size_t(height) * size_t(width) > (size_t(1) << 26))
+      return invalid_argument("input size " + std::to_string(height) + "x" +
+                              std::to_string(width) + " is too large");
+    Plan plan;
+    plan.height_ = height;
+    plan.width_ = width;
+    const auto& layers = model.layers();
+    int stop_step = -1;
+    if (!stop_after.empty()) {
+      if (model.find_layer(stop_after) < 0 && model.find_block(stop_after) < 0)
+        return not_found("no layer or block named '" + stop_after + "' in " + model.name());
+    }
+
+    TensorShape shape{height, width, 3};
+    size_t slot_size[kSlotCount] = {shape.elements(), 0, 0, 0, 0};
+    auto add_step = [&](int layer_index, int in_slot, int out_slot) {
+      const ConvLayer& l = layers[size_t(layer_index)];
+      PlanStep s;
+      s.layer = layer_index;
+      SamePadding py = same_padding(shape.height, l.kernel_h, l.stride);
+      SamePadding px = same_padding(shape.width, l.kernel_w, l.stride);
+      s.geometry = ConvGeometry{shape.height, shape.width, shape.channels, py.out, px.out,
+                                l.out_channels, l.kernel_h, l.kernel_w, l.stride,
+                                py.pad_before, px.pad_before};
+      s.input_slot = in_slot;
+      s.output_slot = out_slot;
+      shape = TensorShape{py.out, px.out, l.out_channels};
+      slot_size[out_slot] = std::max(slot_size[out_slot], shape.elements());
+      plan.steps_.push_back(s);
+      if (stop_step < 0 && !stop_after.empty() && l.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
+    };
+
+    add_step(0, kSlotInput, kSlotBlockA);
+    int current = kSlotBlockA;
+    for (const BlockInfo& b : model.blocks()) {
+      const int next = current == kSlotBlockA ? kSlotBlockB : kSlotBlockA;
+      int src = current;
+      if (b.expand >= 0) {
+        add_step(b.expand, src, kSlotExpanded);
+        src = kSlotExpanded;
+      }
+      add_step(b.depthwise, src, kSlotDepthwise);
+      const bool stop_here_before_add = stop_step < 0 && layers[size_t(b.project)].name == stop_after;
+      add_step(b.project, kSlotDepthwise, next);
+      if (b.residual && !stop_here_before_add) plan.steps_.back().residual_slot = current;
+      if (stop_step < 0 && b.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
+      current = next;
+    }
+    add_step(int(layers.size()) - 1, current, current == kSlotBlockA ? kSlotBlockB : kSlotBlockA);
+
+    if (stop_step >= 0) plan.steps_.resize(size_t(stop_step) + 1);
+    const PlanStep& last = plan.steps_.back();
+    plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
+
+    size_t offset = 0;
+    for (int s = 0; s < kSlotCount; ++s) {
+      plan.slot_offset_[s] = offset;
+      offset += (slot_size[s] + 15) / 16 * 16;  // keep every slot 64-byte aligned
+    }
+    plan.arena_floats_ = offset;
+    *out = std::move(plan);
+    return Status::Ok();
+  }
+
+  int height() const { return height_; }
+  int width() const { return width_; }
+  const std::vector<PlanStep>& steps() const { return steps_; }
+  const TensorShape& output_shape() const { return output_shape_; }
+  size_t arena_floats() const { return arena_floats_; }
+  size_t arena_bytes() const { return arena_floats_ * sizeof(float); }
+  size_t slot_offset(int slot) const { return slot_offset_[slot]; }
+
+ private:
+  int height_ = 0, width_ = 0;
+  std::vector<PlanStep> steps_;
+  TensorShape output_shape_;
+  size_t slot_offset_[kSlotCount] = {};
+  size_t arena_floats_ = 0;
+};
+
+}  // namespace featx

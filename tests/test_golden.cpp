@@ -1,0 +1,204 @@
+// Goldens: featx against ONNX Runtime on the same weights (tests/golden,
+// made by tools/make_goldens.py). Bounds from the issue: max |error| <= 5e-5
+// and relative L2 <= 1e-5 for every case; 1 and 2 threads bit-identical.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "featx/featx.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+struct GoldenCase {
+  std::string name, model_spec, input, output, output_name;
+};
+
+std::vector<GoldenCase> read_manifest() {
+  std::vector<GoldenCase> cases;
+  std::ifstream in(test_support::source_dir() + "/tests/golden/manifest.tsv");
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (header) { header = false; continue; }
+    std::istringstream ss(line);
+    GoldenCase c;
+    std::getline(ss, c.name, '\t');
+    std::getline(ss, c.model_spec, '\t');
+    std::getline(ss, c.input, '\t');
+    std::getline(ss, c.output, '\t');
+    std::getline(ss, c.output_name, '\t');
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+// tools/make_test_models.py's naming rule.
+std::string model_file_for(const std::string& spec) {
+  if (spec.rfind("tflite:", 0) == 0) {
+    std::string file = spec.substr(7);
+    if (file.size() > 7 && file.compare(file.size() - 7, 7, ".tflite") == 0) file.resize(file.size() - 7);
+    return test_support::models_dir() + "/tflite_" + file + ".featx";
+  }
+  // random:alpha=A,resolution=R,seed=S,classes=N
+  std::map<std::string, std::string> kv;
+  std::istringstream ss(spec.substr(spec.find(':') + 1));
+  std::string item;
+  while (std::getline(ss, item, ',')) kv[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+  return test_support::models_dir() + "/random_a" + kv["alpha"] + "_r" + kv["resolution"] + "_s" +
+         kv["seed"] + "_c" + kv["classes"] + ".featx";
+}
+
+std::string family_of(const std::string& spec) {
+  if (spec.rfind("tflite:", 0) == 0) return spec;
+  return spec.substr(0, spec.find(",resolution"));
+}
+
+std::string golden_path(const std::string& rel) { return test_support::source_dir() + "/tests/golden/" + rel; }
+
+struct Errors { double max_abs = 0, rel_l2 = 0; };
+
+Errors compare(const std::vector<float>& got, const std::vector<float>& want) {
+  Errors e;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = double(got[i]) - double(want[i]);
+    e.max_abs = std::max(e.max_abs, std::fabs(d));
+    num += d * d;
+    den += double(want[i]) * double(want[i]);
+  }
+  e.rel_l2 = std::sqrt(num / std::max(den, 1e-30));
+  return e;
+}
+
+featx::Status run_case(const std::shared_ptr<const featx::Model>& model, const GoldenCase& c,
+                       const featx::NpyArray& input, int threads, featx::Tensor* out) {
+  const int n = int(input.shape[0]), h = int(input.shape[1]), w = int(input.shape[2]);
+  featx::ExtractorOptions opt;
+  opt.threads = threads;
+  if (c.output_name != "features" && c.output_name != "logits") {
+    opt.layer = c.output_name;
+    opt.pool = featx::Pool::none;
+  }
+  featx::Extractor ex(model, opt);
+  if (c.output_name == "logits") return ex.logits(input.data.data(), n, h, w, out);
+  return ex.extract(input.data.data(), n, h, w, out);
+}
+
+}  // namespace
+
+TEST_CASE("featx matches ONNX Runtime on every golden case") {
+  const auto cases = read_manifest();
+  REQUIRE_MESSAGE(!cases.empty(), "tests/golden/manifest.tsv is missing or empty");
+  std::map<std::string, std::shared_ptr<const featx::Model>> models;
+  std::map<std::string, Errors> worst;  // per model family
+  int skipped = 0, ran = 0;
+  for (const GoldenCase& c : cases) {
+    CAPTURE(c.name);
+    if (c.model_spec.rfind("tflite:", 0) == 0 && !test_support::have_shared()) {
+      ++skipped;
+      continue;
+    }
+    auto& model = models[c.model_spec];
+    if (!model) {
+      const std::string path = model_file_for(c.model_spec);
+      featx::Status st = featx::Model::load(path, &model);
+      REQUIRE_MESSAGE(st.ok(), st.message());
+    }
+    featx::NpyArray input, expected;
+    featx::Status st = featx::read_npy(golden_path(c.input), &input);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    st = featx::read_npy(golden_path(c.output), &expected);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    REQUIRE(input.shape.size() == 4);
+    featx::Tensor got;
+    st = run_case(model, c, input, 0, &got);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    REQUIRE(got.data.size() == expected.data.size());
+    const Errors e = compare(got.data, expected.data);
+    CHECK_MESSAGE(e.max_abs <= 5e-5, c.name << " max_abs " << e.max_abs);
+    CHECK_MESSAGE(e.rel_l2 <= 1e-5, c.name << " rel_l2 " << e.rel_l2);
+    Errors& w = worst[family_of(c.model_spec) + " " + c.output_name];
+    w.max_abs = std::max(w.max_abs, e.max_abs);
+    w.rel_l2 = std::max(w.rel_l2, e.rel_l2);
+    ++ran;
+  }
+  for (const auto& kv : worst)
+    MESSAGE("golden family " << kv.first << ": max_abs " << kv.second.max_abs << " rel_l2 " << kv.second.rel_l2);
+  MESSAGE("golden cases run: " << ran << ", skipped (no ../shared): " << skipped);
+  if (skipped) MESSAGE("WARNING: SKIPPED tflite goldens: " << test_support::shared_dir() << " not found");
+  CHECK(ran > 0);
+}
+
+TEST_CASE("1 and 2 threads give bit-identical results") {
+  const auto cases = read_manifest();
+  int checked = 0;
+  for (const GoldenCase& c : cases) {
+    if (c.model_spec.rfind("random:", 0) != 0 || c.output_name != "features") continue;
+    if (checked >= 3) break;
+    std::shared_ptr<const featx::Model> model;
+    REQUIRE(featx::Model::load(model_file_for(c.model_spec), &model).ok());
+    featx::NpyArray input;
+    REQUIRE(featx::read_npy(golden_path(c.input), &input).ok());
+    featx::Tensor one, two, again;
+    REQUIRE(run_case(model, c, input, 1, &one).ok());
+    REQUIRE(run_case(model, c, input, 2, &two).ok());
+    REQUIRE(run_case(model, c, input, 2, &again).ok());
+    CHECK(one.data == two.data);
+    CHECK(two.data == again.data);
+    ++checked;
+  }
+  CHECK(checked > 0);
+}
+
+TEST_CASE("a batch gives the same rows as single images; odd sizes and named layers work") {
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 37, w = 29;
+  std::vector<float> batch(size_t(2) * h * w * 3);
+  for (size_t i = 0; i < batch.size(); ++i) batch[i] = float((i * 7919) % 1000) / 999.0f;
+  featx::Extractor ex(model);
+  featx::Tensor both, first, second;
+  REQUIRE(ex.extract(batch.data(), 2, h, w, &both).ok());
+  REQUIRE(ex.extract(batch.data(), 1, h, w, &first).ok());
+  REQUIRE(ex.extract(batch.data() + size_t(h) * w * 3, 1, h, w, &second).ok());
+  REQUIRE(both.shape == std::vector<int64_t>{2, 1280});
+  CHECK(std::equal(first.data.begin(), first.data.end(), both.data.begin()));
+  CHECK(std::equal(second.data.begin(), second.data.end(), both.data.begin() + 1280));
+
+  // Spatial map of the feature layer: its mean is the feature vector.
+  featx::ExtractorOptions opt;
+  opt.pool = featx::Pool::none;
+  featx::Extractor spatial(model, opt);
+  featx::Tensor map;
+  REQUIRE(spatial.extract(batch.data(), 1, h, w, &map).ok());
+  REQUIRE(map.shape == std::vector<int64_t>{1, 2, 1, 1280});  // 37x29 -> /32 -> 2x1 (ceil)
+  for (int c = 0; c < 1280; c += 97)
+    CHECK(double(first.data[size_t(c)]) ==
+          doctest::Approx((double(map.data[size_t(c)]) + double(map.data[size_t(1280 + c)])) / 2).epsilon(1e-6));
+
+  // A named block and a named conv layer; an unknown name is an error.
+  opt.layer = "expanded_conv_3";
+  featx::Extractor block(model, opt);
+  featx::Tensor b;
+  REQUIRE(block.extract(batch.data(), 1, h, w, &b).ok());
+  CHECK(b.shape[3] == model->blocks()[3].out_channels);
+  opt.layer = "expanded_conv_3/expand";
+  featx::Extractor layer(model, opt);
+  REQUIRE(layer.extract(batch.data(), 1, h, w, &b).ok());
+  CHECK(b.shape[3] == model->layers()[size_t(model->blocks()[3].expand)].out_channels);
+  opt.layer = "no_such_layer";
+  featx::Extractor bad(model, opt);
+  featx::Status st = bad.extract(batch.data(), 1, h, w, &b);
+  CHECK_FALSE(st.ok());
+  CHECK(st.message().find("no_such_layer") != std::string::npos);
+  // Zero-size input.
+  featx::Extractor ex2(model);
+  CHECK_FALSE(ex2.extract(batch.data(), 1, 0, 5, &b).ok());
+}

@@ -1,0 +1,135 @@
+// Model loading: a valid file loads and folds; every kind of bad file gets a
+// non-ok Status naming the file and the problem, never a crash.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "featx/featx.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+std::vector<uint8_t> valid_bytes() { return test_support::read_bytes(test_support::small_model_path()); }
+
+featx::Status load_bytes(const std::vector<uint8_t>& bytes, const std::string& name) {
+  std::shared_ptr<const featx::Model> m;
+  return featx::Model::from_memory(bytes.data(), bytes.size(), name, &m);
+}
+
+}  // namespace
+
+TEST_CASE("a valid model loads from a file, from memory and from an embedded array") {
+  const std::string path = test_support::small_model_path();
+  std::shared_ptr<const featx::Model> a, b, c;
+  REQUIRE_MESSAGE(featx::Model::load(path, &a).ok(), path);
+  auto bytes = valid_bytes();
+  REQUIRE(featx::Model::from_memory(bytes.data(), bytes.size(), "mem", &b).ok());
+  // An embedded array: 16-byte aligned storage used in place.
+  std::vector<test_support::Aligned16> storage((bytes.size() + 15) / 16);
+  std::memcpy(storage.data(), bytes.data(), bytes.size());
+  REQUIRE(featx::Model::from_embedded(storage.data(), bytes.size(), "embedded", &c).ok());
+  CHECK(a->feature_dim() == 1280);
+  CHECK(a->layers().size() == 52);
+  CHECK(a->blocks().size() == 17);
+  CHECK(a->layers() .front().name == "Conv");
+  CHECK(a->feature_layer() == "Conv_1");
+  CHECK(a->memory_mapped());
+  CHECK(b->layers()[3].weights == a->layers()[3].weights);
+  CHECK(c->layers()[7].bias == a->layers()[7].bias);
+  CHECK(a->folded_bytes() > 0);
+}
+
+TEST_CASE("batch norm is folded as gamma * (x - mean) / sqrt(var + eps) + beta") {
+  // Load the raw parameters straight from the FlatBuffer and compare with the fold.
+  auto bytes = valid_bytes();
+  std::shared_ptr<const featx::Model> m;
+  REQUIRE(featx::Model::from_memory(bytes.data(), bytes.size(), "mem", &m).ok());
+  const auto* net = featx::fb::GetModelFile(bytes.data())->payload_nested_root();
+  const featx::fb::ConvLayer* stem = net->stem();
+  REQUIRE(stem->batch_norm() != nullptr);
+  const auto* bn = stem->batch_norm();
+  const int cout = stem->out_channels();
+  const auto& folded = m->layers()[0];
+  for (int c = 0; c < cout; ++c) {
+    const double s = double(bn->gamma()->Get(c)) / std::sqrt(double(bn->moving_variance()->Get(c)) + double(bn->epsilon()));
+    const double conv_bias = stem->bias() ? double(stem->bias()->Get(c)) : 0.0;
+    const double b = double(bn->beta()->Get(c)) + (conv_bias - double(bn->moving_mean()->Get(c))) * s;
+    CHECK(double(folded.bias[size_t(c)]) == doctest::Approx(b).epsilon(1e-6));
+    // weight of tap (0,0), input channel 1, output c
+    const double w = double(stem->kernel()->Get(size_t(1) * cout + size_t(c))) * s;
+    CHECK(double(folded.weights[size_t(cout) + size_t(c)]) == doctest::Approx(w).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("bad model files give one-line errors naming the file") {
+  const std::string dir = test_support::temp_dir();
+  auto check_fails = [](const std::string& path, const char* must_contain) {
+    std::shared_ptr<const featx::Model> m;
+    featx::Status st = featx::Model::load(path, &m);
+    CAPTURE(st.message());
+    CHECK_FALSE(st.ok());
+    CHECK(m == nullptr);
+    CHECK(st.message().find(path) != std::string::npos);
+    CHECK(st.message().find('\n') == std::string::npos);
+    CHECK(st.message().find(must_contain) != std::string::npos);
+  };
+  check_fails(dir + "/does_not_exist.featx", "no such file");
+
+  auto bytes = valid_bytes();
+  test_support::write_bytes(dir + "/empty.featx", {});
+  check_fails(dir + "/empty.featx", "empty");
+
+  test_support::write_bytes(dir + "/truncated.featx", std::vector<uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(bytes.size() / 2)));
+  check_fails(dir + "/truncated.featx", "truncated or corrupt");
+
+  std::mt19937 rng(5);
+  std::vector<uint8_t> noise(4096);
+  for (auto& b : noise) b = uint8_t(rng());
+  test_support::write_bytes(dir + "/noise.featx", noise);
+  check_fails(dir + "/noise.featx", "not a featx model");
+
+  auto wrong_id = bytes;
+  std::memcpy(wrong_id.data() + 4, "TFL3", 4);
+  test_support::write_bytes(dir + "/wrong_id.featx", wrong_id);
+  check_fails(dir + "/wrong_id.featx", "wrong file identifier 'TFL3'");
+
+  auto flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x10;  // inside the weights of the payload
+  test_support::write_bytes(dir + "/flipped.featx", flipped);
+  check_fails(dir + "/flipped.featx", "checksum mismatch");
+
+  // Same payload, newer format version.
+  const auto* file = featx::fb::GetModelFile(bytes.data());
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.ForceVectorAlignment(file->payload()->size(), 1, 16);
+  auto payload = fbb.CreateVector(file->payload()->data(), file->payload()->size());
+  fbb.Finish(featx::fb::CreateModelFile(fbb, 2, file->payload_crc32c(), payload), featx::fb::ModelFileIdentifier());
+  test_support::write_bytes(dir + "/v2.featx", std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()));
+  check_fails(dir + "/v2.featx", "format version 2 is not supported");
+
+  // A directory is not a model.
+  check_fails(dir, "not a regular file");
+}
+
+TEST_CASE("no truncation or bit flip crashes the loader; payload flips are always caught") {
+  auto bytes = valid_bytes();
+  const auto* file = featx::fb::GetModelFile(bytes.data());
+  const size_t payload_begin = size_t(file->payload()->data() - bytes.data());
+  const size_t payload_end = payload_begin + file->payload()->size();
+  std::mt19937 rng(17);
+  for (int i = 0; i < 60; ++i) {
+    const size_t cut = size_t(rng()) % bytes.size();
+    CHECK_FALSE(load_bytes(std::vector<uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(cut)), "cut").ok());
+  }
+  for (int i = 0; i < 60; ++i) {
+    auto b = bytes;
+    const size_t pos = i < 30 ? size_t(rng()) % 256 : payload_begin + size_t(rng()) % (payload_end - payload_begin);
+    b[pos] ^= uint8_t(1u << (rng() % 8));
+    featx::Status st = load_bytes(b, "flip");  // header flips may land in padding: only no crash
+    if (pos >= payload_begin && pos < payload_end) CHECK_FALSE(st.ok());
+  }
+}
