@@ -87,7 +87,7 @@ TEST_CASE("same_padding matches TensorFlow's rule") {
   CHECK(featx::same_padding(193, 3, 2).pad_before == 1);
   CHECK(featx::same_padding(7, 3, 1).pad_before == 1);
   CHECK(featx::same_padding(1, 3, 2).out == 1);
-  CHECK(featx::same_padding(1, 3, 2).pad_before == 0);
+  CHECK(featx::same_padding(1, 3, 2).pad_before == 1);  // total 2 -> 1 before, 1 after
   CHECK(featx::same_padding(5, 1, 1).pad_before == 0);
 }
 
@@ -161,7 +161,7 @@ TEST_CASE("global pooling and dense match naive loops") {
         mean[size_t(j)] += in[size_t(p) * c + j] / double(pixels);
         mx[size_t(j)] = std::max(mx[size_t(j)], double(in[size_t(p) * c + j]));
       }
-    std::vector<float> avg(size_t(c)), mxo(size_t(c));
+    std::vector<float> avg(static_cast<size_t>(c)), mxo(static_cast<size_t>(c));
     featx::global_avg_pool_ref(in.data(), size_t(pixels), c, avg.data());
     featx::global_max_pool_ref(in.data(), size_t(pixels), c, mxo.data());
     check_close(avg, mean);
@@ -170,13 +170,13 @@ TEST_CASE("global pooling and dense match naive loops") {
     const int outs = ch(rng);
     auto w = random_vector(rng, size_t(outs) * c);
     auto b = random_vector(rng, size_t(outs));
-    std::vector<double> want(size_t(outs));
+    std::vector<double> want(static_cast<size_t>(outs));
     for (int o = 0; o < outs; ++o) {
       double s = b[size_t(o)];
       for (int j = 0; j < c; ++j) s += double(avg[size_t(j)]) * w[size_t(o) * c + j];
       want[size_t(o)] = s;
     }
-    std::vector<float> got(size_t(outs));
+    std::vector<float> got(static_cast<size_t>(outs));
     featx::dense_ref(avg.data(), c, w.data(), b.data(), outs, got.data());
     check_close(got, want);
   }
