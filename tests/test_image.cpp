@@ -313,7 +313,8 @@ std::vector<double> reference_resize(const Image& in, int oh, int ow, bool tf_co
   auto coord = [&](int i, int in_size, int out_size) {
     if (tf_coords) {
       const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
-      return static_cast<double>((static_cast<float>(i) + 0.5f) * scale - 0.5f);
+      volatile float product = (static_cast<float>(i) + 0.5f) * scale;  // no FMA, like TF
+      return static_cast<double>(product - 0.5f);
     }
     return (i + 0.5) * in_size / out_size - 0.5;
   };

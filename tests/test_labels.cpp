@@ -35,7 +35,7 @@ TEST_CASE("tf2 MobileNetV2 labels real photos") {
     REQUIRE(ex.logits(img.rgb.data(), 1, img.height, img.width, &logits).ok());
     const int top = int(std::max_element(logits.data.begin(), logits.data.end()) - logits.data.begin());
     const std::string label = labels[size_t(top + model->classifier().label_offset)];
-    MESSAGE(e.first << " -> " << label);
+    MESSAGE(std::string(e.first) << " -> " << label);
     CHECK(label == e.second);
   }
 }
