@@ -32,6 +32,7 @@ inline featx::Status cmd_bench(const Args& args) {
   }
   featx::ExtractorOptions opt;
   opt.threads = threads;
+  const bool profile = args.has("--profile");
   featx::Extractor ex(m, opt);
   featx::Tensor out;
   for (int i = 0; i < warmup; ++i) FEATX_RETURN_IF_ERROR(ex.extract(input.data(), batch, h, w, &out));
@@ -41,11 +42,25 @@ inline featx::Status cmd_bench(const Args& args) {
     FEATX_RETURN_IF_ERROR(ex.extract(input.data(), batch, h, w, &out));
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
+  if (profile) {
+    // Separate timed runs, so the per-layer clock does not disturb the medians above.
+    opt.profile = true;
+    featx::Extractor prof(m, opt);
+    FEATX_RETURN_IF_ERROR(prof.extract(input.data(), batch, h, w, &out));
+    prof.reset_profile();
+    for (int i = 0; i < runs; ++i) FEATX_RETURN_IF_ERROR(prof.extract(input.data(), batch, h, w, &out));
+    double total = 0.0;
+    for (const auto& t : prof.profile()) total += t.ms;
+    std::printf("profile (ms per forward pass of the batch, mean of %d runs):\n", runs);
+    for (const auto& t : prof.profile())
+      std::printf("  %-28s %8.3f  %5.1f%%\n", t.name.c_str(), t.ms / runs, 100.0 * t.ms / total);
+    std::printf("  %-28s %8.3f\n", "total", total / runs);
+  }
   std::sort(ms.begin(), ms.end());
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
   std::printf("featx_ms_median %.3f\n", median);
   std::printf("featx_ms_min %.3f\n", ms.front());
-  std::printf("isa scalar\n");
+  std::printf("isa %s\n", featx::isa_name(ex.isa()));
   std::printf("batch %d size %dx%d threads %d runs %d\n", batch, h, w, threads, runs);
   std::printf("model_load_ms %.3f\n", load_ms);
   return featx::Status::Ok();

@@ -32,7 +32,7 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
     double f = std::strtod(s.c_str(), &end);
     if (s.empty() || *end || !(f > 0.0 && f <= 1.0))
       return featx::invalid_argument("--crop must be a fraction in (0, 1], got '" + s + "'");
-    setup->pre.central_crop = float(f);
+    setup->pre.central_crop = f;
   }
   if (args.has("--batch")) FEATX_RETURN_IF_ERROR(parse_int("--batch", args.get("--batch"), 1, 4096, &setup->batch));
   if (args.has("--threads")) FEATX_RETURN_IF_ERROR(parse_int("--threads", args.get("--threads"), 1, 1024, &setup->threads));

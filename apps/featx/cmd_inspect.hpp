@@ -29,7 +29,8 @@ inline featx::Status cmd_inspect(const Args& args) {
   std::printf("parameters: %zu, file bytes: %zu (%s), folded copies: %zu bytes\n",
               m->parameter_count(), m->file_bytes(), m->memory_mapped() ? "mmap" : "in memory",
               m->folded_bytes());
-  std::printf("isa: scalar\n");
+  std::printf("isa: %s (best on this CPU: %s; FEATX_ISA overrides)\n",
+              featx::isa_name(featx::selected_isa()), featx::isa_name(featx::best_isa()));
   std::printf("goldens: %zu\n", m->goldens().size());
   std::printf("layers:\n");
   for (const auto& l : m->layers())

@@ -4,13 +4,21 @@
 // Extractors may share one immutable Model. Input is float RGB in [0, 1],
 // NHWC; the model's input normalisation maps it to the network's range.
 //
-// Threads: each layer's output rows (or pixels) are split across OpenMP
-// threads. No reduction is ever split, so every output value is computed by
-// the same operations in the same order whatever the thread count: results
-// are bit-identical for 1, 2 or N threads, and run to run.
+// Threads: with a batch of at least as many images as threads, images are
+// spread over OpenMP threads (one arena each); otherwise each layer's output
+// rows (or pixel tiles) are split across threads. No reduction is ever
+// split, so every output value is computed by the same operations in the
+// same order whatever the thread count or batch: results are bit-identical
+// for 1, 2 or N threads, and run to run.
+//
+// Kernels: the ISA is chosen at construction (FEATX_ISA or the best the CPU
+// has, see kernels/isa.hpp). SIMD kernels accumulate in float with FMA; the
+// scalar references accumulate in double. Both are tested against ONNX
+// Runtime goldens with the same bounds.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,8 +26,7 @@
 
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/dense_ref.hpp"
-#include "featx/kernels/depthwise_ref.hpp"
-#include "featx/kernels/pointwise_ref.hpp"
+#include "featx/kernels/kernel_set.hpp"
 #include "featx/kernels/pool_ref.hpp"
 #include "featx/model.hpp"
 #include "featx/plan.hpp"
@@ -49,6 +56,14 @@ struct ExtractorOptions {
   Pool pool = Pool::avg;  // avg over H and W = the Hub feature vector
   std::string layer;      // empty: the feature layer; else a conv layer or block name
   int threads = 0;        // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
+  std::string isa;        // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
+  bool profile = false;   // time every layer (see Extractor::profile)
+};
+
+// Milliseconds spent per plan step over all runs since the last reset.
+struct LayerTime {
+  std::string name;
+  double ms = 0.0;
 };
 
 // A dense float tensor with its shape, row-major.
@@ -60,10 +75,21 @@ struct Tensor {
 class Extractor {
  public:
   explicit Extractor(std::shared_ptr<const Model> model, ExtractorOptions options = {})
-      : model_(std::move(model)), options_(std::move(options)) {}
+      : model_(std::move(model)), options_(std::move(options)) {
+    Isa isa = selected_isa();
+    Isa wanted;
+    if (!options_.isa.empty() && parse_isa(options_.isa, &wanted) && isa_supported(wanted)) isa = wanted;
+    kernels_ = kernel_set(isa);
+  }
 
   const Model& model() const { return *model_; }
   const ExtractorOptions& options() const { return options_; }
+  // The instruction set the kernels use.
+  Isa isa() const { return kernels_.isa; }
+  const std::vector<LayerTime>& profile() const { return profile_; }
+  void reset_profile() {
+    for (auto& t : profile_) t.ms = 0.0;
+  }
 
   // images: n x height x width x 3 floats in [0, 1]. out: (n, C) when pooled,
   // (n, H', W', C) with Pool::none.
@@ -77,11 +103,10 @@ class Extractor {
                      : std::vector<int64_t>{n, s.channels};
     out->data.resize(size_t(n) * per_image);
     const size_t image_floats = size_t(height) * size_t(width) * 3;
-    for (int i = 0; i < n; ++i) {
-      const float* result = forward(images + size_t(i) * image_floats);
-      float* dst = out->data.data() + size_t(i) * per_image;
-      pool(result, s, options_.pool, dst);
-    }
+    for_each_image(n, [&](int i, int arena, int threads) {
+      const float* result = forward(images + size_t(i) * image_floats, arena, threads);
+      pool(result, s, options_.pool, out->data.data() + size_t(i) * per_image);
+    });
     return Status::Ok();
   }
 
@@ -93,21 +118,26 @@ class Extractor {
     FEATX_RETURN_IF_ERROR(prepare(height, width, std::string()));
     const ClassifierInfo& c = model_->classifier();
     const TensorShape s = plan_.output_shape();
-    std::vector<float> features(size_t(s.channels));
+    features_.resize(size_t(s.channels) * std::max(arenas_.size(), size_t(thread_count())));
     out->shape = {n, c.num_classes};
     out->data.resize(size_t(n) * size_t(c.num_classes));
     const size_t image_floats = size_t(height) * size_t(width) * 3;
-    for (int i = 0; i < n; ++i) {
-      const float* result = forward(images + size_t(i) * image_floats);
-      pool(result, s, Pool::avg, features.data());
-      dense_ref(features.data(), s.channels, c.weights.data(), c.bias.data(), c.num_classes,
+    for_each_image(n, [&](int i, int arena, int threads) {
+      const float* result = forward(images + size_t(i) * image_floats, arena, threads);
+      float* features = features_.data() + size_t(arena) * size_t(s.channels);
+      pool(result, s, Pool::avg, features);
+      dense_ref(features, s.channels, c.weights.data(), c.bias.data(), c.num_classes,
                 out->data.data() + size_t(i) * size_t(c.num_classes));
-    }
+    });
     return Status::Ok();
   }
 
-  // Bytes of the arena of the current plan (0 before the first run).
-  size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+  // Bytes of all arenas of the current plan (0 before the first run).
+  size_t arena_bytes() const {
+    size_t total = 0;
+    for (const auto& a : arenas_) total += a.size() * sizeof(float);
+    return total;
+  }
 
  private:
   Status prepare(int height, int width, const std::string& layer) {
@@ -118,8 +148,41 @@ class Extractor {
     plan_ = std::move(plan);
     planned_layer_ = layer;
     planned_ = true;
-    if (arena_.size() < plan_.arena_floats()) arena_.assign(plan_.arena_floats(), 0.0f);
+    profile_.clear();
+    for (const PlanStep& step : plan_.steps())
+      profile_.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
+    // One arena per thread that may run an image; sized once, reused by every run.
+    arenas_.resize(size_t(thread_count()));
+    for (auto& a : arenas_)
+      if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
     return Status::Ok();
+  }
+
+  // Calls body(image, arena, threads_inside_image) for each image: images in
+  // parallel when there are enough of them, else one after another with
+  // threads inside each layer.
+  template <typename Body>
+  void for_each_image(int n, Body body) {
+    const int threads = thread_count();
+    if (arenas_.size() < size_t(threads)) {  // the OpenMP default changed since prepare()
+      arenas_.resize(size_t(threads));
+      for (auto& a : arenas_)
+        if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
+    }
+    if (threads > 1 && n >= threads && !options_.profile) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+      for (int i = 0; i < n; ++i) body(i, thread_index(), 1);
+    } else {
+      for (int i = 0; i < n; ++i) body(i, 0, threads);
+    }
+  }
+
+  static int thread_index() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
   }
 
   int thread_count() const {
@@ -130,42 +193,52 @@ class Extractor {
 #endif
   }
 
-  float* slot(int s) { return arena_.data() + plan_.slot_offset(s); }
-
-  // Runs the plan on one image and returns the last step's output (in the arena).
-  const float* forward(const float* image) {
+  // Runs the plan on one image in arena `arena_index` and returns the last
+  // step's output (inside that arena).
+  const float* forward(const float* image, int arena_index, int threads) {
+    float* arena = arenas_[size_t(arena_index)].data();
+    auto slot = [&](int s) { return arena + plan_.slot_offset(s); };
     const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
     float* input = slot(kSlotInput);
     const float scale = model_->input_scale(), offset = model_->input_offset();
     for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
 
-    const int threads = thread_count();
     const float* out = input;
-    for (const PlanStep& step : plan_.steps()) {
+    const KernelSet k = kernels_;
+    for (size_t si = 0; si < plan_.steps().size(); ++si) {
+      const PlanStep& step = plan_.steps()[si];
+      const auto t0 = options_.profile ? std::chrono::steady_clock::now()
+                                       : std::chrono::steady_clock::time_point();
       const ConvLayer& layer = model_->layers()[size_t(step.layer)];
       const ConvGeometry& g = step.geometry;
       const float* src = slot(step.input_slot);
       float* dst = slot(step.output_slot);
       const float* residual = step.residual_slot >= 0 ? slot(step.residual_slot) : nullptr;
-      if (layer.depthwise) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int row = 0; row < g.out_h; ++row)
-          depthwise_ref(g, src, layer.weights.data(), layer.bias.data(), layer.activation, dst,
-                        row, row + 1);
-      } else if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1) {
-        const int64_t out_pixels = int64_t(g.out_h) * g.out_w;
-        const int64_t chunk = 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t p0 = 0; p0 < out_pixels; p0 += chunk)
-          pointwise_ref(src, size_t(p0), size_t(std::min(p0 + chunk, out_pixels)), g.in_c,
-                        layer.weights.data(), layer.bias.data(), g.out_c, layer.activation,
-                        residual, dst);
+      const float* w = layer.weights.data();
+      const float* b = layer.bias.data();
+      const Activation act = layer.activation;
+      if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
+        // Tasks of 48 pixels (a multiple of the 8- and 6-row register tiles)
+        // by a channel block; small maps are split by channels too, so two
+        // threads stay busy on a 7x7 layer.
+        const int64_t out_pixels = int64_t(g.out_h) * g.out_w, chunk = 48;
+        const int64_t pixel_tasks = (out_pixels + chunk - 1) / chunk;
+        const int block = pixel_tasks >= 4 * threads ? g.out_c : 64;
+        const int channel_tasks = (g.out_c + block - 1) / block;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (threads > 1)
+        for (int64_t pt = 0; pt < pixel_tasks; ++pt)
+          for (int ct = 0; ct < channel_tasks; ++ct)
+            k.pointwise(src, size_t(pt * chunk), size_t(std::min((pt + 1) * chunk, out_pixels)),
+                        g.in_c, w, b, g.out_c, act, residual, dst, ct * block,
+                        std::min((ct + 1) * block, g.out_c));
       } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int row = 0; row < g.out_h; ++row)
-          conv2d_ref(g, src, layer.weights.data(), layer.bias.data(), layer.activation, dst, row,
-                     row + 1);
+        const ConvKernel conv = layer.depthwise ? k.depthwise : k.conv2d;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int row = 0; row < g.out_h; ++row) conv(g, src, w, b, act, dst, row, row + 1);
       }
+      if (options_.profile)
+        profile_[si].ms += std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - t0).count();
       out = dst;
     }
     return out;
@@ -183,7 +256,10 @@ class Extractor {
   Plan plan_;
   std::string planned_layer_;
   bool planned_ = false;
-  std::vector<float> arena_;
+  KernelSet kernels_;
+  std::vector<std::vector<float>> arenas_;
+  std::vector<float> features_;
+  std::vector<LayerTime> profile_;
 };
 
 }  // namespace featx

@@ -288,14 +288,6 @@ inline void resize_bilinear(const Image& in, int out_h, int out_w, Image* out) {
   out->rgb = std::move(dst);
 }
 
-// tf.image.central_crop(image, fraction) for fraction in (0, 1]. TF
-// (python/ops/image_ops_impl.py) computes, for static shapes in Python floats
-// (float64) and for dynamic ones in float64 tensors:
-//   start = int((size - size * fraction) / 2)    (truncation; the value is >= 0)
-//   crop  = size - 2 * start                      (not round(size * fraction))
-// and returns the image unchanged when fraction == 1. fraction is a double
-// here because TF's arithmetic is float64: 0.8 and 0.8f give different crops
-// of a 10-pixel side (start 1 vs 0). `out` may alias `in`.
 namespace image_detail {
 
 inline int crop_start(int size, double fraction) {
@@ -305,6 +297,14 @@ inline int crop_start(int size, double fraction) {
 
 }  // namespace image_detail
 
+// tf.image.central_crop(image, fraction) for fraction in (0, 1]. TF
+// (python/ops/image_ops_impl.py) computes, for static shapes in Python floats
+// (float64) and for dynamic ones in float64 tensors:
+//   start = int((size - size * fraction) / 2)    (truncation; the value is >= 0)
+//   crop  = size - 2 * start                      (not round(size * fraction))
+// and returns the image unchanged when fraction == 1. fraction is a double
+// here because TF's arithmetic is float64: 0.8 and 0.8f give different crops
+// of a 10-pixel side (start 1 vs 0). `out` may alias `in`.
 inline Status central_crop(const Image& in, double fraction, Image* out) {
   using namespace image_detail;
   if (!(fraction > 0.0 && fraction <= 1.0))  // also rejects NaN

@@ -2,7 +2,8 @@
 // scalar reference, with fused bias, activation and optional residual add.
 //
 // input [pixels][in_c], weights [in_c][out_c], residual [pixels][out_c] or
-// null. Accumulates in double. The residual is added after bias, before the
+// null. Computes pixels [pixel_begin, pixel_end) and output channels
+// [n_begin, n_end) so callers can split work both ways. Accumulates in double. The residual is added after bias, before the
 // activation, as in MobileNetV2 (project convs have no activation).
 #pragma once
 
@@ -14,14 +15,14 @@ namespace featx {
 
 inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
                           const float* weights, const float* bias, int out_c, Activation act,
-                          const float* residual, float* output) {
+                          const float* residual, float* output, int n_begin, int n_end) {
   constexpr int kChunk = 64;
   double acc[kChunk];
   for (size_t p = pixel_begin; p < pixel_end; ++p) {
     const float* in = input + p * size_t(in_c);
     float* out = output + p * size_t(out_c);
-    for (int c0 = 0; c0 < out_c; c0 += kChunk) {
-      const int n = out_c - c0 < kChunk ? out_c - c0 : kChunk;
+    for (int c0 = n_begin; c0 < n_end; c0 += kChunk) {
+      const int n = n_end - c0 < kChunk ? n_end - c0 : kChunk;
       for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
       for (int ci = 0; ci < in_c; ++ci) {
         const double a = in[ci];

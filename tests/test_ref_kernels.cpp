@@ -144,7 +144,7 @@ TEST_CASE("pointwise_ref matches a naive matrix product, with and without residu
       }
     std::vector<float> got(want.size());
     featx::pointwise_ref(in.data(), 0, size_t(pixels), cin, wts.data(), bias.data(), cout, a,
-                         with_residual ? res.data() : nullptr, got.data());
+                         with_residual ? res.data() : nullptr, got.data(), 0, cout);
     check_close(got, want);
   }
 }

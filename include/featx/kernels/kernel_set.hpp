@@ -1,0 +1,54 @@
+// featx/kernels/kernel_set.hpp: one function table per instruction set, so
+// the extractor picks kernels once and never branches on the ISA per layer.
+#pragma once
+
+#include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/depthwise_ref.hpp"
+#include "featx/kernels/isa.hpp"
+#include "featx/kernels/pointwise_ref.hpp"
+#ifdef FEATX_HAVE_X86_SIMD
+#include "featx/kernels/conv_avx2.hpp"
+#include "featx/kernels/conv_avx512.hpp"
+#include "featx/kernels/depthwise_avx2.hpp"
+#include "featx/kernels/depthwise_avx512.hpp"
+#include "featx/kernels/pointwise_avx2.hpp"
+#include "featx/kernels/pointwise_avx512.hpp"
+#endif
+#ifdef FEATX_HAVE_NEON
+#include "featx/kernels/conv_neon.hpp"
+#include "featx/kernels/depthwise_neon.hpp"
+#include "featx/kernels/pointwise_neon.hpp"
+#endif
+
+namespace featx {
+
+using ConvKernel = void (*)(const ConvGeometry&, const float* input, const float* weights,
+                            const float* bias, Activation, float* output, int row_begin,
+                            int row_end);
+using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t pixel_end,
+                                 int in_c, const float* weights, const float* bias, int out_c,
+                                 Activation, const float* residual, float* output,
+                                 int n_begin, int n_end);
+
+struct KernelSet {
+  Isa isa = Isa::scalar;
+  ConvKernel conv2d = conv2d_ref;
+  ConvKernel depthwise = depthwise_ref;
+  PointwiseKernel pointwise = pointwise_ref;
+};
+
+// The kernels for `isa`, or the scalar references when it is not available.
+inline KernelSet kernel_set(Isa isa) {
+  KernelSet k;
+  if (!isa_supported(isa)) return k;
+#ifdef FEATX_HAVE_X86_SIMD
+  if (isa == Isa::avx512) return KernelSet{isa, avx512::conv2d, avx512::depthwise, avx512::pointwise};
+  if (isa == Isa::avx2) return KernelSet{isa, avx2::conv2d, avx2::depthwise, avx2::pointwise};
+#endif
+#ifdef FEATX_HAVE_NEON
+  if (isa == Isa::neon) return KernelSet{isa, neon::conv2d, neon::depthwise, neon::pointwise};
+#endif
+  return k;
+}
+
+}  // namespace featx

@@ -1,0 +1,101 @@
+// featx/kernels/pointwise_avx2.hpp: 1x1 convolution, AVX2 + FMA, 6 pixels x 16
+// channels per register tile (12 accumulators of the 16 ymm registers).
+//
+// Same contract and accumulation order as pointwise_avx512; channel tails
+// use maskload/maskstore.
+#pragma once
+
+#include <cstddef>
+
+#include "featx/kernels/activation.hpp"
+#include "featx/kernels/isa.hpp"
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx2 {
+
+// Lane i is active when i < n (n may be <= 0 or >= 8).
+FEATX_TARGET_AVX2 inline __m256i tail_mask(int n) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
+}
+
+FEATX_TARGET_AVX2 inline __m256 activate(__m256 v, Activation act) {
+  if (act == Activation::none) return v;
+  v = _mm256_max_ps(v, _mm256_setzero_ps());
+  if (act == Activation::relu6) v = _mm256_min_ps(v, _mm256_set1_ps(6.0f));
+  return v;
+}
+
+template <int MR>
+FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const float* weights,
+                                             int out_c, const float* bias, Activation act,
+                                             const float* residual, float* output, int n,
+                                             __m256i m0, __m256i m1) {
+  __m256 acc0[MR], acc1[MR];
+  const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+  const float* w = weights;
+  if (n > 8) {
+    for (int k = 0; k < in_c; ++k, w += out_c) {
+      const __m256 w0 = _mm256_maskload_ps(w, m0), w1 = _mm256_maskload_ps(w + 8, m1);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 a = _mm256_broadcast_ss(input + size_t(r) * in_c + k);
+        acc0[r] = _mm256_fmadd_ps(a, w0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(a, w1, acc1[r]);
+      }
+    }
+  } else {
+    for (int k = 0; k < in_c; ++k, w += out_c) {
+      const __m256 w0 = _mm256_maskload_ps(w, m0);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(input + size_t(r) * in_c + k), w0, acc0[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    __m256 v0 = acc0[r], v1 = acc1[r];
+    if (residual) {
+      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + size_t(r) * out_c, m0));
+      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + size_t(r) * out_c + 8, m1));
+    }
+    _mm256_maskstore_ps(output + size_t(r) * out_c, m0, activate(v0, act));
+    if (n > 8) _mm256_maskstore_ps(output + size_t(r) * out_c + 8, m1, activate(v1, act));
+  }
+}
+
+FEATX_TARGET_AVX2 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end,
+                                        int in_c, const float* weights, const float* bias,
+                                        int out_c, Activation act, const float* residual,
+                                        float* output, int n_begin, int n_end) {
+  constexpr int kMR = 6, kNR = 16;
+  for (size_t p = pixel_begin; p < pixel_end; p += kMR) {
+    const int m = pixel_end - p < size_t(kMR) ? int(pixel_end - p) : kMR;
+    const float* in = input + p * size_t(in_c);
+    float* out = output + p * size_t(out_c);
+    const float* res = residual ? residual + p * size_t(out_c) : nullptr;
+    for (int n0 = n_begin; n0 < n_end; n0 += kNR) {
+      const int n = n_end - n0 < kNR ? n_end - n0 : kNR;
+      const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
+      const float* w = weights + n0;
+      const float* r = res ? res + n0 : nullptr;
+      switch (m) {
+        case 6: pointwise_tile<6>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+        case 5: pointwise_tile<5>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+        case 4: pointwise_tile<4>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+        case 3: pointwise_tile<3>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+        case 2: pointwise_tile<2>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+        default: pointwise_tile<1>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
+      }
+    }
+  }
+}
+
+}  // namespace avx2
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD

@@ -1,0 +1,109 @@
+// Every SIMD kernel against its scalar reference, for each ISA this machine
+// has, on random shapes with channel counts that are not multiples of the
+// vector width, split into row / pixel / channel ranges like the extractor
+// splits them. SIMD kernels accumulate in float (FMA), the references in
+// double: the bound is a few float roundings per accumulated term.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "featx/kernels/kernel_set.hpp"
+#include "featx/kernels/padding.hpp"
+
+namespace {
+
+std::vector<float> random_vector(std::mt19937& rng, size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<featx::Isa> simd_isas() {
+  std::vector<featx::Isa> out;
+  for (featx::Isa isa : {featx::Isa::avx2, featx::Isa::avx512, featx::Isa::neon})
+    if (featx::isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+// |simd - ref| <= terms * 2^-22 * (1 + |ref|): a float FMA chain of `terms`
+// values of magnitude ~1 against an exact sum.
+void check_close(const std::vector<float>& got, const std::vector<float>& ref, int terms) {
+  REQUIRE(got.size() == ref.size());
+  double worst = 0.0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(double(got[i]) - double(ref[i])) / (1.0 + std::fabs(double(ref[i]))));
+  CAPTURE(worst);
+  CHECK(worst <= double(terms) * std::ldexp(1.0, -22));
+}
+
+}  // namespace
+
+TEST_CASE("the machine's ISAs are reported") {
+  MESSAGE("best ISA: " << featx::isa_name(featx::best_isa()) << ", selected: "
+                       << featx::isa_name(featx::selected_isa()));
+  CHECK(featx::isa_supported(featx::Isa::scalar));
+  CHECK(featx::kernel_set(featx::Isa::scalar).isa == featx::Isa::scalar);
+}
+
+TEST_CASE("SIMD pointwise matches pointwise_ref") {
+  std::mt19937 rng(23);
+  for (featx::Isa isa : simd_isas()) {
+    CAPTURE(featx::isa_name(isa));
+    const featx::KernelSet k = featx::kernel_set(isa);
+    REQUIRE(k.isa == isa);
+    for (int trial = 0; trial < 60; ++trial) {
+      std::uniform_int_distribution<int> pix(1, 70), ch(1, 200);
+      const int pixels = pix(rng), cin = ch(rng), cout = ch(rng);
+      const bool with_residual = trial % 2 == 0;
+      const featx::Activation a = featx::Activation(trial % 3);
+      auto in = random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f);
+      auto w = random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f);
+      auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
+      auto res = random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f);
+      const float* r = with_residual ? res.data() : nullptr;
+      std::vector<float> want(size_t(pixels) * cout), got(want.size(), -7.0f);
+      featx::pointwise_ref(in.data(), 0, size_t(pixels), cin, w.data(), b.data(), cout, a, r,
+                           want.data(), 0, cout);
+      // Split like the extractor: two pixel ranges x two channel ranges.
+      const size_t pm = size_t(pixels) / 2;
+      const int cm = cout / 2;
+      k.pointwise(in.data(), 0, pm, cin, w.data(), b.data(), cout, a, r, got.data(), 0, cm);
+      k.pointwise(in.data(), 0, pm, cin, w.data(), b.data(), cout, a, r, got.data(), cm, cout);
+      k.pointwise(in.data(), pm, size_t(pixels), cin, w.data(), b.data(), cout, a, r, got.data(), 0, cm);
+      k.pointwise(in.data(), pm, size_t(pixels), cin, w.data(), b.data(), cout, a, r, got.data(), cm, cout);
+      CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout);
+      check_close(got, want, cin + 2);
+    }
+  }
+}
+
+TEST_CASE("SIMD depthwise and full conv match their references") {
+  std::mt19937 rng(29);
+  for (featx::Isa isa : simd_isas()) {
+    CAPTURE(featx::isa_name(isa));
+    const featx::KernelSet k = featx::kernel_set(isa);
+    for (int trial = 0; trial < 60; ++trial) {
+      std::uniform_int_distribution<int> dim(1, 19), ch(1, 77), stride(1, 2);
+      const bool depthwise = trial % 2 == 0;
+      const int kernel = trial % 5 == 0 ? 1 + 2 * (trial % 3) : 3;  // mostly 3x3, some 1x1 / 5x5
+      const int h = dim(rng), w = dim(rng), cin = depthwise ? ch(rng) : 1 + trial % 5, s = stride(rng);
+      const int cout = depthwise ? cin : ch(rng);
+      const featx::Activation a = featx::Activation(trial % 3);
+      featx::SamePadding py = featx::same_padding(h, kernel, s), px = featx::same_padding(w, kernel, s);
+      featx::ConvGeometry g{h, w, cin, py.out, px.out, cout, kernel, kernel, s, py.pad_before, px.pad_before};
+      auto in = random_vector(rng, size_t(h) * w * cin, -1.0f, 1.0f);
+      auto wt = random_vector(rng, size_t(kernel) * kernel * (depthwise ? 1 : cin) * cout, -1.0f, 1.0f);
+      auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
+      std::vector<float> want(size_t(py.out) * px.out * cout), got(want.size(), -7.0f);
+      const featx::ConvKernel ref = depthwise ? featx::depthwise_ref : featx::conv2d_ref;
+      const featx::ConvKernel simd = depthwise ? k.depthwise : k.conv2d;
+      ref(g, in.data(), wt.data(), b.data(), a, want.data(), 0, py.out);
+      for (int row = 0; row < py.out; ++row) simd(g, in.data(), wt.data(), b.data(), a, got.data(), row, row + 1);
+      CAPTURE(h); CAPTURE(w); CAPTURE(cin); CAPTURE(cout); CAPTURE(kernel); CAPTURE(s); CAPTURE(depthwise);
+      check_close(got, want, kernel * kernel * (depthwise ? 1 : cin) + 2);
+    }
+  }
+}
