@@ -1,12 +1,10 @@
 // featx/kernels/conv_avx2.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// AVX2 + FMA, 4 output pixels x 8 channels per step, fused bias and activation.
-//
-// Weights [kh][kw][in][out] are used in place: row (ky, kx, ci) holds the
-// out-channel vector. Taps accumulate in (ky, kx, ci) order from the bias,
-// skipping padding, like conv2d_ref.
+// AVX2 + FMA, as im2col tiles fed to the 6x16 pointwise micro-kernel (see
+// conv_avx512.hpp for the scheme).
 #pragma once
 
 #include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/im2col.hpp"
 #include "featx/kernels/pointwise_avx2.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
@@ -15,41 +13,32 @@ namespace featx {
 namespace avx2 {
 
 FEATX_TARGET_AVX2 inline void conv2d(const ConvGeometry& g, const float* input,
-                                       const float* weights, const float* bias, Activation act,
-                                       float* output, int row_begin, int row_end) {
-  constexpr int kPixels = 4, kLanes = 8;
+                                     const float* weights, const float* bias, Activation act,
+                                     float* output, int row_begin, int row_end) {
+  constexpr int kMR = 6, kNR = 16;
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  if (depth > kIm2colMaxDepth) {
+    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
+    return;
+  }
+  alignas(64) float patches[kMR * kIm2colMaxDepth];
   for (int oy = row_begin; oy < row_end; ++oy) {
-    const int iy0 = oy * g.stride - g.pad_top;
-    for (int ox0 = 0; ox0 < g.out_w; ox0 += kPixels) {
-      const int npx = g.out_w - ox0 < kPixels ? g.out_w - ox0 : kPixels;
-      for (int n0 = 0; n0 < g.out_c; n0 += kLanes) {
-        const __m256i mask = tail_mask(g.out_c - n0);
-        const __m256 b = _mm256_maskload_ps(bias + n0, mask);
-        __m256 acc[kPixels] = {b, b, b, b};
-        for (int ky = 0; ky < g.kernel_h; ++ky) {
-          const int iy = iy0 + ky;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.kernel_w; ++kx) {
-            const float* wrow = weights + (size_t(ky) * g.kernel_w + kx) * g.in_c * g.out_c + n0;
-            const float* in[kPixels];
-#pragma GCC unroll 4
-            for (int px = 0; px < kPixels; ++px) {
-              const int ix = (ox0 + px) * g.stride - g.pad_left + kx;
-              in[px] = (px < npx && ix >= 0 && ix < g.in_w)
-                           ? input + (size_t(iy) * g.in_w + ix) * g.in_c
-                           : nullptr;
-            }
-            for (int ci = 0; ci < g.in_c; ++ci) {
-              const __m256 wv = _mm256_maskload_ps(wrow + size_t(ci) * g.out_c, mask);
-#pragma GCC unroll 4
-              for (int px = 0; px < kPixels; ++px)
-                if (in[px]) acc[px] = _mm256_fmadd_ps(_mm256_set1_ps(in[px][ci]), wv, acc[px]);
-            }
-          }
+    for (int ox0 = 0; ox0 < g.out_w; ox0 += kMR) {
+      const int m = g.out_w - ox0 < kMR ? g.out_w - ox0 : kMR;
+      im2col_pixels(g, input, oy, ox0, m, patches);
+      float* out = output + (size_t(oy) * g.out_w + ox0) * g.out_c;
+      for (int n0 = 0; n0 < g.out_c; n0 += kNR) {
+        const int n = g.out_c - n0 < kNR ? g.out_c - n0 : kNR;
+        const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
+        const float* w = weights + n0;
+        switch (m) {
+          case 6: pointwise_tile<6>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 5: pointwise_tile<5>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 4: pointwise_tile<4>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 3: pointwise_tile<3>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 2: pointwise_tile<2>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          default: pointwise_tile<1>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
         }
-        for (int px = 0; px < npx; ++px)
-          _mm256_maskstore_ps(output + (size_t(oy) * g.out_w + ox0 + px) * g.out_c + n0, mask,
-                                activate(acc[px], act));
       }
     }
   }

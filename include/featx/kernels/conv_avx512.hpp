@@ -1,20 +1,17 @@
 // featx/kernels/conv_avx512.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// AVX-512, 4 output pixels x 16 channels per step, fused bias and activation.
+// AVX-512, as im2col tiles fed to the pointwise micro-kernel.
 //
-// Weights [kh][kw][in][out] are used in place: row (ky, kx, ci) holds the
-// out-channel vector. Taps accumulate in (ky, kx, ci) order from the bias,
-// skipping padding, like conv2d_ref.
+// Weights [kh][kw][in][out] are already a [kh*kw*in][out] matrix, so eight
+// output pixels at a time are gathered into a small patch matrix on the
+// stack (zeros for padding; adding 0 * w leaves a float sum unchanged) and
+// multiplied by the 8x32 register tile of pointwise_avx512.
 #pragma once
 
 #include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/im2col.hpp"
 #include "featx/kernels/pointwise_avx512.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
-
-// GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
-// undefined pass-through operand); the warning is about the header, not us.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace featx {
 namespace avx512 {
@@ -22,39 +19,32 @@ namespace avx512 {
 FEATX_TARGET_AVX512 inline void conv2d(const ConvGeometry& g, const float* input,
                                        const float* weights, const float* bias, Activation act,
                                        float* output, int row_begin, int row_end) {
-  constexpr int kPixels = 4, kLanes = 16;
+  constexpr int kMR = 8, kNR = 32;
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
+    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
+    return;
+  }
+  alignas(64) float patches[kMR * kIm2colMaxDepth];
   for (int oy = row_begin; oy < row_end; ++oy) {
-    const int iy0 = oy * g.stride - g.pad_top;
-    for (int ox0 = 0; ox0 < g.out_w; ox0 += kPixels) {
-      const int npx = g.out_w - ox0 < kPixels ? g.out_w - ox0 : kPixels;
-      for (int n0 = 0; n0 < g.out_c; n0 += kLanes) {
-        const __mmask16 mask = tail_mask(g.out_c - n0);
-        const __m512 b = _mm512_maskz_loadu_ps(mask, bias + n0);
-        __m512 acc[kPixels] = {b, b, b, b};
-        for (int ky = 0; ky < g.kernel_h; ++ky) {
-          const int iy = iy0 + ky;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.kernel_w; ++kx) {
-            const float* wrow = weights + (size_t(ky) * g.kernel_w + kx) * g.in_c * g.out_c + n0;
-            const float* in[kPixels];
-#pragma GCC unroll 4
-            for (int px = 0; px < kPixels; ++px) {
-              const int ix = (ox0 + px) * g.stride - g.pad_left + kx;
-              in[px] = (px < npx && ix >= 0 && ix < g.in_w)
-                           ? input + (size_t(iy) * g.in_w + ix) * g.in_c
-                           : nullptr;
-            }
-            for (int ci = 0; ci < g.in_c; ++ci) {
-              const __m512 wv = _mm512_maskz_loadu_ps(mask, wrow + size_t(ci) * g.out_c);
-#pragma GCC unroll 4
-              for (int px = 0; px < kPixels; ++px)
-                if (in[px]) acc[px] = _mm512_fmadd_ps(_mm512_set1_ps(in[px][ci]), wv, acc[px]);
-            }
-          }
+    for (int ox0 = 0; ox0 < g.out_w; ox0 += kMR) {
+      const int m = g.out_w - ox0 < kMR ? g.out_w - ox0 : kMR;
+      im2col_pixels(g, input, oy, ox0, m, patches);
+      float* out = output + (size_t(oy) * g.out_w + ox0) * g.out_c;
+      for (int n0 = 0; n0 < g.out_c; n0 += kNR) {
+        const int n = g.out_c - n0 < kNR ? g.out_c - n0 : kNR;
+        const __mmask16 m0 = tail_mask(n), m1 = tail_mask(n - 16);
+        const float* w = weights + n0;
+        switch (m) {
+          case 8: pointwise_tile<8>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 7: pointwise_tile<7>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 6: pointwise_tile<6>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 5: pointwise_tile<5>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 4: pointwise_tile<4>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 3: pointwise_tile<3>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          case 2: pointwise_tile<2>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
+          default: pointwise_tile<1>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
         }
-        for (int px = 0; px < npx; ++px)
-          _mm512_mask_storeu_ps(output + (size_t(oy) * g.out_w + ox0 + px) * g.out_c + n0, mask,
-                                activate(acc[px], act));
       }
     }
   }
@@ -62,7 +52,5 @@ FEATX_TARGET_AVX512 inline void conv2d(const ConvGeometry& g, const float* input
 
 }  // namespace avx512
 }  // namespace featx
-
-#pragma GCC diagnostic pop
 
 #endif  // FEATX_HAVE_X86_SIMD

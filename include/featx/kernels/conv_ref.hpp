@@ -7,6 +7,8 @@
 // across threads without changing any result.
 #pragma once
 
+#include <cstddef>
+
 #include "featx/kernels/activation.hpp"
 
 namespace featx {

@@ -73,16 +73,18 @@ FEATX_TARGET_AVX2 inline void pointwise(const float* input, size_t pixel_begin, 
                                         int out_c, Activation act, const float* residual,
                                         float* output, int n_begin, int n_end) {
   constexpr int kMR = 6, kNR = 16;
-  for (size_t p = pixel_begin; p < pixel_end; p += kMR) {
-    const int m = pixel_end - p < size_t(kMR) ? int(pixel_end - p) : kMR;
-    const float* in = input + p * size_t(in_c);
-    float* out = output + p * size_t(out_c);
-    const float* res = residual ? residual + p * size_t(out_c) : nullptr;
-    for (int n0 = n_begin; n0 < n_end; n0 += kNR) {
-      const int n = n_end - n0 < kNR ? n_end - n0 : kNR;
-      const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
-      const float* w = weights + n0;
-      const float* r = res ? res + n0 : nullptr;
+  // Column panels outer, pixel tiles inner: one panel of weights (in_c x 32
+  // floats) is reused from L1/L2 by every pixel tile instead of streaming
+  // all weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
+  for (int n0 = n_begin; n0 < n_end; n0 += kNR) {
+    const int n = n_end - n0 < kNR ? n_end - n0 : kNR;
+    const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
+    const float* w = weights + n0;
+    for (size_t p = pixel_begin; p < pixel_end; p += kMR) {
+      const int m = pixel_end - p < size_t(kMR) ? int(pixel_end - p) : kMR;
+      const float* in = input + p * size_t(in_c);
+      float* out = output + p * size_t(out_c);
+      const float* r = residual ? residual + p * size_t(out_c) + n0 : nullptr;
       switch (m) {
         case 6: pointwise_tile<6>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
         case 5: pointwise_tile<5>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;

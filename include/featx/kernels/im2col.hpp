@@ -1,0 +1,45 @@
+// featx/kernels/im2col.hpp: gathers the receptive fields of a few output
+// pixels of one row into a [pixels][kh*kw*in] patch matrix, zero where the
+// field falls into TF SAME padding. Shared by every ISA's full conv.
+#pragma once
+
+#include <cstring>
+
+#include "featx/kernels/conv_ref.hpp"
+
+namespace featx {
+
+// Patch matrices live on the stack: 8 pixels x 1024 floats = 32 KiB at most.
+constexpr int kIm2colMaxDepth = 1024;
+
+inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int ox0, int count,
+                          float* patches) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  const int span = g.kernel_w * g.in_c;  // one kernel row: contiguous in NHWC input
+  for (int px = 0; px < count; ++px) {
+    float* dst = patches + size_t(px) * depth;
+    const int ix0 = (ox0 + px) * g.stride - g.pad_left;
+    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
+    for (int ky = 0; ky < g.kernel_h; ++ky, dst += span) {
+      const int iy = oy * g.stride - g.pad_top + ky;
+      if (iy < 0 || iy >= g.in_h) {
+        for (int i = 0; i < span; ++i) dst[i] = 0.0f;
+        continue;
+      }
+      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      if (columns_inside && span == 9) {  // the 3x3 RGB stem
+        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+      } else if (columns_inside) {
+        std::memcpy(dst, src, sizeof(float) * size_t(span));
+      } else {
+        for (int kx = 0; kx < g.kernel_w; ++kx) {
+          const int ix = ix0 + kx;
+          const bool inside = ix >= 0 && ix < g.in_w;
+          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace featx
