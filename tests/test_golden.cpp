@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "featx/featx.hpp"
@@ -201,4 +202,60 @@ TEST_CASE("a batch gives the same rows as single images; odd sizes and named lay
   // Zero-size input.
   featx::Extractor ex2(model);
   CHECK_FALSE(ex2.extract(batch.data(), 1, 0, 5, &b).ok());
+}
+
+TEST_CASE("fused blocks give bit-identical results to layer-by-layer execution") {
+  const auto cases = read_manifest();
+  int checked = 0;
+  for (const GoldenCase& c : cases) {
+    if (c.output_name != "features" || checked >= 4) continue;
+    if (c.model_spec.rfind("tflite:", 0) == 0 && !test_support::have_shared()) continue;
+    std::shared_ptr<const featx::Model> model;
+    REQUIRE(featx::Model::load(model_file_for(c.model_spec), &model).ok());
+    featx::NpyArray input;
+    REQUIRE(featx::read_npy(golden_path(c.input), &input).ok());
+    const int h = int(input.shape[1]), w = int(input.shape[2]);
+    for (int threads : {1, 2}) {
+      featx::ExtractorOptions fused_opt, plain_opt;
+      fused_opt.threads = plain_opt.threads = threads;
+      plain_opt.fuse_blocks = false;
+      featx::Extractor fused(model, fused_opt), plain(model, plain_opt);
+      featx::Tensor a, b;
+      REQUIRE(fused.extract(input.data.data(), 1, h, w, &a).ok());
+      REQUIRE(plain.extract(input.data.data(), 1, h, w, &b).ok());
+      CAPTURE(c.name);
+      CHECK(a.data == b.data);
+      // Spatial maps of a middle block, too.
+      fused_opt.layer = plain_opt.layer = "expanded_conv_6";
+      fused_opt.pool = plain_opt.pool = featx::Pool::none;
+      featx::Extractor fused_map(model, fused_opt), plain_map(model, plain_opt);
+      REQUIRE(fused_map.extract(input.data.data(), 1, h, w, &a).ok());
+      REQUIRE(plain_map.extract(input.data.data(), 1, h, w, &b).ok());
+      CHECK(a.data == b.data);
+    }
+    ++checked;
+  }
+  CHECK(checked > 0);
+}
+
+TEST_CASE("one Model shared by Extractors on several threads") {
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 50, w = 61;
+  std::vector<float> image(size_t(h) * w * 3);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = float((i * 2654435761u) % 1000u) / 999.0f;
+  featx::ExtractorOptions opt;
+  opt.threads = 1;
+  featx::Extractor reference(model, opt);
+  featx::Tensor want;
+  REQUIRE(reference.extract(image.data(), 1, h, w, &want).ok());
+  std::vector<featx::Tensor> got(4);
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < got.size(); ++t)
+    workers.emplace_back([&, t] {
+      featx::Extractor ex(model, opt);
+      for (int i = 0; i < 3; ++i) (void)ex.extract(image.data(), 1, h, w, &got[t]);
+    });
+  for (auto& th : workers) th.join();
+  for (const auto& g : got) CHECK(g.data == want.data);
 }

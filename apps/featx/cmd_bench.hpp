@@ -53,7 +53,8 @@ inline featx::Status cmd_bench(const Args& args) {
     for (const auto& t : prof.profile()) total += t.ms;
     std::printf("profile (ms per forward pass of the batch, mean of %d runs):\n", runs);
     for (const auto& t : prof.profile())
-      std::printf("  %-28s %8.3f  %5.1f%%\n", t.name.c_str(), t.ms / runs, 100.0 * t.ms / total);
+      if (!t.name.empty())
+        std::printf("  %-28s %8.3f  %5.1f%%\n", t.name.c_str(), t.ms / runs, 100.0 * t.ms / total);
     std::printf("  %-28s %8.3f\n", "total", total / runs);
   }
   std::sort(ms.begin(), ms.end());

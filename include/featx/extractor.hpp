@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "featx/fused_block.hpp"
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/dense_ref.hpp"
 #include "featx/kernels/kernel_set.hpp"
@@ -58,9 +59,11 @@ struct ExtractorOptions {
   int threads = 0;        // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
   std::string isa;        // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
   bool profile = false;   // time every layer (see Extractor::profile)
+  bool fuse_blocks = true;  // run inverted-residual blocks in L2-sized row bands
 };
 
-// Milliseconds spent per plan step over all runs since the last reset.
+// Milliseconds spent per plan step over all runs since the last reset
+// (steps inside a fused block have an empty name; the block is one entry).
 struct LayerTime {
   std::string name;
   double ms = 0.0;
@@ -144,18 +147,46 @@ class Extractor {
     if (planned_ && plan_.height() == height && plan_.width() == width && planned_layer_ == layer)
       return Status::Ok();
     Plan plan;
-    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &plan));
+    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks));
     plan_ = std::move(plan);
     planned_layer_ = layer;
     planned_ = true;
     profile_.clear();
     for (const PlanStep& step : plan_.steps())
       profile_.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
-    // One arena per thread that may run an image; sized once, reused by every run.
-    arenas_.resize(size_t(thread_count()));
+    for (const FusedBlock& f : plan_.fused_blocks()) {  // a fused block is timed as a whole
+      for (int i : {f.expand_step, f.depthwise_step})
+        if (i >= 0) profile_[size_t(i)].name.clear();
+      profile_[size_t(f.project_step)].name = block_name_of(f);
+    }
+    arenas_.clear();
+    scratch_.clear();
+    ensure_buffers(thread_count());
+    return Status::Ok();
+  }
+
+  std::string block_name_of(const FusedBlock& f) const {
+    const int project_layer = plan_.steps()[size_t(f.project_step)].layer;
+    for (const BlockInfo& b : model_->blocks())
+      if (b.project == project_layer) return b.name + " (fused)";
+    return "block";
+  }
+
+  // One arena and one scratch tile per thread that may run; sized once per
+  // plan and reused by every run (no allocation after the first).
+  void ensure_buffers(int threads) {
+    if (arenas_.size() < size_t(threads)) arenas_.resize(size_t(threads));
     for (auto& a : arenas_)
       if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
-    return Status::Ok();
+    if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
+    scratch_ptrs_.resize(scratch_.size());
+    for (size_t t = 0; t < scratch_.size(); ++t) {
+      if (scratch_[t].size() < plan_.scratch_floats() + 16) scratch_[t].assign(plan_.scratch_floats() + 16, 0.0f);
+      // 64-byte aligned start inside the vector.
+      float* p = scratch_[t].data();
+      while (reinterpret_cast<uintptr_t>(p) % 64 != 0) ++p;
+      scratch_ptrs_[t] = p;
+    }
   }
 
   // Calls body(image, arena, threads_inside_image) for each image: images in
@@ -164,11 +195,7 @@ class Extractor {
   template <typename Body>
   void for_each_image(int n, Body body) {
     const int threads = thread_count();
-    if (arenas_.size() < size_t(threads)) {  // the OpenMP default changed since prepare()
-      arenas_.resize(size_t(threads));
-      for (auto& a : arenas_)
-        if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
-    }
+    ensure_buffers(threads);  // allocates only if the OpenMP default grew since prepare()
     if (threads > 1 && n >= threads && !options_.profile) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
       for (int i = 0; i < n; ++i) body(i, thread_index(), 1);
@@ -205,10 +232,40 @@ class Extractor {
 
     const float* out = input;
     const KernelSet k = kernels_;
+    const auto& fused = plan_.fused_blocks();
+    size_t next_fused = 0;
     for (size_t si = 0; si < plan_.steps().size(); ++si) {
       const PlanStep& step = plan_.steps()[si];
       const auto t0 = options_.profile ? std::chrono::steady_clock::now()
                                        : std::chrono::steady_clock::time_point();
+      if (next_fused < fused.size() &&
+          int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
+                                                         : fused[next_fused].depthwise_step)) {
+        const FusedBlock& f = fused[next_fused++];
+        const auto& layers = model_->layers();
+        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
+        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
+        FusedBlockArgs a;
+        if (f.expand_step >= 0) {
+          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
+          a.expand = &layers[size_t(ex.layer)];
+          a.expand_geometry = ex.geometry;
+        }
+        a.depthwise = &layers[size_t(dw.layer)];
+        a.depthwise_geometry = dw.geometry;
+        a.project = &layers[size_t(pr.layer)];
+        a.project_geometry = pr.geometry;
+        a.input = slot(step.input_slot);
+        a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+        a.output = slot(pr.output_slot);
+        run_fused_block(k, f, a, threads, scratch_ptrs_.data() + (threads > 1 ? 0 : arena_index));
+        si = size_t(f.project_step);
+        if (options_.profile)
+          profile_[si].ms += std::chrono::duration<double, std::milli>(
+                                 std::chrono::steady_clock::now() - t0).count();
+        out = a.output;
+        continue;
+      }
       const ConvLayer& layer = model_->layers()[size_t(step.layer)];
       const ConvGeometry& g = step.geometry;
       const float* src = slot(step.input_slot);
@@ -258,6 +315,8 @@ class Extractor {
   bool planned_ = false;
   KernelSet kernels_;
   std::vector<std::vector<float>> arenas_;
+  std::vector<std::vector<float>> scratch_;
+  std::vector<float*> scratch_ptrs_;
   std::vector<float> features_;
   std::vector<LayerTime> profile_;
 };

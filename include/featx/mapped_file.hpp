@@ -37,6 +37,22 @@ class ByteSource {
   }
   ~ByteSource() { release(); }
 
+  // Tells the OS the mapped pages wholly inside [p, p + n) are not needed
+  // now: they leave the resident set and are read again from the file if
+  // touched later. Used after folding copied the weights out.
+  void release_range(const void* p, size_t n) const {
+#ifdef FEATX_HAVE_MMAP
+    if (!mapped_ || n == 0) return;
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)n;
+#endif
+  }
+
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   bool mapped() const { return mapped_; }

@@ -247,6 +247,9 @@ class Model {
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
     fold(src, dst);
+    // The folded copy is what runs: drop the file's pages of the raw kernel
+    // so the resident set holds the weights once, not twice.
+    bytes_.release_range(src->kernel()->data(), src->kernel()->size() * sizeof(float));
     for (float w : dst->weights)
       if (!std::isfinite(w)) return fail(n + ": non-finite weight after batch-norm folding");
     for (float b : dst->bias)
@@ -365,6 +368,7 @@ class Model {
       classifier_.num_classes = c->num_classes();
       classifier_.label_offset = c->label_offset();
       classifier_.weights.assign(c->weights()->begin(), c->weights()->end());
+      bytes_.release_range(c->weights()->data(), c->weights()->size() * sizeof(float));
       classifier_.bias.assign(size_t(c->num_classes()), 0.0f);
       if (c->bias())
         for (size_t i = 0; i < c->bias()->size(); ++i) classifier_.bias[i] = c->bias()->Get(i);

@@ -5,6 +5,13 @@
 // writes. The arena is one float buffer sized up front: running a plan
 // allocates nothing. Slots: the normalised input, two block input/output
 // buffers that alternate, the expanded map and the depthwise output.
+//
+// Fusion: an inverted-residual block whose three steps are all in the plan
+// runs fused (fused_block.hpp): a band of output rows at a time, its
+// expanded and depthwise rows live in a per-thread scratch tile sized to
+// stay in L2, so the full expanded map is never written. Only unfused
+// blocks (an intermediate layer requested inside a block) need the full
+// expanded and depthwise slots.
 #pragma once
 
 #include <algorithm>
@@ -33,12 +40,24 @@ struct PlanStep {
   int residual_slot = -1;  // slot added to the output (fused residual), or -1
 };
 
+// A block run in row bands; indices into Plan::steps().
+struct FusedBlock {
+  int expand_step = -1;  // -1: the block has no expansion
+  int depthwise_step = -1, project_step = -1;
+  int band_rows = 1;     // output rows per band
+  size_t expanded_floats = 0, depthwise_floats = 0;  // per-thread scratch
+};
+
+// Bytes of expanded rows a band may hold: well inside a 1 MiB L2 with the
+// depthwise band and the project weights beside it.
+constexpr size_t kFusedBandBytes = 320 * 1024;
+
 class Plan {
  public:
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
   // layer or block, steps end there (intermediate outputs).
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out) {
+                     Plan* out, bool fuse_blocks = true) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -76,14 +95,20 @@ class Plan {
 
     add_step(0, kSlotInput, kSlotBlockA);
     int current = kSlotBlockA;
+    std::vector<FusedBlock> candidates;
     for (const BlockInfo& b : model.blocks()) {
       const int next = current == kSlotBlockA ? kSlotBlockB : kSlotBlockA;
       int src = current;
+      FusedBlock f;
       if (b.expand >= 0) {
+        f.expand_step = int(plan.steps_.size());
         add_step(b.expand, src, kSlotExpanded);
         src = kSlotExpanded;
       }
+      f.depthwise_step = int(plan.steps_.size());
       add_step(b.depthwise, src, kSlotDepthwise);
+      f.project_step = int(plan.steps_.size());
+      candidates.push_back(f);
       const bool stop_here_before_add = stop_step < 0 && layers[size_t(b.project)].name == stop_after;
       add_step(b.project, kSlotDepthwise, next);
       if (b.residual && !stop_here_before_add) plan.steps_.back().residual_slot = current;
@@ -93,6 +118,39 @@ class Plan {
     add_step(int(layers.size()) - 1, current, current == kSlotBlockA ? kSlotBlockB : kSlotBlockA);
 
     if (stop_step >= 0) plan.steps_.resize(size_t(stop_step) + 1);
+
+    // Fuse every block whose project step survived; the full expanded and
+    // depthwise slots are then sized by the unfused steps only.
+    if (fuse_blocks) {
+      size_t expanded = 0, depthwise = 0;
+      std::vector<bool> fused_step(plan.steps_.size(), false);
+      for (FusedBlock f : candidates) {
+        if (f.project_step >= int(plan.steps_.size())) continue;
+        const ConvGeometry& d = plan.steps_[size_t(f.depthwise_step)].geometry;
+        const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
+        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
+        int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
+        band = std::min(band, std::max(1, (d.out_h + 1) / 2));  // at least two bands: two threads
+        f.band_rows = band;
+        const int in_rows = std::min(d.in_h, (band - 1) * d.stride + d.kernel_h);
+        f.expanded_floats = f.expand_step >= 0 ? size_t(in_rows) * size_t(d.in_w) * size_t(d.in_c) : 0;
+        f.depthwise_floats = size_t(band) * size_t(d.out_w) * size_t(d.out_c);
+        plan.scratch_floats_ = std::max(plan.scratch_floats_,
+                                        (f.expanded_floats + 15) / 16 * 16 + (f.depthwise_floats + 15) / 16 * 16);
+        for (int i : {f.expand_step, f.depthwise_step, f.project_step})
+          if (i >= 0) fused_step[size_t(i)] = true;
+        plan.fused_.push_back(f);
+      }
+      for (size_t i = 0; i < plan.steps_.size(); ++i) {
+        const PlanStep& st = plan.steps_[i];
+        const size_t n = size_t(st.geometry.out_h) * size_t(st.geometry.out_w) * size_t(st.geometry.out_c);
+        if (fused_step[i]) continue;
+        if (st.output_slot == kSlotExpanded) expanded = std::max(expanded, n);
+        if (st.output_slot == kSlotDepthwise) depthwise = std::max(depthwise, n);
+      }
+      slot_size[kSlotExpanded] = expanded;
+      slot_size[kSlotDepthwise] = depthwise;
+    }
     const PlanStep& last = plan.steps_.back();
     plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
 
@@ -113,6 +171,9 @@ class Plan {
   size_t arena_floats() const { return arena_floats_; }
   size_t arena_bytes() const { return arena_floats_ * sizeof(float); }
   size_t slot_offset(int slot) const { return slot_offset_[slot]; }
+  const std::vector<FusedBlock>& fused_blocks() const { return fused_; }
+  // Floats of scratch each thread needs for fused blocks.
+  size_t scratch_floats() const { return scratch_floats_; }
 
  private:
   int height_ = 0, width_ = 0;
@@ -120,6 +181,8 @@ class Plan {
   TensorShape output_shape_;
   size_t slot_offset_[kSlotCount] = {};
   size_t arena_floats_ = 0;
+  std::vector<FusedBlock> fused_;
+  size_t scratch_floats_ = 0;
 };
 
 }  // namespace featx

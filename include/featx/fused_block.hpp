@@ -1,0 +1,112 @@
+// featx/fused_block.hpp: one inverted-residual block in bands of output rows.
+//
+// For each band: the expanded rows it needs are computed into a per-thread
+// scratch tile (rows the previous band already expanded are moved to the
+// front, not recomputed), the depthwise conv writes the band's rows into a
+// second tile, and the project conv (with the residual) writes the band
+// straight into the block output. The full expanded map never exists, so it
+// never leaves L2.
+//
+// Every value is produced by the same kernel call on the same inputs as in
+// the unfused path (kernels compute each pixel independently of the tile it
+// sits in), so fused and unfused results are bit-identical; tested.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "featx/kernels/kernel_set.hpp"
+#include "featx/model.hpp"
+#include "featx/plan.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace featx {
+
+struct FusedBlockArgs {
+  const ConvLayer* expand = nullptr;  // null: the block has no expansion
+  const ConvLayer* depthwise = nullptr;
+  const ConvLayer* project = nullptr;
+  ConvGeometry expand_geometry, depthwise_geometry, project_geometry;
+  const float* input = nullptr;     // block input [H][W][in_c]
+  const float* residual = nullptr;  // block input again when residual, else null
+  float* output = nullptr;          // block output [H'][W'][out_c]
+};
+
+// Runs bands [band_begin, band_end) with one scratch tile (single thread).
+inline void run_fused_bands(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
+                            int band_begin, int band_end, float* scratch) {
+  const ConvGeometry& gd = a.depthwise_geometry;
+  const int channels = gd.in_c, width = gd.in_w;
+  const size_t row_floats = size_t(width) * size_t(channels);
+  float* expanded = scratch;
+  float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
+  int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
+  for (int band = band_begin; band < band_end; ++band) {
+    const int oy0 = band * f.band_rows, oy1 = std::min(oy0 + f.band_rows, gd.out_h);
+    const int need_begin = std::max(0, oy0 * gd.stride - gd.pad_top);
+    const int need_end = std::min(gd.in_h, (oy1 - 1) * gd.stride - gd.pad_top + gd.kernel_h);
+    const float* dw_in;
+    if (a.expand) {
+      int start = need_begin;
+      if (need_begin >= have_begin && need_begin < have_end) {  // reuse the overlap
+        std::memmove(expanded, expanded + size_t(need_begin - have_begin) * row_floats,
+                     size_t(have_end - need_begin) * row_floats * sizeof(float));
+        start = have_end;
+      }
+      if (need_end > start) {
+        const ConvGeometry& ge = a.expand_geometry;
+        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
+                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
+                    a.expand->bias.data(), channels, a.expand->activation, nullptr,
+                    expanded + size_t(start - need_begin) * row_floats, 0, channels);
+      }
+      have_begin = need_begin;
+      have_end = need_end;
+      dw_in = expanded;
+    } else {
+      dw_in = a.input + size_t(need_begin) * row_floats;
+    }
+    // The band as a small image: rows [need_begin, need_end) of the input,
+    // output rows [oy0, oy1), padding shifted to match.
+    ConvGeometry g = gd;
+    g.in_h = need_end - need_begin;
+    g.pad_top = gd.pad_top + need_begin - oy0 * gd.stride;
+    g.out_h = oy1 - oy0;
+    k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
+                a.depthwise->activation, dw_out, 0, g.out_h);
+    const ConvGeometry& gp = a.project_geometry;
+    const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
+    k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels,
+                a.project->weights.data(), a.project->bias.data(), gp.out_c,
+                a.project->activation,
+                a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr,
+                a.output + pixel0 * size_t(gp.out_c), 0, gp.out_c);
+  }
+}
+
+// Runs the whole block; with threads > 1 each thread takes a contiguous run
+// of bands and its own scratch (scratch[t] for thread t).
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
+                            int threads, float* const* scratch) {
+  const int bands = (a.depthwise_geometry.out_h + f.band_rows - 1) / f.band_rows;
+  if (threads <= 1 || bands < 2) {
+    run_fused_bands(k, f, a, 0, bands, scratch[0]);
+    return;
+  }
+  const int used = std::min(threads, bands);
+#pragma omp parallel num_threads(used)
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+    const int t = 0, n = 1;
+#endif
+    const int begin = int(int64_t(bands) * t / n), end = int(int64_t(bands) * (t + 1) / n);
+    run_fused_bands(k, f, a, begin, end, scratch[t]);
+  }
+}
+
+}  // namespace featx

@@ -1,0 +1,44 @@
+// featx/kernels/conv_neon.hpp: full KxK convolution (the 3x3 stride-2 stem),
+// NEON (aarch64), as im2col tiles fed to the pointwise micro-kernel.
+//
+// Weights [kh][kw][in][out] are already a [kh*kw*in][out] matrix, so kMR (7)
+// output pixels at a time are gathered into a small patch matrix on the
+// stack (zeros for padding; adding 0 * w leaves a float sum unchanged) and
+// multiplied panel by panel with the 7x12 tile of pointwise_neon.
+#pragma once
+
+#include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/im2col.hpp"
+#include "featx/kernels/pointwise_neon.hpp"
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
+
+inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
+                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
+    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
+    return;
+  }
+  alignas(16) float patches[kMR * kIm2colMaxDepth];
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    for (int ox0 = 0; ox0 < g.out_w; ox0 += kMR) {
+      const int m = g.out_w - ox0 < kMR ? g.out_w - ox0 : kMR;
+      im2col_pixels(g, input, oy, ox0, m, patches);
+      float* out = output + (size_t(oy) * g.out_w + ox0) * g.out_c;
+      for (int n0 = 0, n; n0 < g.out_c; n0 += n) {
+        n = panel_width(g.out_c - n0);
+        pointwise_block(m, patches, depth, weights + n0, g.out_c, bias + n0, act, nullptr,
+                        out + n0, n);
+      }
+    }
+  }
+}
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
