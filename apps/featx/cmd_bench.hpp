@@ -33,6 +33,7 @@ inline featx::Status cmd_bench(const Args& args) {
   featx::ExtractorOptions opt;
   opt.threads = threads;
   const bool profile = args.has("--profile");
+  opt.fuse_blocks = !args.has("--no-fuse");
   featx::Extractor ex(m, opt);
   featx::Tensor out;
   for (int i = 0; i < warmup; ++i) FEATX_RETURN_IF_ERROR(ex.extract(input.data(), batch, h, w, &out));

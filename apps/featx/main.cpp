@@ -19,7 +19,7 @@ const char* kUsage =
     "  featx classify -m MODEL [--labels FILE] [-k 5] [--size HxW] [--crop F] IMAGE...\n"
     "  featx inspect  MODEL\n"
     "  featx verify   MODEL\n"
-    "  featx bench    -m MODEL [--threads N] [--batch B] [--size HxW] [--runs R] [--profile]\n"
+    "  featx bench    -m MODEL [--threads N] [--batch B] [--size HxW] [--runs R] [--profile] [--no-fuse]\n"
     "INPUT: an image file, a directory of images, or a float32 .npy (N,H,W,3) in [0, 1].\n";
 
 }  // namespace
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   const std::map<std::string, std::string> aliases = {
       {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"}};
-  const std::set<std::string> switches = {"--profile"};
+  const std::set<std::string> switches = {"--profile", "--no-fuse"};
   const std::set<std::string> with_value = {"--model", "--output", "--top", "--threads", "--batch",
                                             "--pool", "--layer", "--labels", "--size", "--crop",
                                             "--runs", "--warmup"};
