@@ -42,8 +42,8 @@ void check_close(const std::vector<float>& got, const std::vector<float>& ref, i
 }  // namespace
 
 TEST_CASE("the machine's ISAs are reported") {
-  MESSAGE("best ISA: " << featx::isa_name(featx::best_isa()) << ", selected: "
-                       << featx::isa_name(featx::selected_isa()));
+  MESSAGE("best ISA: " << std::string(featx::isa_name(featx::best_isa())) << ", selected: "
+                       << std::string(featx::isa_name(featx::selected_isa())));
   CHECK(featx::isa_supported(featx::Isa::scalar));
   CHECK(featx::kernel_set(featx::Isa::scalar).isa == featx::Isa::scalar);
 }

@@ -147,7 +147,8 @@ class Extractor {
     if (planned_ && plan_.height() == height && plan_.width() == width && planned_layer_ == layer)
       return Status::Ok();
     Plan plan;
-    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks));
+    FEATX_RETURN_IF_ERROR(
+        Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks, thread_count()));
     plan_ = std::move(plan);
     planned_layer_ = layer;
     planned_ = true;

@@ -57,7 +57,7 @@ class Plan {
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
   // layer or block, steps end there (intermediate outputs).
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out, bool fuse_blocks = true) {
+                     Plan* out, bool fuse_blocks = true, int threads = 1) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -130,7 +130,10 @@ class Plan {
         const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
         const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
-        band = std::min(band, std::max(1, (d.out_h + 1) / 2));  // at least two bands: two threads
+        // At least one band per thread (a band re-reads the project weights,
+        // so one thread prefers few bands).
+        const int parallel = std::max(1, threads);
+        band = std::min(band, std::max(1, (d.out_h + parallel - 1) / parallel));
         f.band_rows = band;
         const int in_rows = std::min(d.in_h, (band - 1) * d.stride + d.kernel_h);
         f.expanded_floats = f.expand_step >= 0 ? size_t(in_rows) * size_t(d.in_w) * size_t(d.in_c) : 0;
