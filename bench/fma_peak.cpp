@@ -1,7 +1,8 @@
-// fma_peak: single-core fp32 FMA throughput (GFLOP/s) with AVX-512 and AVX2,
-// the ceiling against which the benchmark states featx's batch-8 throughput.
+// fma_peak: fp32 FMA throughput (GFLOP/s) with AVX-512 and AVX2 on one or
+// more cores, the ceiling against which the benchmark states featx's batch-8
+// throughput.
 //
-//   fma_peak [--ms 300]
+//   fma_peak [--ms 300] [--threads 1] [--isa both|avx512|avx2]
 //
 // Each loop keeps 12 independent accumulators, more than FMA latency (4
 // cycles) x FMA ports (up to 2) needs, so the loop is throughput-bound, not
@@ -9,13 +10,20 @@
 // attributes and run only when the CPU reports the ISA, so the file builds
 // with plain -O2 (no -march) like featx itself. Prints lines
 //   fma_avx512_gflops <x>   fma_avx2_gflops <x>
-// (the best of several timed repetitions, to step over noise).
+// (the best of 6 timed repetitions, to step over noise). With --threads N,
+// N threads run at once and the rate is their sum: the peak of N cores as
+// measured, not N x one core. run_bench.py also uses a short 2-thread run
+// as a canary for a slowed host (a busy hyperthread sibling, a lower clock).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -59,21 +67,36 @@ __attribute__((target("avx2,fma"), noinline)) float run_avx2(long iters) {
   return t;
 }
 
-// Best GFLOP/s over `reps` repetitions of ~ms/reps milliseconds each.
+// One thread's GFLOP/s over about `ms` milliseconds.
 template <class F>
-double measure(F fn, int lanes, double ms, int reps, float* sink) {
+double rate(F fn, int lanes, double ms, float* sink) {
+  long iters = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double el = 0;
+  do {
+    *sink += fn(kInner);
+    iters += kInner;
+    el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  } while (el < ms);
+  return 2.0 * lanes * kAcc * double(iters) / (el * 1e6);
+}
+
+// Best over `reps` repetitions of the summed rate of `threads` threads
+// running at once (each on its own core if the scheduler allows).
+template <class F>
+double measure(F fn, int lanes, double ms, int reps, int threads, float* sink) {
   double best = 0;
   for (int r = 0; r < reps; ++r) {
-    long iters = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    double el = 0;
-    do {
-      *sink += fn(kInner);
-      iters += kInner;
-      el = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    } while (el < ms / reps);
-    const double gflops = 2.0 * lanes * kAcc * double(iters) / (el * 1e6);
-    if (gflops > best) best = gflops;
+    std::vector<double> rates(size_t(threads), 0.0);
+    std::vector<float> sinks(size_t(threads), 0.0f);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t)
+      pool.emplace_back([&, t] { rates[size_t(t)] = rate(fn, lanes, ms / reps, &sinks[size_t(t)]); });
+    rates[0] = rate(fn, lanes, ms / reps, &sinks[0]);
+    for (auto& th : pool) th.join();
+    double sum = 0;
+    for (size_t t = 0; t < rates.size(); ++t) sum += rates[t], *sink += sinks[t];
+    if (sum > best) best = sum;
   }
   return best;
 }
@@ -82,17 +105,27 @@ double measure(F fn, int lanes, double ms, int reps, float* sink) {
 
 int main(int argc, char** argv) {
   double ms = 300;
-  if (argc == 3 && std::strcmp(argv[1], "--ms") == 0) ms = std::atof(argv[2]);
+  int threads = 1;
+  std::string isa = "both";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--ms") == 0) ms = std::atof(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--threads") == 0) threads = std::max(1, std::atoi(argv[i + 1]));
+    else if (std::strcmp(argv[i], "--isa") == 0) isa = argv[i + 1];
+  }
   float sink = 0;
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    std::printf("fma_avx512_gflops %.1f\n", measure(run_avx512, 16, ms, 6, &sink));
-  else
-    std::printf("fma_avx512_gflops n/a\n");
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    std::printf("fma_avx2_gflops %.1f\n", measure(run_avx2, 8, ms, 6, &sink));
-  else
-    std::printf("fma_avx2_gflops n/a\n");
+  if (isa != "avx2") {
+    if (__builtin_cpu_supports("avx512f"))
+      std::printf("fma_avx512_gflops %.1f\n", measure(run_avx512, 16, ms, 6, threads, &sink));
+    else
+      std::printf("fma_avx512_gflops n/a\n");
+  }
+  if (isa != "avx512") {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      std::printf("fma_avx2_gflops %.1f\n", measure(run_avx2, 8, ms, 6, threads, &sink));
+    else
+      std::printf("fma_avx2_gflops n/a\n");
+  }
   std::fprintf(stderr, "(checksum %g)\n", double(sink));
   return 0;
 }
