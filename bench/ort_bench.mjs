@@ -15,10 +15,11 @@
 // onnxruntime-node is resolved from tools/ort/node_modules (npm install
 // --ignore-scripts there) or NODE_PATH.
 
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { readNpy, writeNpy } from '../tools/ort/npy.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -36,38 +37,6 @@ function loadOrt() {
     } catch (e) { /* try the next place */ }
   }
   fail('cannot load onnxruntime-node; run "npm install --ignore-scripts" in tools/ort');
-}
-
-// float32 C-order .npy reader (format 1.0-3.0), as in tools/ort/run_onnx.mjs.
-function readNpy(path) {
-  const buf = readFileSync(path);
-  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') fail(`${path}: not a .npy file`);
-  const major = buf[6];
-  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + headerLen;
-  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
-  const descr = /'descr':\s*'([^']+)'/.exec(header);
-  const order = /'fortran_order':\s*(True|False)/.exec(header);
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !order || !shapeText) fail(`${path}: unreadable .npy header`);
-  if (descr[1] !== '<f4' || order[1] === 'True') fail(`${path}: need float32 '<f4' C order`);
-  const shape = shapeText[1].split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (buf.length - start !== count * 4) fail(`${path}: ${buf.length - start} data bytes for shape (${shape})`);
-  const data = new Float32Array(count);
-  new Uint8Array(data.buffer).set(buf.subarray(start));
-  return { shape, data };
-}
-
-function writeNpy(path, shape, data) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const head = Buffer.alloc(10);
-  head.write('\x93NUMPY', 0, 'latin1');
-  head[6] = 1;
-  head.writeUInt16LE(header.length, 8);
-  writeFileSync(path, Buffer.concat([head, Buffer.from(header, 'latin1'),
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
 // The pixels `featx bench` feeds: x = (state >> 8) / 2^24 after each LCG step.
