@@ -118,20 +118,20 @@ uint32_t add_conv(Graph& g, const featx::ConvLayer& L, uint32_t x, size_t batch,
   const uint32_t y = g.tensor({batch, size_t(oh), size_t(ow), co});
   if (L.depthwise) {
     // featx [kh][kw][c] is already XNNPACK's [1][kh][kw][c] in memory.
-    const uint32_t filter = g.tensor({1, kh, kw, ci}, g.keep(L.weights));
+    const uint32_t filter = g.tensor({1, kh, kw, ci}, g.keep(std::vector<float>(L.weights.begin(), L.weights.end())));
     check(xnn_define_depthwise_convolution_2d(
               g.subgraph, 0, 0, 0, 0, uint32_t(kh), uint32_t(kw), uint32_t(L.stride),
               uint32_t(L.stride), 1, 1, /*depth_multiplier=*/1, ci, lo, hi, x, filter, bias, y,
               XNN_FLAG_TENSORFLOW_SAME_PADDING),
           "xnn_define_depthwise_convolution_2d " + L.name);
   } else {
-    // TF [kh][kw][in][out] -> XNNPACK OHWI [out][kh][kw][in].
+    // featx's packed TF [kh][kw][in][out] -> XNNPACK OHWI [out][kh][kw][in].
     std::vector<float> ohwi(co * kh * kw * ci);
     for (size_t o = 0; o < co; ++o)
       for (size_t r = 0; r < kh; ++r)
         for (size_t s = 0; s < kw; ++s)
           for (size_t i = 0; i < ci; ++i)
-            ohwi[((o * kh + r) * kw + s) * ci + i] = L.weights[((r * kw + s) * ci + i) * co + o];
+            ohwi[((o * kh + r) * kw + s) * ci + i] = L.kernel_value(int(r), int(s), int(i), int(o));
     const uint32_t filter = g.tensor({co, kh, kw, ci}, g.keep(std::move(ohwi)));
     check(xnn_define_convolution_2d(g.subgraph, 0, 0, 0, 0, uint32_t(kh), uint32_t(kw),
                                     uint32_t(L.stride), uint32_t(L.stride), 1, 1, /*groups=*/1, ci,

@@ -61,7 +61,7 @@ TEST_CASE("batch norm is folded as gamma * (x - mean) / sqrt(var + eps) + beta")
     CHECK(double(folded.bias[size_t(c)]) == doctest::Approx(b).epsilon(1e-6));
     // weight of tap (0,0), input channel 1, output c
     const double w = double(stem->kernel()->Get(size_t(1) * cout + size_t(c))) * s;
-    CHECK(double(folded.weights[size_t(cout) + size_t(c)]) == doctest::Approx(w).epsilon(1e-6));
+    CHECK(double(folded.kernel_value(0, 0, 1, c)) == doctest::Approx(w).epsilon(1e-6));
   }
 }
 

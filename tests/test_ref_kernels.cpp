@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "featx/kernels/dense_ref.hpp"
 #include "featx/kernels/depthwise_ref.hpp"
 #include "featx/kernels/padding.hpp"
+#include "featx/kernels/packed_weights.hpp"
 #include "featx/kernels/pointwise_ref.hpp"
 #include "featx/kernels/pool_ref.hpp"
 
@@ -116,8 +118,9 @@ TEST_CASE("conv2d_ref and depthwise_ref match a naive padded convolution") {
       featx::depthwise_ref(g, in.data(), wts.data(), bias.data(), n.a, got.data(), 0, mid);
       featx::depthwise_ref(g, in.data(), wts.data(), bias.data(), n.a, got.data(), mid, oh);
     } else {
-      featx::conv2d_ref(g, in.data(), wts.data(), bias.data(), n.a, got.data(), 0, mid);
-      featx::conv2d_ref(g, in.data(), wts.data(), bias.data(), n.a, got.data(), mid, oh);
+      const auto packed = featx::pack_weights(wts.data(), n.k * n.k * n.cin, n.cout);
+      featx::conv2d_ref(g, in.data(), packed.data(), bias.data(), n.a, got.data(), 0, mid);
+      featx::conv2d_ref(g, in.data(), packed.data(), bias.data(), n.a, got.data(), mid, oh);
     }
     check_close(got, want);
   }
@@ -143,10 +146,27 @@ TEST_CASE("pointwise_ref matches a naive matrix product, with and without residu
         want[size_t(p) * cout + co] = act(s, a);
       }
     std::vector<float> got(want.size());
-    featx::pointwise_ref(in.data(), 0, size_t(pixels), cin, wts.data(), bias.data(), cout, a,
+    const auto packed = featx::pack_weights(wts.data(), cin, cout);
+    featx::pointwise_ref(in.data(), 0, size_t(pixels), cin, packed.data(), bias.data(), cout, a,
                          with_residual ? res.data() : nullptr, got.data(), 0, cout);
     check_close(got, want);
   }
+}
+
+TEST_CASE("packed weights: panels of 16 columns, K-major, zero-padded, 64-byte aligned") {
+  const int rows = 5, cols = 37;
+  std::vector<float> m(size_t(rows) * cols);
+  for (size_t i = 0; i < m.size(); ++i) m[i] = float(i + 1);
+  const auto p = featx::pack_weights(m.data(), rows, cols);
+  CHECK(p.size() == size_t(rows) * 48);
+  CHECK(reinterpret_cast<uintptr_t>(p.data()) % 64 == 0);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) CHECK(p[featx::packed_index(rows, r, c)] == m[size_t(r) * cols + c]);
+  // Row r of panel 1 starts 16 * (rows + r) floats in; the padding is zero.
+  CHECK(p[16 * (rows + 2) + 3] == m[size_t(2) * cols + 19]);
+  CHECK(featx::packed_panel(p.data(), rows, 32) == p.data() + 32 * rows);
+  for (int r = 0; r < rows; ++r)
+    for (int c = cols; c < 48; ++c) CHECK(p[featx::packed_index(rows, r, c)] == 0.0f);
 }
 
 TEST_CASE("global pooling and dense match naive loops") {

@@ -60,16 +60,17 @@ TEST_CASE("SIMD pointwise matches pointwise_ref") {
       const bool with_residual = trial % 2 == 0;
       const featx::Activation a = featx::Activation(trial % 3);
       auto in = random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f);
-      auto w = random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f);
+      const auto w = featx::pack_weights(random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f).data(), cin, cout);
       auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
       auto res = random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f);
       const float* r = with_residual ? res.data() : nullptr;
       std::vector<float> want(size_t(pixels) * cout), got(want.size(), -7.0f);
       featx::pointwise_ref(in.data(), 0, size_t(pixels), cin, w.data(), b.data(), cout, a, r,
                            want.data(), 0, cout);
-      // Split like the extractor: two pixel ranges x two channel ranges.
+      // Split like the extractor: two pixel ranges x two channel ranges
+      // (channel splits fall on panel boundaries).
       const size_t pm = size_t(pixels) / 2;
-      const int cm = cout / 2;
+      const int cm = cout / 2 / featx::kPanelWidth * featx::kPanelWidth;
       k.pointwise(in.data(), 0, pm, cin, w.data(), b.data(), cout, a, r, got.data(), 0, cm);
       k.pointwise(in.data(), 0, pm, cin, w.data(), b.data(), cout, a, r, got.data(), cm, cout);
       k.pointwise(in.data(), pm, size_t(pixels), cin, w.data(), b.data(), cout, a, r, got.data(), 0, cm);
@@ -96,6 +97,10 @@ TEST_CASE("SIMD depthwise and full conv match their references") {
       featx::ConvGeometry g{h, w, cin, py.out, px.out, cout, kernel, kernel, s, py.pad_before, px.pad_before};
       auto in = random_vector(rng, size_t(h) * w * cin, -1.0f, 1.0f);
       auto wt = random_vector(rng, size_t(kernel) * kernel * (depthwise ? 1 : cin) * cout, -1.0f, 1.0f);
+      if (!depthwise) {
+        const auto packed = featx::pack_weights(wt.data(), kernel * kernel * cin, cout);
+        wt.assign(packed.begin(), packed.end());
+      }
       auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
       std::vector<float> want(size_t(py.out) * px.out * cout), got(want.size(), -7.0f);
       const featx::ConvKernel ref = depthwise ? featx::depthwise_ref : featx::conv2d_ref;

@@ -22,6 +22,7 @@
 
 #include "featx/crc32c.hpp"
 #include "featx/kernels/activation.hpp"
+#include "featx/kernels/packed_weights.hpp"
 #include "featx/mapped_file.hpp"
 #include "featx/schema/featx_generated.h"
 #include "featx/status.hpp"
@@ -30,16 +31,29 @@ namespace featx {
 
 constexpr uint32_t kFormatVersion = 1;
 
-// One convolution after batch-norm folding. Layouts follow TensorFlow:
-// full conv weights [kh][kw][in][out], depthwise weights [kh][kw][channels].
+// One convolution after batch-norm folding. Depthwise weights are
+// [kh][kw][channels] as in TensorFlow. Full and 1x1 conv weights are
+// TensorFlow's [kh][kw][in][out] viewed as a [kh*kw*in][out] matrix and
+// packed in 16-column panels for the GEMM kernels (kernels/packed_weights.hpp);
+// kernel_value() reads either layout by its TensorFlow indices.
 struct ConvLayer {
   std::string name;
   bool depthwise = false;
   int kernel_h = 1, kernel_w = 1, stride = 1;
   int in_channels = 0, out_channels = 0;
   Activation activation = Activation::none;
-  std::vector<float> weights;
+  AlignedFloats weights;
   std::vector<float> bias;  // [out_channels], always present after folding
+
+  // Rows of the packed weight matrix (kh*kw*in); 0 for depthwise layers.
+  int weight_rows() const { return depthwise ? 0 : kernel_h * kernel_w * in_channels; }
+  // The folded weight at TensorFlow index [ky][kx][in][out] (depthwise: `in`
+  // is ignored and `out` is the channel).
+  float kernel_value(int ky, int kx, int in, int out) const {
+    const int tap = ky * kernel_w + kx;
+    if (depthwise) return weights[size_t(tap) * size_t(out_channels) + size_t(out)];
+    return weights[packed_index(weight_rows(), tap * in_channels + in, out)];
+  }
 };
 
 // Indices into Model::layers() of one inverted-residual block.
@@ -254,7 +268,7 @@ class Model {
       if (!std::isfinite(w)) return fail(n + ": non-finite weight after batch-norm folding");
     for (float b : dst->bias)
       if (!std::isfinite(b)) return fail(n + ": non-finite bias after batch-norm folding");
-    parameter_count_ += dst->weights.size() + dst->bias.size();
+    parameter_count_ += expected + dst->bias.size();
     folded_bytes_ += (dst->weights.size() + dst->bias.size()) * sizeof(float);
     return Status::Ok();
   }
@@ -263,7 +277,6 @@ class Model {
   static void fold(const fb::ConvLayer* src, ConvLayer* dst) {
     const size_t cout = size_t(dst->out_channels);
     const auto* k = src->kernel();
-    dst->weights.assign(k->begin(), k->end());
     std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
     for (size_t c = 0; c < cout; ++c) shift[c] = src->bias() ? double(src->bias()->Get(c)) : 0.0;
     if (const fb::BatchNorm* bn = src->batch_norm()) {
@@ -273,9 +286,15 @@ class Model {
         scale[c] = s;
         shift[c] = double(bn->beta()->Get(c)) + (shift[c] - double(bn->moving_mean()->Get(c))) * s;
       }
-      // Output channel is the fastest-moving index in both layouts.
-      for (size_t i = 0; i < dst->weights.size(); ++i)
-        dst->weights[i] = float(double(dst->weights[i]) * scale[i % cout]);
+    }
+    // The output channel is the fastest-moving index of the file's layout;
+    // full convs are scattered into packed panels on the way.
+    const int rows = dst->weight_rows();
+    dst->weights.assign(dst->depthwise ? k->size() : packed_floats(rows, int(cout)), 0.0f);
+    for (size_t i = 0; i < k->size(); ++i) {
+      const size_t col = i % cout;
+      const float w = float(double(k->Get(flatbuffers::uoffset_t(i))) * scale[col]);
+      dst->weights[dst->depthwise ? i : packed_index(rows, int(i / cout), int(col))] = w;
     }
     dst->bias.resize(cout);
     for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);

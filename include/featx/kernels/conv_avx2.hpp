@@ -15,7 +15,7 @@ namespace avx2 {
 FEATX_TARGET_AVX2 inline void conv2d(const ConvGeometry& g, const float* input,
                                      const float* weights, const float* bias, Activation act,
                                      float* output, int row_begin, int row_end) {
-  constexpr int kMR = 6, kNR = 16;
+  constexpr int kMR = kPointwiseMR, kNR = kPointwiseNR;
   const int depth = g.kernel_h * g.kernel_w * g.in_c;
   if (depth > kIm2colMaxDepth) {
     conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
@@ -29,16 +29,8 @@ FEATX_TARGET_AVX2 inline void conv2d(const ConvGeometry& g, const float* input,
       float* out = output + (size_t(oy) * g.out_w + ox0) * g.out_c;
       for (int n0 = 0; n0 < g.out_c; n0 += kNR) {
         const int n = g.out_c - n0 < kNR ? g.out_c - n0 : kNR;
-        const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
-        const float* w = weights + n0;
-        switch (m) {
-          case 6: pointwise_tile<6>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 5: pointwise_tile<5>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 4: pointwise_tile<4>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 3: pointwise_tile<3>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 2: pointwise_tile<2>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          default: pointwise_tile<1>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-        }
+        pointwise_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
+                       act, nullptr, out + n0, n);
       }
     }
   }

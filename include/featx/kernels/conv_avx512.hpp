@@ -1,10 +1,11 @@
 // featx/kernels/conv_avx512.hpp: full KxK convolution (the 3x3 stride-2 stem),
 // AVX-512, as im2col tiles fed to the pointwise micro-kernel.
 //
-// Weights [kh][kw][in][out] are already a [kh*kw*in][out] matrix, so eight
-// output pixels at a time are gathered into a small patch matrix on the
-// stack (zeros for padding; adding 0 * w leaves a float sum unchanged) and
-// multiplied by the 8x32 register tile of pointwise_avx512.
+// Weights [kh][kw][in][out] are already a [kh*kw*in][out] matrix (packed in
+// panels like a 1x1 conv's), so eight output pixels at a time are gathered
+// into a small patch matrix on the stack (zeros for padding; adding 0 * w
+// leaves a float sum unchanged) and multiplied by the 8x32 register tile of
+// pointwise_avx512.
 #pragma once
 
 #include "featx/kernels/conv_ref.hpp"
@@ -19,7 +20,7 @@ namespace avx512 {
 FEATX_TARGET_AVX512 inline void conv2d(const ConvGeometry& g, const float* input,
                                        const float* weights, const float* bias, Activation act,
                                        float* output, int row_begin, int row_end) {
-  constexpr int kMR = 8, kNR = 32;
+  constexpr int kMR = kPointwiseMR, kNR = kPointwiseNR;
   const int depth = g.kernel_h * g.kernel_w * g.in_c;
   if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
     conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
@@ -33,18 +34,8 @@ FEATX_TARGET_AVX512 inline void conv2d(const ConvGeometry& g, const float* input
       float* out = output + (size_t(oy) * g.out_w + ox0) * g.out_c;
       for (int n0 = 0; n0 < g.out_c; n0 += kNR) {
         const int n = g.out_c - n0 < kNR ? g.out_c - n0 : kNR;
-        const __mmask16 m0 = tail_mask(n), m1 = tail_mask(n - 16);
-        const float* w = weights + n0;
-        switch (m) {
-          case 8: pointwise_tile<8>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 7: pointwise_tile<7>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 6: pointwise_tile<6>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 5: pointwise_tile<5>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 4: pointwise_tile<4>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 3: pointwise_tile<3>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          case 2: pointwise_tile<2>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-          default: pointwise_tile<1>(patches, depth, w, g.out_c, bias + n0, act, nullptr, out + n0, n, m0, m1); break;
-        }
+        pointwise_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
+                       act, nullptr, out + n0, n);
       }
     }
   }

@@ -1,6 +1,7 @@
 // featx/kernels/conv_ref.hpp: full KxK convolution, scalar reference.
 //
-// NHWC input of one image, HWIO weights, TF SAME padding, fused bias and
+// NHWC input of one image, HWIO weights viewed as a [kh*kw*in][out] matrix
+// packed in panels (packed_weights.hpp), TF SAME padding, fused bias and
 // activation. Accumulates in double: the reference is the most accurate
 // kernel featx has, and every faster variant is tested against it.
 // Computes output rows [row_begin, row_end) so callers can split rows
@@ -10,6 +11,7 @@
 #include <cstddef>
 
 #include "featx/kernels/activation.hpp"
+#include "featx/kernels/packed_weights.hpp"
 
 namespace featx {
 
@@ -30,6 +32,7 @@ inline void conv2d_ref(const ConvGeometry& g, const float* input, const float* w
       float* out = output + (size_t(oy) * g.out_w + ox) * g.out_c;
       for (int c0 = 0; c0 < g.out_c; c0 += kChunk) {
         const int n = g.out_c - c0 < kChunk ? g.out_c - c0 : kChunk;
+        const int depth = g.kernel_h * g.kernel_w * g.in_c;
         for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
         for (int ky = 0; ky < g.kernel_h; ++ky) {
           const int iy = oy * g.stride - g.pad_top + ky;
@@ -38,11 +41,11 @@ inline void conv2d_ref(const ConvGeometry& g, const float* input, const float* w
             const int ix = ox * g.stride - g.pad_left + kx;
             if (ix < 0 || ix >= g.in_w) continue;
             const float* in = input + (size_t(iy) * g.in_w + ix) * g.in_c;
-            const float* w = weights + (size_t(ky) * g.kernel_w + kx) * g.in_c * g.out_c + c0;
+            const int row0 = (ky * g.kernel_w + kx) * g.in_c;
             for (int ci = 0; ci < g.in_c; ++ci) {
               const double a = in[ci];
-              const float* wrow = w + size_t(ci) * g.out_c;
-              for (int j = 0; j < n; ++j) acc[j] += a * double(wrow[j]);
+              for (int j = 0; j < n; ++j)
+                acc[j] += a * double(weights[packed_index(depth, row0 + ci, c0 + j)]);
             }
           }
         }

@@ -22,9 +22,11 @@
 
 namespace featx {
 
+// Full conv weights packed as a [kh*kw*in][out] matrix; depthwise [kh][kw][c].
 using ConvKernel = void (*)(const ConvGeometry&, const float* input, const float* weights,
                             const float* bias, Activation, float* output, int row_begin,
                             int row_end);
+// weights: packed (packed_weights.hpp); n_begin a multiple of kPanelWidth.
 using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t pixel_end,
                                  int in_c, const float* weights, const float* bias, int out_c,
                                  Activation, const float* residual, float* output,

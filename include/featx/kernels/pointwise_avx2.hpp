@@ -1,19 +1,25 @@
-// featx/kernels/pointwise_avx2.hpp: 1x1 convolution, AVX2 + FMA, 6 pixels x 16
-// channels per register tile (12 accumulators of the 16 ymm registers).
+// featx/kernels/pointwise_avx2.hpp: 1x1 convolution, AVX2 + FMA, up to 6
+// pixels x 16 channels (one weight panel) per register tile: 12
+// accumulators of the 16 ymm registers.
 //
-// Same contract and accumulation order as pointwise_avx512; channel tails
-// use maskload/maskstore.
+// Same contract and accumulation order as pointwise_avx512; a k step reads
+// one cache line of the panel; channel tails mask only bias,
+// residual and stores (panels are zero-padded).
 #pragma once
 
 #include <cstddef>
 
 #include "featx/kernels/activation.hpp"
+#include "featx/kernels/gemm_tiling.hpp"
 #include "featx/kernels/isa.hpp"
+#include "featx/kernels/packed_weights.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
 
 namespace featx {
 namespace avx2 {
+
+constexpr int kPointwiseMR = 6, kPointwiseNR = kPanelWidth;
 
 // Lane i is active when i < n (n may be <= 0 or >= 8).
 FEATX_TARGET_AVX2 inline __m256i tail_mask(int n) {
@@ -28,19 +34,20 @@ FEATX_TARGET_AVX2 inline __m256 activate(__m256 v, Activation act) {
   return v;
 }
 
+// MR pixels x n (1..16) channels of one panel (see pointwise_avx512).
 template <int MR>
-FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const float* weights,
+FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const float* panel,
                                              int out_c, const float* bias, Activation act,
-                                             const float* residual, float* output, int n,
-                                             __m256i m0, __m256i m1) {
+                                             const float* residual, float* output, int n) {
+  const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
   __m256 acc0[MR], acc1[MR];
   const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
-  const float* w = weights;
+  const float* w = panel;
   if (n > 8) {
-    for (int k = 0; k < in_c; ++k, w += out_c) {
-      const __m256 w0 = _mm256_maskload_ps(w, m0), w1 = _mm256_maskload_ps(w + 8, m1);
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m256 a = _mm256_broadcast_ss(input + size_t(r) * in_c + k);
@@ -49,8 +56,8 @@ FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const
       }
     }
   } else {
-    for (int k = 0; k < in_c; ++k, w += out_c) {
-      const __m256 w0 = _mm256_maskload_ps(w, m0);
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m256 w0 = _mm256_loadu_ps(w);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r)
         acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(input + size_t(r) * in_c + k), w0, acc0[r]);
@@ -68,33 +75,31 @@ FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const
   }
 }
 
-FEATX_TARGET_AVX2 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end,
-                                        int in_c, const float* weights, const float* bias,
-                                        int out_c, Activation act, const float* residual,
-                                        float* output, int n_begin, int n_end) {
-  constexpr int kMR = 6, kNR = 16;
-  // Column panels outer, pixel tiles inner: one panel of weights (in_c x 32
-  // floats) is reused from L1/L2 by every pixel tile instead of streaming
-  // all weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
-  for (int n0 = n_begin; n0 < n_end; n0 += kNR) {
-    const int n = n_end - n0 < kNR ? n_end - n0 : kNR;
-    const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
-    const float* w = weights + n0;
-    for (size_t p = pixel_begin; p < pixel_end; p += kMR) {
-      const int m = pixel_end - p < size_t(kMR) ? int(pixel_end - p) : kMR;
-      const float* in = input + p * size_t(in_c);
-      float* out = output + p * size_t(out_c);
-      const float* r = residual ? residual + p * size_t(out_c) + n0 : nullptr;
-      switch (m) {
-        case 6: pointwise_tile<6>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 5: pointwise_tile<5>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 4: pointwise_tile<4>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 3: pointwise_tile<3>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 2: pointwise_tile<2>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        default: pointwise_tile<1>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-      }
-    }
+// The one switch from a run-time pixel count (1..6) to a tile.
+FEATX_TARGET_AVX2 inline void pointwise_rows(int m, const float* input, int in_c,
+                                             const float* panel, int out_c, const float* bias,
+                                             Activation act, const float* residual,
+                                             float* output, int n) {
+  switch (m) {
+    case 6: pointwise_tile<6>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
   }
+}
+
+// n_begin must be a multiple of kPanelWidth.
+FEATX_TARGET_AVX2 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  for_each_gemm_tile<kPointwiseMR, kPointwiseNR>(
+      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
+        pointwise_rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
+                       bias + n0, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+                       output + p * size_t(out_c) + n0, n);
+      });
 }
 
 }  // namespace avx2

@@ -1,18 +1,22 @@
-// featx/kernels/pointwise_avx512.hpp: 1x1 convolution, AVX-512, 8 pixels x 32
-// channels per register tile.
+// featx/kernels/pointwise_avx512.hpp: 1x1 convolution, AVX-512, up to 8
+// pixels x 32 channels (two weight panels) per register tile.
 //
-// Same contract as pointwise_ref (input [pixels][in_c], weights [in_c][out_c],
-// fused bias, activation, optional residual). Row k of a 32-wide column panel
-// is 32 contiguous floats of the folded weights, so the kernel streams them
-// in place (no repacking copy). Channel tails use masked loads and stores.
-// Each output is one FMA chain over k in order: deterministic, independent
-// of how pixels are split between threads.
+// Same contract as pointwise_ref (input [pixels][in_c], weights packed in
+// 16-column panels, fused bias, activation, optional residual). Each k step
+// loads one cache line from each panel (loadu: any float pointer works, and
+// model weights are 64-byte aligned), broadcasts one input per pixel and
+// issues 2 x MR FMAs. Channel tails mask only bias, residual and
+// stores: packed panels are zero-padded. Each output is one FMA chain over k
+// in order: deterministic, independent of how pixels are split between
+// tiles or threads.
 #pragma once
 
 #include <cstddef>
 
 #include "featx/kernels/activation.hpp"
+#include "featx/kernels/gemm_tiling.hpp"
 #include "featx/kernels/isa.hpp"
+#include "featx/kernels/packed_weights.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
 
@@ -23,6 +27,8 @@
 
 namespace featx {
 namespace avx512 {
+
+constexpr int kPointwiseMR = 8, kPointwiseNR = 2 * kPanelWidth;
 
 FEATX_TARGET_AVX512 inline __mmask16 tail_mask(int n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
@@ -35,19 +41,23 @@ FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
   return v;
 }
 
+// MR pixels x n (1..32) channels. panel: the packed panel of the tile's first
+// channel (64-byte aligned); input, bias, residual and output point at the
+// tile's first pixel and channel.
 template <int MR>
-FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, const float* weights,
+FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, const float* panel,
                                                int out_c, const float* bias, Activation act,
-                                               const float* residual, float* output, int n,
-                                               __mmask16 m0, __mmask16 m1) {
+                                               const float* residual, float* output, int n) {
+  const __mmask16 m0 = tail_mask(n), m1 = tail_mask(n - 16);
   __m512 acc0[MR], acc1[MR];
   const __m512 b0 = _mm512_maskz_loadu_ps(m0, bias), b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
-  const float* w = weights;
+  const float* w = panel;
   if (n > 16) {
-    for (int k = 0; k < in_c; ++k, w += out_c) {
-      const __m512 w0 = _mm512_maskz_loadu_ps(m0, w), w1 = _mm512_maskz_loadu_ps(m1, w + 16);
+    const size_t second = size_t(in_c) * kPanelWidth;
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + second);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         const __m512 a = _mm512_set1_ps(input[size_t(r) * in_c + k]);
@@ -56,8 +66,8 @@ FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, con
       }
     }
   } else {
-    for (int k = 0; k < in_c; ++k, w += out_c) {
-      const __m512 w0 = _mm512_maskz_loadu_ps(m0, w);
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m512 w0 = _mm512_loadu_ps(w);
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r)
         acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(input[size_t(r) * in_c + k]), w0, acc0[r]);
@@ -75,36 +85,34 @@ FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, con
   }
 }
 
-FEATX_TARGET_AVX512 inline void pointwise(const float* input, size_t pixel_begin,
-                                          size_t pixel_end, int in_c, const float* weights,
-                                          const float* bias, int out_c, Activation act,
-                                          const float* residual, float* output, int n_begin,
-                                          int n_end) {
-  constexpr int kMR = 8, kNR = 32;
-  // Column panels outer, pixel tiles inner: one panel of weights (in_c x 32
-  // floats) is reused from L1/L2 by every pixel tile instead of streaming
-  // all weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
-  for (int n0 = n_begin; n0 < n_end; n0 += kNR) {
-    const int n = n_end - n0 < kNR ? n_end - n0 : kNR;
-    const __mmask16 m0 = tail_mask(n), m1 = tail_mask(n - 16);
-    const float* w = weights + n0;
-    for (size_t p = pixel_begin; p < pixel_end; p += kMR) {
-      const int m = pixel_end - p < size_t(kMR) ? int(pixel_end - p) : kMR;
-      const float* in = input + p * size_t(in_c);
-      float* out = output + p * size_t(out_c);
-      const float* r = residual ? residual + p * size_t(out_c) + n0 : nullptr;
-      switch (m) {
-        case 8: pointwise_tile<8>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 7: pointwise_tile<7>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 6: pointwise_tile<6>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 5: pointwise_tile<5>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 4: pointwise_tile<4>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 3: pointwise_tile<3>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        case 2: pointwise_tile<2>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-        default: pointwise_tile<1>(in, in_c, w, out_c, bias + n0, act, r, out + n0, n, m0, m1); break;
-      }
-    }
+// The one switch from a run-time pixel count (1..8) to a tile; the pointwise
+// and the full conv kernels both go through it.
+FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in_c,
+                                               const float* panel, int out_c, const float* bias,
+                                               Activation act, const float* residual,
+                                               float* output, int n) {
+  switch (m) {
+    case 8: pointwise_tile<8>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 7: pointwise_tile<7>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 6: pointwise_tile<6>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
   }
+}
+
+// n_begin must be a multiple of kPanelWidth.
+FEATX_TARGET_AVX512 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  for_each_gemm_tile<kPointwiseMR, kPointwiseNR>(
+      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
+        pointwise_rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
+                       bias + n0, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+                       output + p * size_t(out_c) + n0, n);
+      });
 }
 
 }  // namespace avx512

@@ -1,8 +1,8 @@
 // featx/kernels/pointwise_ref.hpp: 1x1 convolution (a GEMM over pixels),
 // scalar reference, with fused bias, activation and optional residual add.
 //
-// input [pixels][in_c], weights [in_c][out_c], residual [pixels][out_c] or
-// null. Computes pixels [pixel_begin, pixel_end) and output channels
+// input [pixels][in_c], weights [in_c][out_c] packed in panels
+// (packed_weights.hpp), residual [pixels][out_c] or null. Computes pixels [pixel_begin, pixel_end) and output channels
 // [n_begin, n_end) so callers can split work both ways. Accumulates in double. The residual is added after bias, before the
 // activation, as in MobileNetV2 (project convs have no activation).
 #pragma once
@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "featx/kernels/activation.hpp"
+#include "featx/kernels/packed_weights.hpp"
 
 namespace featx {
 
@@ -26,8 +27,7 @@ inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_e
       for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
       for (int ci = 0; ci < in_c; ++ci) {
         const double a = in[ci];
-        const float* wrow = weights + size_t(ci) * out_c + c0;
-        for (int j = 0; j < n; ++j) acc[j] += a * double(wrow[j]);
+        for (int j = 0; j < n; ++j) acc[j] += a * double(weights[packed_index(in_c, ci, c0 + j)]);
       }
       if (residual) {
         const float* r = residual + p * size_t(out_c) + c0;
