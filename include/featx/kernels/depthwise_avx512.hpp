@@ -24,40 +24,45 @@
 namespace featx {
 namespace avx512 {
 
-// NP consecutive output pixels whose three tap columns are inside the input,
-// for the 16 channels at c0. col: the input at (row 0, the first pixel's
-// first tap column, c0); iy0: the window's first row (may be -1, that row
-// is then skipped and never addressed); out: the first pixel's output.
-template <int NP, int S>
-FEATX_TARGET_AVX512 inline void depthwise3x3_run(const float* col, int iy0, size_t in_row,
-                                                 int channels, TapRange rows,
-                                                 const float* weights_c0, const float* bias_c0,
-                                                 __mmask16 mask, Activation act, float* out) {
+// NP consecutive output pixels of one row, every channel. Only the taps in
+// window rows [KY0, KY1) and columns [KX0, KX1) are inside the input; the
+// others are skipped (compile-time, so the channel loop has no branches).
+// iy0, ix0: the window's first row and the first pixel's first column;
+// addresses are formed for taps inside the input only.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
+                                                 int iy0, int ix0, const float* weights,
+                                                 const float* bias, Activation act, float* out) {
   constexpr int kCols = (NP - 1) * S + 3;
-  __m512 acc[NP];
-  const __m512 b = _mm512_maskz_loadu_ps(mask, bias_c0);
+  const int channels = g.out_c;
+  for (int c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(channels - c0);
+    __m512 acc[NP];
+    const __m512 b = _mm512_maskz_loadu_ps(mask, bias + c0);
 #pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) acc[j] = b;
+    for (int j = 0; j < NP; ++j) acc[j] = b;
 #pragma GCC unroll 3
-  for (int ky = 0; ky < 3; ++ky) {
-    if (ky < rows.begin || ky >= rows.end) continue;
-    const float* row = col + size_t(iy0 + ky) * in_row;
-    __m512 x[kCols];
+    for (int ky = KY0; ky < KY1; ++ky) {
+      const float* row = input + (size_t(iy0 + ky) * size_t(g.in_w)) * size_t(channels) + c0;
+      __m512 x[kCols];
 #pragma GCC unroll 17
-    for (int i = 0; i < kCols; ++i) x[i] = _mm512_maskz_loadu_ps(mask, row + size_t(i) * channels);
+      for (int i = 0; i < kCols; ++i)
+        if (NP > 1 || (i >= KX0 && i < KX1))
+          x[i] = _mm512_maskz_loadu_ps(mask, row + ptrdiff_t(ix0 + i) * channels);
 #pragma GCC unroll 3
-    for (int kx = 0; kx < 3; ++kx) {
-      const __m512 w = _mm512_maskz_loadu_ps(mask, weights_c0 + size_t(ky * 3 + kx) * channels);
+      for (int kx = KX0; kx < KX1; ++kx) {
+        const __m512 w = _mm512_maskz_loadu_ps(mask, weights + size_t(ky * 3 + kx) * channels + c0);
 #pragma GCC unroll 8
-      for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w, acc[j]);
+        for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w, acc[j]);
+      }
     }
-  }
 #pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j)
-    _mm512_mask_storeu_ps(out + size_t(j) * channels, mask, activate(acc[j], act));
+    for (int j = 0; j < NP; ++j)
+      _mm512_mask_storeu_ps(out + size_t(j) * channels + c0, mask, activate(acc[j], act));
+  }
 }
 
-// One output pixel with its taps checked against the input (the border).
+// One output pixel of any KxK window with its taps checked (not MobileNetV2).
 FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
                                                 int oy, int ox, const float* weights_c0,
                                                 const float* bias_c0, __mmask16 mask,
@@ -79,41 +84,68 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const flo
   _mm512_mask_storeu_ps(out, mask, activate(acc, act));
 }
 
-// One output row. Pixel runs outer, channel groups inner: a run reads its
-// input pixels' channels front to back (sequential lines the prefetcher
-// follows) and the weights stay in L1.
-template <int S>
+// One output row of a 3x3 depthwise conv with stride S whose window rows
+// [KY0, KY1) are inside the input: the border pixels with their columns
+// clipped, the interior in runs of up to 8 (stride 1) or 4 (stride 2)
+// pixels spread evenly (54 = 6 x 7 + 2 x 6, not 6 x 8 + 6 x 1: a lone
+// pixel is one FMA chain that waits on itself). Channels are the inner
+// loop: a run reads its pixels' channels front to back (sequential lines
+// the prefetcher follows), weights stay in L1.
+template <int S, int KY0, int KY1>
 FEATX_TARGET_AVX512 inline void depthwise3x3_row(const ConvGeometry& g, const float* input,
                                                  const float* weights, const float* bias,
                                                  Activation act, float* out_row, int oy,
                                                  ColumnRange inner) {
   constexpr int kRun = S == 1 ? 8 : 4;
-  const int channels = g.out_c;
-  const size_t in_row = size_t(g.in_w) * channels;
-  const TapRange rows = inside_rows(g, oy);
   const int iy0 = oy * S - g.pad_top;
-  auto border = [&](int ox) {  // no vector values cross the lambda's boundary
-    for (int c0 = 0; c0 < channels; c0 += 16) {
-      const __mmask16 mask = __mmask16(channels - c0 >= 16 ? 0xFFFF : (1u << (channels - c0)) - 1u);
-      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
-                      out_row + size_t(ox) * channels + c0);
-    }
+  const size_t pixel = size_t(g.out_c);
+  auto border = [&](int ox) {
+    const int ix0 = ox * S - g.pad_left;
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g.in_w - ix0 < 3 ? g.in_w - ix0 : 3;
+    float* out = out_row + size_t(ox) * pixel;
+    if (kx0 == 1 && kx1 == 3) depthwise3x3_run<1, S, KY0, KY1, 1, 3>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 0 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 0, 2>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 1 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 1, 2>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 0 && kx1 == 1) depthwise3x3_run<1, S, KY0, KY1, 0, 1>(g, input, iy0, ix0, weights, bias, act, out);
+    else depthwise3x3_run<1, S, KY0, KY1, 2, 3>(g, input, iy0, ix0, weights, bias, act, out);  // kx0 == 2
   };
-  int ox = 0;
-  for (; ox < inner.begin; ++ox) border(ox);
-  for (; ox + kRun <= inner.end; ox += kRun) {
-    const float* col = input + size_t(ox * S - g.pad_left) * channels;
-    for (int c0 = 0; c0 < channels; c0 += 16)
-      depthwise3x3_run<kRun, S>(col + c0, iy0, in_row, channels, rows, weights + c0, bias + c0,
-                                tail_mask(channels - c0), act, out_row + size_t(ox) * channels + c0);
+  for (int ox = 0; ox < inner.begin; ++ox) border(ox);
+  const int count = inner.end - inner.begin, runs = (count + kRun - 1) / kRun;
+  for (int r = 0; r < runs; ++r) {
+    const int ox = inner.begin + count * r / runs, np = inner.begin + count * (r + 1) / runs - ox;
+    const int ix0 = ox * S - g.pad_left;
+    float* out = out_row + size_t(ox) * pixel;
+    switch (np) {
+      case 8: depthwise3x3_run<8, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 7: depthwise3x3_run<7, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 6: depthwise3x3_run<6, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 5: depthwise3x3_run<5, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 4: depthwise3x3_run<4, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 3: depthwise3x3_run<3, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      case 2: depthwise3x3_run<2, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+      default: depthwise3x3_run<1, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
+    }
   }
-  for (; ox < inner.end; ++ox) {
-    const float* col = input + size_t(ox * S - g.pad_left) * channels;
-    for (int c0 = 0; c0 < channels; c0 += 16)
-      depthwise3x3_run<1, S>(col + c0, iy0, in_row, channels, rows, weights + c0, bias + c0,
-                             tail_mask(channels - c0), act, out_row + size_t(ox) * channels + c0);
-  }
-  for (; ox < g.out_w; ++ox) border(ox);
+  for (int ox = inner.end; ox < g.out_w; ++ox) border(ox);
+}
+
+// Row oy with its window rows clipped at compile time; false when the clip
+// is not one of the three a 3-row window has in an image of 3+ rows.
+template <int S>
+FEATX_TARGET_AVX512 inline bool depthwise3x3_any_row(const ConvGeometry& g, const float* input,
+                                                     const float* weights, const float* bias,
+                                                     Activation act, float* out_row, int oy,
+                                                     ColumnRange inner) {
+  const TapRange rows = inside_rows(g, oy);
+  if (rows.begin == 0 && rows.end == 3)
+    depthwise3x3_row<S, 0, 3>(g, input, weights, bias, act, out_row, oy, inner);
+  else if (rows.begin == 1 && rows.end == 3)
+    depthwise3x3_row<S, 1, 3>(g, input, weights, bias, act, out_row, oy, inner);
+  else if (rows.begin == 0 && rows.end == 2)
+    depthwise3x3_row<S, 0, 2>(g, input, weights, bias, act, out_row, oy, inner);
+  else
+    return false;
+  return true;
 }
 
 FEATX_TARGET_AVX512 inline void depthwise(const ConvGeometry& g, const float* input,
@@ -121,15 +153,15 @@ FEATX_TARGET_AVX512 inline void depthwise(const ConvGeometry& g, const float* in
                                           Activation act, float* output, int row_begin,
                                           int row_end) {
   const int channels = g.out_c;
-  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2);
+  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2) &&
+                    g.in_w >= 3;
   const ColumnRange inner = fast ? interior_columns(g) : ColumnRange{};
   for (int oy = row_begin; oy < row_end; ++oy) {
     float* out_row = output + size_t(oy) * g.out_w * channels;
-    if (fast && g.stride == 1) {
-      depthwise3x3_row<1>(g, input, weights, bias, act, out_row, oy, inner);
-    } else if (fast) {
-      depthwise3x3_row<2>(g, input, weights, bias, act, out_row, oy, inner);
-    } else {
+    const bool done =
+        fast && (g.stride == 1 ? depthwise3x3_any_row<1>(g, input, weights, bias, act, out_row, oy, inner)
+                               : depthwise3x3_any_row<2>(g, input, weights, bias, act, out_row, oy, inner));
+    if (!done) {
       for (int c0 = 0; c0 < channels; c0 += 16) {
         const __mmask16 mask = tail_mask(channels - c0);
         for (int ox = 0; ox < g.out_w; ++ox)
