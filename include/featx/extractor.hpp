@@ -277,11 +277,14 @@ class Extractor {
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
         // Tasks of 48 pixels (a multiple of the 8- and 6-row register tiles)
-        // by a channel block; small maps are split by channels too, so two
-        // threads stay busy on a 7x7 layer.
-        const int64_t out_pixels = int64_t(g.out_h) * g.out_w, chunk = 48;
+        // with all channels; a small map (Conv_1's 49 pixels) is one pixel
+        // task split into 64-channel blocks instead, so two threads get
+        // equal work rather than 48 pixels and 1.
+        const int64_t out_pixels = int64_t(g.out_h) * g.out_w;
+        const bool split_channels = (out_pixels + 47) / 48 < 4 * threads;
+        const int64_t chunk = split_channels ? out_pixels : 48;
         const int64_t pixel_tasks = (out_pixels + chunk - 1) / chunk;
-        const int block = pixel_tasks >= 4 * threads ? g.out_c : 64;
+        const int block = split_channels ? 64 : g.out_c;
         const int channel_tasks = (g.out_c + block - 1) / block;
 #pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (threads > 1)
         for (int64_t pt = 0; pt < pixel_tasks; ++pt)

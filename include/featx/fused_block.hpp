@@ -35,17 +35,18 @@ struct FusedBlockArgs {
   float* output = nullptr;          // block output [H'][W'][out_c]
 };
 
-// Runs bands [band_begin, band_end) with one scratch tile (single thread).
-inline void run_fused_bands(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                            int band_begin, int band_end, float* scratch) {
+// Runs output rows [row_begin, row_end) in bands of at most f.band_rows
+// with one scratch tile (single thread).
+inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
+                           int row_begin, int row_end, float* scratch) {
   const ConvGeometry& gd = a.depthwise_geometry;
   const int channels = gd.in_c, width = gd.in_w;
   const size_t row_floats = size_t(width) * size_t(channels);
   float* expanded = scratch;
   float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
   int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
-  for (int band = band_begin; band < band_end; ++band) {
-    const int oy0 = band * f.band_rows, oy1 = std::min(oy0 + f.band_rows, gd.out_h);
+  for (int oy0 = row_begin; oy0 < row_end; oy0 += f.band_rows) {
+    const int oy1 = std::min(oy0 + f.band_rows, row_end);
     const int need_begin = std::max(0, oy0 * gd.stride - gd.pad_top);
     const int need_end = std::min(gd.in_h, (oy1 - 1) * gd.stride - gd.pad_top + gd.kernel_h);
     const float* dw_in;
@@ -87,16 +88,17 @@ inline void run_fused_bands(const KernelSet& k, const FusedBlock& f, const Fused
   }
 }
 
-// Runs the whole block; with threads > 1 each thread takes a contiguous run
-// of bands and its own scratch (scratch[t] for thread t).
+// Runs the whole block; with threads > 1 each thread takes an equal share
+// of the output rows (to one row: 28 rows are 14 + 14, where whole bands
+// of 8 were 24 + 32) and its own scratch (scratch[t] for thread t).
 inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
                             int threads, float* const* scratch) {
-  const int bands = (a.depthwise_geometry.out_h + f.band_rows - 1) / f.band_rows;
-  if (threads <= 1 || bands < 2) {
-    run_fused_bands(k, f, a, 0, bands, scratch[0]);
+  const int rows = a.depthwise_geometry.out_h;
+  if (threads <= 1 || rows < 2) {
+    run_fused_rows(k, f, a, 0, rows, scratch[0]);
     return;
   }
-  const int used = std::min(threads, bands);
+  const int used = std::min(threads, rows);
 #pragma omp parallel num_threads(used)
   {
 #ifdef _OPENMP
@@ -104,8 +106,8 @@ inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const Fused
 #else
     const int t = 0, n = 1;
 #endif
-    const int begin = int(int64_t(bands) * t / n), end = int(int64_t(bands) * (t + 1) / n);
-    run_fused_bands(k, f, a, begin, end, scratch[t]);
+    const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
+    run_fused_rows(k, f, a, begin, end, scratch[t]);
   }
 }
 

@@ -130,8 +130,9 @@ class Plan {
         const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
         const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
-        // At least one band per thread (a band re-reads the project weights,
-        // so one thread prefers few bands).
+        // No band larger than one thread's share of the rows (threads split
+        // the rows evenly, then band their share; a band re-reads the
+        // project weights, so one thread prefers few bands).
         const int parallel = std::max(1, threads);
         band = std::min(band, std::max(1, (d.out_h + parallel - 1) / parallel));
         f.band_rows = band;
