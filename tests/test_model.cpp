@@ -133,3 +133,21 @@ TEST_CASE("no truncation or bit flip crashes the loader; payload flips are alway
     if (pos >= payload_begin && pos < payload_end) CHECK_FALSE(st.ok());
   }
 }
+
+TEST_CASE("CRC-32C: check value, and the hardware and table paths agree") {
+  const char* check = "123456789";
+  CHECK(featx::crc32c(check, 9) == 0xE3069283u);
+  CHECK(featx::crc32c_table(check, 9) == 0xE3069283u);
+  std::mt19937 rng(5);
+  std::vector<unsigned char> bytes(4099);
+  for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+  for (size_t offset : {0u, 1u, 3u, 7u})
+    for (size_t size : {0u, 1u, 7u, 8u, 9u, 63u, 4000u}) {
+      CAPTURE(offset); CAPTURE(size);
+      const uint32_t want = featx::crc32c_table(bytes.data() + offset, size);
+      CHECK(featx::crc32c(bytes.data() + offset, size) == want);
+      // Extending a checksum equals checksumming the concatenation.
+      const uint32_t first = featx::crc32c(bytes.data() + offset, size / 2);
+      CHECK(featx::crc32c(bytes.data() + offset + size / 2, size - size / 2, first) == want);
+    }
+}

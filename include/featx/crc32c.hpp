@@ -1,14 +1,19 @@
 // featx/crc32c.hpp: CRC-32C (Castagnoli), the checksum of a model's payload.
 //
-// Table-driven, slicing by 8 (about 1 GB/s per core, a few ms for a 14 MB
-// model). The polynomial is the reflected 0x82F63B78; check value of
-// "123456789" is 0xE3069283.
+// x86 CPUs with SSE4.2 have a CRC-32C instruction (about 7 GB/s per core:
+// 2 ms for a 14 MB model, where the table took 10 ms of a 20 ms load); it
+// is chosen at run time like the SIMD kernels. Elsewhere, table-driven
+// slicing by 8 (about 1 GB/s). The polynomial is the reflected 0x82F63B78;
+// check value of "123456789" is 0xE3069283. Both paths are tested against
+// each other.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "featx/kernels/isa.hpp"
 
 namespace featx {
 namespace detail {
@@ -33,8 +38,8 @@ inline const Crc32cTables& crc32c_tables() {
 
 }  // namespace detail
 
-// Extends `crc` (0 for a fresh checksum) over `size` bytes.
-inline uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0) {
+// The portable path; crc32c() uses it when the CPU has no CRC instruction.
+inline uint32_t crc32c_table(const void* data, size_t size, uint32_t crc = 0) {
   const auto& t = detail::crc32c_tables().t;
   const auto* p = static_cast<const unsigned char*>(data);
   crc = ~crc;
@@ -54,6 +59,36 @@ inline uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0) {
   }
   while (size--) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFFu];
   return ~crc;
+}
+
+#ifdef FEATX_HAVE_X86_SIMD
+__attribute__((target("sse4.2"))) inline uint32_t crc32c_sse42(const void* data, size_t size,
+                                                               uint32_t crc = 0) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t c = ~crc;
+  for (; size >= 8; p += 8, size -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = uint32_t(c);
+  for (; size > 0; ++p, --size) c32 = _mm_crc32_u8(c32, *p);
+  return ~c32;
+}
+
+inline bool cpu_has_sse42() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+}
+#endif
+
+// Extends `crc` (0 for a fresh checksum) over `size` bytes.
+inline uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0) {
+#ifdef FEATX_HAVE_X86_SIMD
+  static const bool hardware = cpu_has_sse42();
+  if (hardware) return crc32c_sse42(data, size, crc);
+#endif
+  return crc32c_table(data, size, crc);
 }
 
 }  // namespace featx

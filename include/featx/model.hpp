@@ -287,14 +287,20 @@ class Model {
         shift[c] = double(bn->beta()->Get(c)) + (shift[c] - double(bn->moving_mean()->Get(c))) * s;
       }
     }
-    // The output channel is the fastest-moving index of the file's layout;
-    // full convs are scattered into packed panels on the way.
-    const int rows = dst->weight_rows();
-    dst->weights.assign(dst->depthwise ? k->size() : packed_floats(rows, int(cout)), 0.0f);
-    for (size_t i = 0; i < k->size(); ++i) {
-      const size_t col = i % cout;
-      const float w = float(double(k->Get(flatbuffers::uoffset_t(i))) * scale[col]);
-      dst->weights[dst->depthwise ? i : packed_index(rows, int(i / cout), int(col))] = w;
+    // The output channel is the fastest-moving index of the file's layout:
+    // row r of the [rows][cout] matrix is contiguous in the file, and each
+    // 16-column piece of it is one contiguous row of a packed panel.
+    const size_t rows = dst->depthwise ? k->size() / cout : size_t(dst->weight_rows());
+    dst->weights.assign(dst->depthwise ? k->size() : packed_floats(int(rows), int(cout)), 0.0f);
+    for (size_t r = 0; r < rows; ++r) {
+      const auto row_start = flatbuffers::uoffset_t(r * cout);
+      for (size_t c0 = 0; c0 < cout; c0 += kPanelWidth) {
+        float* dst_row = dst->weights.data() + (dst->depthwise ? r * cout + c0
+                                                               : packed_index(int(rows), int(r), int(c0)));
+        const size_t n = cout - c0 < size_t(kPanelWidth) ? cout - c0 : size_t(kPanelWidth);
+        for (size_t j = 0; j < n; ++j)
+          dst_row[j] = float(double(k->Get(row_start + flatbuffers::uoffset_t(c0 + j))) * scale[c0 + j]);
+      }
     }
     dst->bias.resize(cout);
     for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);
