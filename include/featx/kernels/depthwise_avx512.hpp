@@ -87,7 +87,7 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const flo
 // One output row of a 3x3 depthwise conv with stride S whose window rows
 // [KY0, KY1) are inside the input: the border pixels with their columns
 // clipped, the interior in runs of up to 8 (stride 1) or 4 (stride 2)
-// pixels spread evenly (54 = 6 x 7 + 2 x 6, not 6 x 8 + 6 x 1: a lone
+// pixels spread evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone
 // pixel is one FMA chain that waits on itself). Channels are the inner
 // loop: a run reads its pixels' channels front to back (sequential lines
 // the prefetcher follows), weights stay in L1.
