@@ -14,6 +14,7 @@
 #pragma once
 
 #include "featx/kernels/conv_interior.hpp"
+#include "featx/kernels/depthwise3x3_rows.hpp"
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/pointwise_avx2.hpp"
 
@@ -93,21 +94,6 @@ FEATX_TARGET_AVX2 inline void depthwise3x3_run(const ConvGeometry& g, const floa
                                                         tail_mask(channels - full));
 }
 
-// The one switch from a run-time run length np (1..NP) to a template.
-template <int NP, int S, int KY0, int KY1>
-FEATX_TARGET_AVX2 inline void depthwise3x3_interior_run(int np, const ConvGeometry& g,
-                                                        const float* input, int iy0, int ix0,
-                                                        const float* weights, const float* bias,
-                                                        Activation act, float* out) {
-  if constexpr (NP > 1) {
-    if (np < NP) {
-      depthwise3x3_interior_run<NP - 1, S, KY0, KY1>(np, g, input, iy0, ix0, weights, bias, act, out);
-      return;
-    }
-  }
-  depthwise3x3_run<NP, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out);
-}
-
 // One output pixel of any KxK window with its taps checked (not MobileNetV2).
 FEATX_TARGET_AVX2 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
                                               int oy, int ox, const float* weights_c0,
@@ -130,84 +116,38 @@ FEATX_TARGET_AVX2 inline void depthwise_pixel(const ConvGeometry& g, const float
   _mm256_maskstore_ps(out, mask, activate(acc, act));
 }
 
-// One output row of a 3x3 depthwise conv with stride S whose window rows
-// [KY0, KY1) are inside the input: the border pixels with their columns
-// clipped, the interior in runs of up to 8 (stride 1) or 4 (stride 2)
-// pixels, as on AVX-512, spread evenly (13 = 3 x 3 + 4, not 3 x 4 + 1 in
-// the 28 -> 14 stride-2 layer: a lone pixel is one FMA chain that waits
-// on itself). Channels are the inner loop: a run reads its pixels'
-// channels front to back (sequential lines the prefetcher follows),
-// weights stay in L1. The lambda passes only pointers and ints (it has no
-// target attribute).
-template <int S, int KY0, int KY1>
-FEATX_TARGET_AVX2 inline void depthwise3x3_row(const ConvGeometry& g, const float* input,
-                                               const float* weights, const float* bias,
-                                               Activation act, float* out_row, int oy,
-                                               ColumnRange inner) {
-  constexpr int kRun = S == 1 ? 8 : 4;
-  const int iy0 = oy * S - g.pad_top;
-  const size_t pixel = size_t(g.out_c);
-  auto border = [&](int ox) {
-    const int ix0 = ox * S - g.pad_left;
-    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g.in_w - ix0 < 3 ? g.in_w - ix0 : 3;
-    float* out = out_row + size_t(ox) * pixel;
-    if (kx0 == 1 && kx1 == 3) depthwise3x3_run<1, S, KY0, KY1, 1, 3>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 0, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 1 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 1, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 1) depthwise3x3_run<1, S, KY0, KY1, 0, 1>(g, input, iy0, ix0, weights, bias, act, out);
-    else depthwise3x3_run<1, S, KY0, KY1, 2, 3>(g, input, iy0, ix0, weights, bias, act, out);  // kx0 == 2
-  };
-  for (int ox = 0; ox < inner.begin; ++ox) border(ox);
-  const int count = inner.end - inner.begin, runs = (count + kRun - 1) / kRun;
-  for (int r = 0; r < runs; ++r) {
-    const int ox = inner.begin + count * r / runs, np = inner.begin + count * (r + 1) / runs - ox;
-    depthwise3x3_interior_run<kRun, S, KY0, KY1>(np, g, input, iy0, ox * S - g.pad_left, weights, bias,
-                                                  act, out_row + size_t(ox) * pixel);
-  }
-  for (int ox = inner.end; ox < g.out_w; ++ox) border(ox);
-}
-
-// Row oy with its window rows clipped at compile time; false when the clip
-// is not one of the three a 3-row window has in an image of 3+ rows.
-template <int S>
-FEATX_TARGET_AVX2 inline bool depthwise3x3_any_row(const ConvGeometry& g, const float* input,
-                                                   const float* weights, const float* bias,
-                                                   Activation act, float* out_row, int oy,
-                                                   ColumnRange inner) {
-  const TapRange rows = inside_rows(g, oy);
-  if (rows.begin == 0 && rows.end == 3)
-    depthwise3x3_row<S, 0, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 1 && rows.end == 3)
-    depthwise3x3_row<S, 1, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 0 && rows.end == 2)
-    depthwise3x3_row<S, 0, 2>(g, input, weights, bias, act, out_row, oy, inner);
-  else
-    return false;
-  return true;
-}
-
-FEATX_TARGET_AVX2 inline void depthwise(const ConvGeometry& g, const float* input,
-                                        const float* weights, const float* bias,
-                                        Activation act, float* output, int row_begin,
-                                        int row_end) {
+// The per-pixel fallback: any kernel size, every tap checked.
+FEATX_TARGET_AVX2 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
+                                                    const float* weights, const float* bias,
+                                                    Activation act, float* out_row, int oy) {
   const int channels = g.out_c;
-  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2) &&
-                    g.in_w >= 3;
-  const ColumnRange inner = fast ? interior_columns(g) : ColumnRange{};
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    float* out_row = output + size_t(oy) * g.out_w * channels;
-    const bool done =
-        fast && (g.stride == 1 ? depthwise3x3_any_row<1>(g, input, weights, bias, act, out_row, oy, inner)
-                               : depthwise3x3_any_row<2>(g, input, weights, bias, act, out_row, oy, inner));
-    if (!done) {
-      for (int c0 = 0; c0 < channels; c0 += 8) {
-        const __m256i mask = tail_mask(channels - c0);
-        for (int ox = 0; ox < g.out_w; ++ox)
-          depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
-                          out_row + size_t(ox) * channels + c0);
-      }
-    }
+  for (int c0 = 0; c0 < channels; c0 += 8) {
+    const __m256i mask = tail_mask(channels - c0);
+    for (int ox = 0; ox < g.out_w; ++ox)
+      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
+                      out_row + size_t(ox) * channels + c0);
   }
+}
+
+// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
+struct Depthwise3x3 {
+  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+  FEATX_TARGET_AVX2 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
+                                  const float* weights, const float* bias, Activation act,
+                                  float* out) {
+    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
+  }
+  FEATX_TARGET_AVX2 static void pixel_row(const ConvGeometry& g, const float* input,
+                                        const float* weights, const float* bias, Activation act,
+                                        float* out_row, int oy) {
+    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
+  }
+};
+
+inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
+                      const float* bias, Activation act, float* output, int row_begin,
+                      int row_end) {
+  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
 }
 
 }  // namespace avx2

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "featx/kernels/conv_interior.hpp"
+#include "featx/kernels/depthwise3x3_rows.hpp"
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/pointwise_avx512.hpp"
 
@@ -84,92 +85,38 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const flo
   _mm512_mask_storeu_ps(out, mask, activate(acc, act));
 }
 
-// One output row of a 3x3 depthwise conv with stride S whose window rows
-// [KY0, KY1) are inside the input: the border pixels with their columns
-// clipped, the interior in runs of up to 8 (stride 1) or 4 (stride 2)
-// pixels spread evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone
-// pixel is one FMA chain that waits on itself). Channels are the inner
-// loop: a run reads its pixels' channels front to back (sequential lines
-// the prefetcher follows), weights stay in L1.
-template <int S, int KY0, int KY1>
-FEATX_TARGET_AVX512 inline void depthwise3x3_row(const ConvGeometry& g, const float* input,
-                                                 const float* weights, const float* bias,
-                                                 Activation act, float* out_row, int oy,
-                                                 ColumnRange inner) {
-  constexpr int kRun = S == 1 ? 8 : 4;
-  const int iy0 = oy * S - g.pad_top;
-  const size_t pixel = size_t(g.out_c);
-  auto border = [&](int ox) {
-    const int ix0 = ox * S - g.pad_left;
-    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g.in_w - ix0 < 3 ? g.in_w - ix0 : 3;
-    float* out = out_row + size_t(ox) * pixel;
-    if (kx0 == 1 && kx1 == 3) depthwise3x3_run<1, S, KY0, KY1, 1, 3>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 0, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 1 && kx1 == 2) depthwise3x3_run<1, S, KY0, KY1, 1, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 1) depthwise3x3_run<1, S, KY0, KY1, 0, 1>(g, input, iy0, ix0, weights, bias, act, out);
-    else depthwise3x3_run<1, S, KY0, KY1, 2, 3>(g, input, iy0, ix0, weights, bias, act, out);  // kx0 == 2
-  };
-  for (int ox = 0; ox < inner.begin; ++ox) border(ox);
-  const int count = inner.end - inner.begin, runs = (count + kRun - 1) / kRun;
-  for (int r = 0; r < runs; ++r) {
-    const int ox = inner.begin + count * r / runs, np = inner.begin + count * (r + 1) / runs - ox;
-    const int ix0 = ox * S - g.pad_left;
-    float* out = out_row + size_t(ox) * pixel;
-    switch (np) {
-      case 8: depthwise3x3_run<8, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 7: depthwise3x3_run<7, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 6: depthwise3x3_run<6, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 5: depthwise3x3_run<5, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 4: depthwise3x3_run<4, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 3: depthwise3x3_run<3, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 2: depthwise3x3_run<2, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      default: depthwise3x3_run<1, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-    }
-  }
-  for (int ox = inner.end; ox < g.out_w; ++ox) border(ox);
-}
-
-// Row oy with its window rows clipped at compile time; false when the clip
-// is not one of the three a 3-row window has in an image of 3+ rows.
-template <int S>
-FEATX_TARGET_AVX512 inline bool depthwise3x3_any_row(const ConvGeometry& g, const float* input,
-                                                     const float* weights, const float* bias,
-                                                     Activation act, float* out_row, int oy,
-                                                     ColumnRange inner) {
-  const TapRange rows = inside_rows(g, oy);
-  if (rows.begin == 0 && rows.end == 3)
-    depthwise3x3_row<S, 0, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 1 && rows.end == 3)
-    depthwise3x3_row<S, 1, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 0 && rows.end == 2)
-    depthwise3x3_row<S, 0, 2>(g, input, weights, bias, act, out_row, oy, inner);
-  else
-    return false;
-  return true;
-}
-
-FEATX_TARGET_AVX512 inline void depthwise(const ConvGeometry& g, const float* input,
-                                          const float* weights, const float* bias,
-                                          Activation act, float* output, int row_begin,
-                                          int row_end) {
+// The per-pixel fallback: any kernel size, every tap checked.
+FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
+                                                      const float* weights, const float* bias,
+                                                      Activation act, float* out_row, int oy) {
   const int channels = g.out_c;
-  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2) &&
-                    g.in_w >= 3;
-  const ColumnRange inner = fast ? interior_columns(g) : ColumnRange{};
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    float* out_row = output + size_t(oy) * g.out_w * channels;
-    const bool done =
-        fast && (g.stride == 1 ? depthwise3x3_any_row<1>(g, input, weights, bias, act, out_row, oy, inner)
-                               : depthwise3x3_any_row<2>(g, input, weights, bias, act, out_row, oy, inner));
-    if (!done) {
-      for (int c0 = 0; c0 < channels; c0 += 16) {
-        const __mmask16 mask = tail_mask(channels - c0);
-        for (int ox = 0; ox < g.out_w; ++ox)
-          depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
-                          out_row + size_t(ox) * channels + c0);
-      }
-    }
+  for (int c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(channels - c0);
+    for (int ox = 0; ox < g.out_w; ++ox)
+      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
+                      out_row + size_t(ox) * channels + c0);
   }
+}
+
+// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
+struct Depthwise3x3 {
+  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+  FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
+                                  const float* weights, const float* bias, Activation act,
+                                  float* out) {
+    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
+  }
+  FEATX_TARGET_AVX512 static void pixel_row(const ConvGeometry& g, const float* input,
+                                        const float* weights, const float* bias, Activation act,
+                                        float* out_row, int oy) {
+    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
+  }
+};
+
+inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
+                      const float* bias, Activation act, float* output, int row_begin,
+                      int row_end) {
+  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
 }
 
 }  // namespace avx512
