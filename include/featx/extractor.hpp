@@ -276,7 +276,7 @@ class Extractor {
       const float* b = layer.bias.data();
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
-        // Tasks of 48 pixels (a multiple of the 8- and 6-row register tiles)
+        // Tasks of 48 pixels (a multiple of the 12- and 6-row register tiles)
         // with all channels; a small map (Conv_1's 49 pixels) is one pixel
         // task split into 64-channel blocks instead, so two threads get
         // equal work rather than 48 pixels and 1.

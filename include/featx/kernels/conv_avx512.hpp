@@ -1,5 +1,5 @@
 // featx/kernels/conv_avx512.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// AVX-512, on the 8x32 register tile of pointwise_avx512.
+// AVX-512, on the 12x32 register tile of pointwise_avx512.
 //
 // The walk (interior pixels read from the image, border pixels through an
 // im2col patch) is conv_tiled.hpp; this file has the direct tile: the k
@@ -31,14 +31,14 @@ FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pix
   const size_t second = size_t(kernel_h) * size_t(span) * kPanelWidth;
   __m512 acc0[MR], acc1[MR];
   const __m512 b0 = _mm512_maskz_loadu_ps(m0, bias), b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
   const float* w = panel;
   for (int ky = 0; ky < kernel_h; ++ky) {
     const float* src = origin + size_t(ky) * row_step;
     for (int i = 0; i < span; ++i, w += kPanelWidth) {
       const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + second);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
       for (int r = 0; r < MR; ++r) {
         const __m512 a = _mm512_set1_ps(src[size_t(r) * pixel_step + size_t(i)]);
         acc0[r] = _mm512_fmadd_ps(a, w0, acc0[r]);
@@ -46,34 +46,34 @@ FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pix
       }
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
     _mm512_mask_storeu_ps(output + size_t(r) * out_c, m0, activate(acc0[r], act));
     if (n > 16) _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16, m1, activate(acc1[r], act));
   }
 }
 
+template <int MR = kPointwiseMR>
 FEATX_TARGET_AVX512 inline void conv_direct_rows(int m, const float* origin, size_t pixel_step,
                                                  size_t row_step, int kernel_h, int span,
                                                  const float* panel, int out_c,
                                                  const float* bias, Activation act,
                                                  float* output, int n) {
-  switch (m) {
-    case 8: conv_direct_tile<8>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 7: conv_direct_tile<7>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 6: conv_direct_tile<6>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 5: conv_direct_tile<5>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 4: conv_direct_tile<4>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 3: conv_direct_tile<3>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 2: conv_direct_tile<2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    default: conv_direct_tile<1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+  if constexpr (MR > 1) {
+    if (m < MR) {
+      conv_direct_rows<MR - 1>(m, origin, pixel_step, row_step, kernel_h, span, panel, out_c,
+                               bias, act, output, n);
+      return;
+    }
   }
+  conv_direct_tile<MR>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
+                       output, n);
 }
 
 inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
                    const float* bias, Activation act, float* output, int row_begin, int row_end) {
   conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
-                                           row_end, pointwise_rows, conv_direct_rows);
+                                           row_end, pointwise_rows<>, conv_direct_rows<>);
 }
 
 }  // namespace avx512
