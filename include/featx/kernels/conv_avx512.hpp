@@ -21,36 +21,44 @@ namespace avx512 {
 // MR interior pixels x n (1..32) channels. origin: the first pixel's window
 // corner; pixel_step / row_step: floats to the next pixel's window / the
 // next kernel row; span = kw * in floats per kernel row.
-template <int MR>
+// NV = 2 reads two panels (n > 16), NV = 1 only the first: a second panel
+// may not exist past the last channel, and reading past the weights would
+// be out of bounds (and may meet denormals, which cost microcode assists).
+template <int MR, int NV>
 FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pixel_step,
                                                  size_t row_step, int kernel_h, int span,
                                                  const float* panel, int out_c,
                                                  const float* bias, Activation act,
                                                  float* output, int n) {
-  const __mmask16 m0 = tail_mask(n), m1 = tail_mask(n - 16);
+  const __mmask16 mask[2] = {tail_mask(n), tail_mask(n - 16)};
   const size_t second = size_t(kernel_h) * size_t(span) * kPanelWidth;
-  __m512 acc0[MR], acc1[MR];
-  const __m512 b0 = _mm512_maskz_loadu_ps(m0, bias), b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+  __m512 acc[MR][NV];
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+    for (int r = 0; r < MR; ++r) acc[r][v] = b;
+  }
   const float* w = panel;
   for (int ky = 0; ky < kernel_h; ++ky) {
     const float* src = origin + size_t(ky) * row_step;
     for (int i = 0; i < span; ++i, w += kPanelWidth) {
-      const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + second);
+      __m512 wv[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + second * size_t(v));
 #pragma GCC unroll 12
       for (int r = 0; r < MR; ++r) {
         const __m512 a = _mm512_set1_ps(src[size_t(r) * pixel_step + size_t(i)]);
-        acc0[r] = _mm512_fmadd_ps(a, w0, acc0[r]);
-        acc1[r] = _mm512_fmadd_ps(a, w1, acc1[r]);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, wv[v], acc[r][v]);
       }
     }
   }
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) {
-    _mm512_mask_storeu_ps(output + size_t(r) * out_c, m0, activate(acc0[r], act));
-    if (n > 16) _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16, m1, activate(acc1[r], act));
-  }
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], activate(acc[r][v], act));
 }
 
 template <int MR = kPointwiseMR>
@@ -66,8 +74,12 @@ FEATX_TARGET_AVX512 inline void conv_direct_rows(int m, const float* origin, siz
       return;
     }
   }
-  conv_direct_tile<MR>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
-                       output, n);
+  if (n > 16)
+    conv_direct_tile<MR, 2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
+                            output, n);
+  else
+    conv_direct_tile<MR, 1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
+                            output, n);
 }
 
 inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
