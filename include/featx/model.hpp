@@ -260,12 +260,11 @@ class Model {
       if (!(bn->epsilon() >= 0.0f) || !std::isfinite(bn->epsilon()))
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
-    fold(src, dst);
+    const bool weights_finite = fold(src, dst);
     // The folded copy is what runs: drop the file's pages of the raw kernel
     // so the resident set holds the weights once, not twice.
     bytes_.release_range(src->kernel()->data(), src->kernel()->size() * sizeof(float));
-    for (float w : dst->weights)
-      if (!std::isfinite(w)) return fail(n + ": non-finite weight after batch-norm folding");
+    if (!weights_finite) return fail(n + ": non-finite weight after batch-norm folding");
     for (float b : dst->bias)
       if (!std::isfinite(b)) return fail(n + ": non-finite bias after batch-norm folding");
     parameter_count_ += expected + dst->bias.size();
@@ -274,7 +273,9 @@ class Model {
   }
 
   // Folds the optional conv bias and batch norm into weights and bias.
-  static void fold(const fb::ConvLayer* src, ConvLayer* dst) {
+  // Returns false when a folded weight is not finite (checked on the way,
+  // not in a second pass over the weights).
+  static bool fold(const fb::ConvLayer* src, ConvLayer* dst) {
     const size_t cout = size_t(dst->out_channels);
     const auto* k = src->kernel();
     std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
@@ -290,20 +291,30 @@ class Model {
     // The output channel is the fastest-moving index of the file's layout:
     // row r of the [rows][cout] matrix is contiguous in the file, and each
     // 16-column piece of it is one contiguous row of a packed panel.
+    // Every element, padding included, is written below: resize leaves the
+    // buffer uninitialised (CacheAlignedAllocator), saving a zeroing pass.
     const size_t rows = dst->depthwise ? k->size() / cout : size_t(dst->weight_rows());
-    dst->weights.assign(dst->depthwise ? k->size() : packed_floats(int(rows), int(cout)), 0.0f);
+    dst->weights.clear();
+    dst->weights.resize(dst->depthwise ? k->size() : packed_floats(int(rows), int(cout)));
+    bool finite = true;
     for (size_t r = 0; r < rows; ++r) {
       const auto row_start = flatbuffers::uoffset_t(r * cout);
       for (size_t c0 = 0; c0 < cout; c0 += kPanelWidth) {
         float* dst_row = dst->weights.data() + (dst->depthwise ? r * cout + c0
                                                                : packed_index(int(rows), int(r), int(c0)));
         const size_t n = cout - c0 < size_t(kPanelWidth) ? cout - c0 : size_t(kPanelWidth);
-        for (size_t j = 0; j < n; ++j)
-          dst_row[j] = float(double(k->Get(row_start + flatbuffers::uoffset_t(c0 + j))) * scale[c0 + j]);
+        for (size_t j = 0; j < n; ++j) {
+          const float w = float(double(k->Get(row_start + flatbuffers::uoffset_t(c0 + j))) * scale[c0 + j]);
+          finite &= std::isfinite(w);
+          dst_row[j] = w;
+        }
+        if (!dst->depthwise)
+          for (size_t j = n; j < size_t(kPanelWidth); ++j) dst_row[j] = 0.0f;  // panel padding
       }
     }
     dst->bias.resize(cout);
     for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);
+    return finite;
   }
 
   Status read_network() {
