@@ -5,7 +5,9 @@
 // double: the bound is a few float roundings per accumulated term.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -109,6 +111,29 @@ TEST_CASE("SIMD depthwise and full conv match their references") {
       for (int row = 0; row < py.out; ++row) simd(g, in.data(), wt.data(), b.data(), a, got.data(), row, row + 1);
       CAPTURE(h); CAPTURE(w); CAPTURE(cin); CAPTURE(cout); CAPTURE(kernel); CAPTURE(s); CAPTURE(depthwise);
       check_close(got, want, kernel * kernel * (depthwise ? 1 : cin) + 2);
+    }
+  }
+}
+
+TEST_CASE("SIMD global pooling is bit-identical to the references") {
+  std::mt19937 rng(31);
+  for (featx::Isa isa : simd_isas()) {
+    CAPTURE(featx::isa_name(isa));
+    const featx::KernelSet k = featx::kernel_set(isa);
+    for (int trial = 0; trial < 40; ++trial) {
+      std::uniform_int_distribution<int> pix(1, 230), ch(1, 150);
+      const int pixels = pix(rng), channels = ch(rng);
+      auto in = random_vector(rng, size_t(pixels) * channels, -6.0f, 6.0f);
+      if (trial % 4 == 0) in[size_t(rng() % in.size())] = std::nanf("");  // max keeps the reference's NaN rule
+      std::vector<float> want(static_cast<size_t>(channels)), got(want.size(), -7.0f);
+      CAPTURE(pixels); CAPTURE(channels);
+      featx::global_avg_pool_ref(in.data(), size_t(pixels), channels, want.data());
+      k.avg_pool(in.data(), size_t(pixels), channels, got.data());
+      CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+      featx::global_max_pool_ref(in.data(), size_t(pixels), channels, want.data());
+      std::fill(got.begin(), got.end(), -7.0f);
+      k.max_pool(in.data(), size_t(pixels), channels, got.data());
+      CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
     }
   }
 }

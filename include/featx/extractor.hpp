@@ -108,7 +108,7 @@ class Extractor {
     const size_t image_floats = size_t(height) * size_t(width) * 3;
     for_each_image(n, [&](int i, int arena, int threads) {
       const float* result = forward(images + size_t(i) * image_floats, arena, threads);
-      pool(result, s, options_.pool, out->data.data() + size_t(i) * per_image);
+      pool(kernels_, result, s, options_.pool, out->data.data() + size_t(i) * per_image);
     });
     return Status::Ok();
   }
@@ -128,7 +128,7 @@ class Extractor {
     for_each_image(n, [&](int i, int arena, int threads) {
       const float* result = forward(images + size_t(i) * image_floats, arena, threads);
       float* features = features_.data() + size_t(arena) * size_t(s.channels);
-      pool(result, s, Pool::avg, features);
+      pool(kernels_, result, s, Pool::avg, features);
       dense_ref(features, s.channels, c.weights.data(), c.bias.data(), c.num_classes,
                 out->data.data() + size_t(i) * size_t(c.num_classes));
     });
@@ -305,10 +305,10 @@ class Extractor {
     return out;
   }
 
-  static void pool(const float* map, const TensorShape& s, Pool p, float* dst) {
+  static void pool(const KernelSet& k, const float* map, const TensorShape& s, Pool p, float* dst) {
     const size_t pixels = size_t(s.height) * size_t(s.width);
-    if (p == Pool::avg) global_avg_pool_ref(map, pixels, s.channels, dst);
-    else if (p == Pool::max) global_max_pool_ref(map, pixels, s.channels, dst);
+    if (p == Pool::avg) k.avg_pool(map, pixels, s.channels, dst);
+    else if (p == Pool::max) k.max_pool(map, pixels, s.channels, dst);
     else std::copy(map, map + s.elements(), dst);
   }
 

@@ -6,6 +6,7 @@
 #include "featx/kernels/depthwise_ref.hpp"
 #include "featx/kernels/isa.hpp"
 #include "featx/kernels/pointwise_ref.hpp"
+#include "featx/kernels/pool_ref.hpp"
 #ifdef FEATX_HAVE_X86_SIMD
 #include "featx/kernels/conv_avx2.hpp"
 #include "featx/kernels/conv_avx512.hpp"
@@ -13,11 +14,14 @@
 #include "featx/kernels/depthwise_avx512.hpp"
 #include "featx/kernels/pointwise_avx2.hpp"
 #include "featx/kernels/pointwise_avx512.hpp"
+#include "featx/kernels/pool_avx2.hpp"
+#include "featx/kernels/pool_avx512.hpp"
 #endif
 #ifdef FEATX_HAVE_NEON
 #include "featx/kernels/conv_neon.hpp"
 #include "featx/kernels/depthwise_neon.hpp"
 #include "featx/kernels/pointwise_neon.hpp"
+#include "featx/kernels/pool_neon.hpp"
 #endif
 
 namespace featx {
@@ -32,11 +36,16 @@ using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t 
                                  Activation, const float* residual, float* output,
                                  int n_begin, int n_end);
 
+// input [pixels][channels] -> output [channels].
+using PoolKernel = void (*)(const float* input, size_t pixels, int channels, float* output);
+
 struct KernelSet {
   Isa isa = Isa::scalar;
   ConvKernel conv2d = conv2d_ref;
   ConvKernel depthwise = depthwise_ref;
   PointwiseKernel pointwise = pointwise_ref;
+  PoolKernel avg_pool = global_avg_pool_ref;
+  PoolKernel max_pool = global_max_pool_ref;
 };
 
 // The kernels for `isa`, or the scalar references when it is not available.
@@ -44,11 +53,14 @@ inline KernelSet kernel_set(Isa isa) {
   KernelSet k;
   if (!isa_supported(isa)) return k;
 #ifdef FEATX_HAVE_X86_SIMD
-  if (isa == Isa::avx512) return KernelSet{isa, avx512::conv2d, avx512::depthwise, avx512::pointwise};
-  if (isa == Isa::avx2) return KernelSet{isa, avx2::conv2d, avx2::depthwise, avx2::pointwise};
+  if (isa == Isa::avx512) return KernelSet{isa, avx512::conv2d, avx512::depthwise, avx512::pointwise,
+                                          avx512::global_avg_pool, avx512::global_max_pool};
+  if (isa == Isa::avx2) return KernelSet{isa, avx2::conv2d, avx2::depthwise, avx2::pointwise,
+                                        avx2::global_avg_pool, avx2::global_max_pool};
 #endif
 #ifdef FEATX_HAVE_NEON
-  if (isa == Isa::neon) return KernelSet{isa, neon::conv2d, neon::depthwise, neon::pointwise};
+  if (isa == Isa::neon) return KernelSet{isa, neon::conv2d, neon::depthwise, neon::pointwise,
+                                        neon::global_avg_pool, neon::global_max_pool};
 #endif
   return k;
 }
