@@ -22,10 +22,6 @@
 
 namespace featx {
 
-// m pixels x n channels of a patch matrix (a pointwise_rows of some ISA).
-using PatchRows = void (*)(int m, const float* patches, int depth, const float* panel, int out_c,
-                           const float* bias, Activation act, const float* residual,
-                           float* output, int n);
 // m interior pixels x n channels read from the image (origin: the first
 // pixel's window corner; pixel_step / row_step: floats to the next pixel's
 // window / the next kernel row; span = kw * in).
@@ -33,13 +29,14 @@ using DirectRows = void (*)(int m, const float* origin, size_t pixel_step, size_
                             int kernel_h, int span, const float* panel, int out_c,
                             const float* bias, Activation act, float* output, int n);
 
-// Output rows [row_begin, row_end) with MR x NR tiles. The tiles carry the
+// Output rows [row_begin, row_end) with MR x NR tiles; gathered_rows
+// multiplies a patch matrix (the ISA's pointwise_rows). The tiles carry the
 // ISA's target attribute; this walk holds no vector values. Without
 // direct_rows every pixel goes through the patch path.
 template <int MR, int NR>
 inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float* weights,
                          const float* bias, Activation act, float* output, int row_begin,
-                         int row_end, PatchRows gathered_rows, DirectRows direct_rows) {
+                         int row_end, GemmRows gathered_rows, DirectRows direct_rows) {
   const int depth = g.kernel_h * g.kernel_w * g.in_c;
   if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
     conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);

@@ -4,6 +4,9 @@
 
 #include <cstddef>
 
+#include "featx/kernels/activation.hpp"
+#include "featx/kernels/packed_weights.hpp"
+
 namespace featx {
 
 // Calls tile(first_pixel, pixels, first_channel, channels) for every tile
@@ -26,6 +29,29 @@ inline void for_each_gemm_tile(size_t pixel_begin, size_t pixel_end, int n_begin
       tile(p, int(pixel_begin + pixels * (t + 1) / tiles - p), n0, n);
     }
   }
+}
+
+// An ISA's register tile behind a run-time row count: m (1..MR) rows of a
+// [rows][k] input x n (1..NR) channels of the packed panel, fused bias,
+// activation and optional residual (each ISA's pointwise_rows).
+using GemmRows = void (*)(int m, const float* input, int k, const float* panel, int out_c,
+                          const float* bias, Activation act, const float* residual,
+                          float* output, int n);
+
+// A whole 1x1 conv (pointwise_ref's contract, n_begin a multiple of
+// kPanelWidth) on an ISA's tile. The tile carries the ISA's target
+// attribute; this walk holds no vector values.
+template <int MR, int NR>
+inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                            const float* weights, const float* bias, int out_c, Activation act,
+                            const float* residual, float* output, int n_begin, int n_end,
+                            GemmRows rows) {
+  for_each_gemm_tile<MR, NR>(
+      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
+        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c, bias + n0,
+             act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+             output + p * size_t(out_c) + n0, n);
+      });
 }
 
 }  // namespace featx

@@ -91,15 +91,12 @@ FEATX_TARGET_AVX2 inline void pointwise_rows(int m, const float* input, int in_c
 }
 
 // n_begin must be a multiple of kPanelWidth.
-FEATX_TARGET_AVX2 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
                       const float* weights, const float* bias, int out_c, Activation act,
                       const float* residual, float* output, int n_begin, int n_end) {
-  for_each_gemm_tile<kPointwiseMR, kPointwiseNR>(
-      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
-        pointwise_rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
-                       bias + n0, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
-                       output + p * size_t(out_c) + n0, n);
-      });
+  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
+                                              out_c, act, residual, output, n_begin, n_end,
+                                              pointwise_rows);
 }
 
 }  // namespace avx2
