@@ -1,5 +1,6 @@
 // Model loading: a valid file loads and folds; every kind of bad file gets a
 // non-ok Status naming the file and the problem, never a crash.
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -38,7 +39,11 @@ TEST_CASE("a valid model loads from a file, from memory and from an embedded arr
   CHECK(a->layers() .front().name == "Conv");
   CHECK(a->feature_layer() == "Conv_1");
   CHECK(a->memory_mapped());
-  CHECK(b->layers()[3].weights == a->layers()[3].weights);
+  const featx::FloatSpan wa = a->layers()[3].weights, wb = b->layers()[3].weights;
+  CHECK(wa.size() == wb.size());
+  CHECK(std::equal(wa.begin(), wa.end(), wb.begin()));
+  // Each layer's slice of the weight arena is 64-byte aligned for the kernels.
+  for (const auto& layer : a->layers()) CHECK(reinterpret_cast<uintptr_t>(layer.weights.data()) % 64 == 0);
   CHECK(c->layers()[7].bias == a->layers()[7].bias);
   CHECK(a->folded_bytes() > 0);
 }
@@ -139,10 +144,11 @@ TEST_CASE("CRC-32C: check value, and the hardware and table paths agree") {
   CHECK(featx::crc32c(check, 9) == 0xE3069283u);
   CHECK(featx::crc32c_table(check, 9) == 0xE3069283u);
   std::mt19937 rng(5);
-  std::vector<unsigned char> bytes(4099);
+  std::vector<unsigned char> bytes(40099);
   for (auto& b : bytes) b = static_cast<unsigned char>(rng());
+  // 12288 bytes and up run as three combined chains on the hardware path.
   for (size_t offset : {0u, 1u, 3u, 7u})
-    for (size_t size : {0u, 1u, 7u, 8u, 9u, 63u, 4000u}) {
+    for (size_t size : {0u, 1u, 7u, 8u, 9u, 63u, 4000u, 12287u, 12288u, 12289u, 12311u, 40000u}) {
       CAPTURE(offset); CAPTURE(size);
       const uint32_t want = featx::crc32c_table(bytes.data() + offset, size);
       CHECK(featx::crc32c(bytes.data() + offset, size) == want);

@@ -13,9 +13,11 @@
 // thread runs its own Extractor over it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +28,7 @@
 #include "featx/mapped_file.hpp"
 #include "featx/schema/featx_generated.h"
 #include "featx/status.hpp"
+#include "featx/weight_arena.hpp"
 
 namespace featx {
 
@@ -42,7 +45,7 @@ struct ConvLayer {
   int kernel_h = 1, kernel_w = 1, stride = 1;
   int in_channels = 0, out_channels = 0;
   Activation activation = Activation::none;
-  AlignedFloats weights;
+  FloatSpan weights;        // in the Model's weight arena
   std::vector<float> bias;  // [out_channels], always present after folding
 
   // Rows of the packed weight matrix (kh*kw*in); 0 for depthwise layers.
@@ -68,7 +71,7 @@ struct BlockInfo {
 struct ClassifierInfo {
   int num_classes = 0;
   int label_offset = 0;
-  std::vector<float> weights;  // [classes][features]
+  FloatSpan weights;           // [classes][features], in the weight arena
   std::vector<float> bias;     // [classes]
 };
 
@@ -260,7 +263,9 @@ class Model {
       if (!(bn->epsilon() >= 0.0f) || !std::isfinite(bn->epsilon()))
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
-    const bool weights_finite = fold(src, dst);
+    float* folded = weight_arena_.take(fold_floats(src));
+    if (!folded) return fail(n + ": weight arena exhausted (inconsistent layer sizes)");
+    const bool weights_finite = fold(src, dst, folded);
     // The folded copy is what runs: drop the file's pages of the raw kernel
     // so the resident set holds the weights once, not twice.
     bytes_.release_range(src->kernel()->data(), src->kernel()->size() * sizeof(float));
@@ -272,10 +277,33 @@ class Model {
     return Status::Ok();
   }
 
+  // to[j] = float(from[j] * scale[j]) in double; false if any result is not
+  // finite. Branch-free so the compiler vectorises it.
+  static bool scale_row(const float* from, const double* scale, size_t n, float* to) {
+    int bad = 0;
+    for (size_t j = 0; j < n; ++j) {
+      const float w = float(double(from[j]) * scale[j]);
+      bad |= int(!(std::fabs(w) <= std::numeric_limits<float>::max()));
+      to[j] = w;
+    }
+    return bad == 0;
+  }
+
   // Folds the optional conv bias and batch norm into weights and bias.
   // Returns false when a folded weight is not finite (checked on the way,
   // not in a second pass over the weights).
-  static bool fold(const fb::ConvLayer* src, ConvLayer* dst) {
+  // Floats the folded copy of `src` takes: the kernel itself for depthwise
+  // layers, with each row's columns padded to whole panels otherwise. Only
+  // for sizing the arena: read_conv() checks the shapes before folding.
+  static size_t fold_floats(const fb::ConvLayer* src) {
+    const size_t n = src && src->kernel() ? src->kernel()->size() : 0;
+    if (!src || src->kind() == fb::ConvKind::DEPTHWISE) return n;
+    const int cout = std::max(1, std::min(src->out_channels(), 65536));
+    return n / size_t(cout) * padded_columns(cout);
+  }
+
+  // Writes the folded weights to `out` (fold_floats(src) floats).
+  static bool fold(const fb::ConvLayer* src, ConvLayer* dst, float* out) {
     const size_t cout = size_t(dst->out_channels);
     const auto* k = src->kernel();
     std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
@@ -294,20 +322,17 @@ class Model {
     // Every element, padding included, is written below: resize leaves the
     // buffer uninitialised (CacheAlignedAllocator), saving a zeroing pass.
     const size_t rows = dst->depthwise ? k->size() / cout : size_t(dst->weight_rows());
-    dst->weights.clear();
-    dst->weights.resize(dst->depthwise ? k->size() : packed_floats(int(rows), int(cout)));
+    dst->weights = FloatSpan{out, dst->depthwise ? k->size() : packed_floats(int(rows), int(cout))};
+    // The file is little-endian like every target featx builds for, so the
+    // kernel is read as a plain float array (Get() per element is 3x slower).
+    const float* raw = k->data();
     bool finite = true;
     for (size_t r = 0; r < rows; ++r) {
-      const auto row_start = flatbuffers::uoffset_t(r * cout);
       for (size_t c0 = 0; c0 < cout; c0 += kPanelWidth) {
-        float* dst_row = dst->weights.data() + (dst->depthwise ? r * cout + c0
+        float* dst_row = out + (dst->depthwise ? r * cout + c0
                                                                : packed_index(int(rows), int(r), int(c0)));
         const size_t n = cout - c0 < size_t(kPanelWidth) ? cout - c0 : size_t(kPanelWidth);
-        for (size_t j = 0; j < n; ++j) {
-          const float w = float(double(k->Get(row_start + flatbuffers::uoffset_t(c0 + j))) * scale[c0 + j]);
-          finite &= std::isfinite(w);
-          dst_row[j] = w;
-        }
+        finite &= scale_row(raw + r * cout + c0, scale.data() + c0, n, dst_row);
         if (!dst->depthwise)
           for (size_t j = n; j < size_t(kPanelWidth); ++j) dst_row[j] = 0.0f;  // panel padding
       }
@@ -315,6 +340,18 @@ class Model {
     dst->bias.resize(cout);
     for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);
     return finite;
+  }
+
+  // Floats of the weight arena: every layer's folded slice and the classifier.
+  static size_t arena_floats(const fb::Network* net) {
+    size_t total = WeightArena::slice_floats(fold_floats(net->stem())) +
+                   WeightArena::slice_floats(fold_floats(net->head()));
+    for (const fb::Block* b : *net->blocks())
+      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
+        total += WeightArena::slice_floats(fold_floats(c));
+    if (const fb::Classifier* c = net->classifier())
+      total += WeightArena::slice_floats(c->weights()->size());
+    return total;
   }
 
   Status read_network() {
@@ -335,6 +372,8 @@ class Model {
       if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
     }
 
+    if (!weight_arena_.reserve(arena_floats(net)))
+      return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
     ConvLayer stem;
     FEATX_RETURN_IF_ERROR(read_conv(net->stem(), "stem", &stem));
     if (stem.depthwise || stem.in_channels != 3)
@@ -403,7 +442,11 @@ class Model {
         return fail("classifier bias does not have one value per class");
       classifier_.num_classes = c->num_classes();
       classifier_.label_offset = c->label_offset();
-      classifier_.weights.assign(c->weights()->begin(), c->weights()->end());
+      const auto* weights = c->weights();
+      float* copy = weight_arena_.take(weights->size());
+      if (!copy) return fail("weight arena exhausted (classifier)");
+      std::memcpy(copy, weights->data(), weights->size() * sizeof(float));
+      classifier_.weights = FloatSpan{copy, weights->size()};
       bytes_.release_range(c->weights()->data(), c->weights()->size() * sizeof(float));
       classifier_.bias.assign(size_t(c->num_classes()), 0.0f);
       if (c->bias())
@@ -423,6 +466,7 @@ class Model {
   }
 
   ByteSource bytes_;
+  WeightArena weight_arena_;  // every folded weight and the classifier
   std::string name_, source_, source_format_, exporter_version_;
   float input_scale_ = 1.0f, input_offset_ = 0.0f, width_multiplier_ = 1.0f;
   int resolution_ = 224;
