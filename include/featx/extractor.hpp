@@ -98,7 +98,7 @@ class Extractor {
   // (n, H', W', C) with Pool::none.
   Status extract(const float* images, int n, int height, int width, Tensor* out) {
     if (!images || n < 1) return invalid_argument("no input images");
-    FEATX_RETURN_IF_ERROR(prepare(height, width, options_.layer));
+    FEATX_RETURN_IF_ERROR(prepare(height, width, options_.layer, threads_inside_image(n)));
     const TensorShape s = plan_.output_shape();
     const size_t per_image = options_.pool == Pool::none ? s.elements() : size_t(s.channels);
     out->shape = options_.pool == Pool::none
@@ -118,7 +118,7 @@ class Extractor {
     if (!model_->has_classifier())
       return invalid_argument(model_->name() + ": model has no classifier head");
     if (!images || n < 1) return invalid_argument("no input images");
-    FEATX_RETURN_IF_ERROR(prepare(height, width, std::string()));
+    FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), threads_inside_image(n)));
     const ClassifierInfo& c = model_->classifier();
     const TensorShape s = plan_.output_shape();
     features_.resize(size_t(s.channels) * std::max(arenas_.size(), size_t(thread_count())));
@@ -143,14 +143,19 @@ class Extractor {
   }
 
  private:
-  Status prepare(int height, int width, const std::string& layer) {
-    if (planned_ && plan_.height() == height && plan_.width() == width && planned_layer_ == layer)
+  // The plan depends on the threads that share one image (band sizes, which
+  // blocks fuse), so a batch that switches between images-in-parallel and
+  // threads-inside-an-image re-plans once.
+  Status prepare(int height, int width, const std::string& layer, int threads_per_image) {
+    if (planned_ && plan_.height() == height && plan_.width() == width &&
+        planned_layer_ == layer && planned_threads_ == threads_per_image)
       return Status::Ok();
     Plan plan;
     FEATX_RETURN_IF_ERROR(
-        Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks, thread_count()));
+        Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks, threads_per_image));
     plan_ = std::move(plan);
     planned_layer_ = layer;
+    planned_threads_ = threads_per_image;
     planned_ = true;
     profile_.clear();
     for (const PlanStep& step : plan_.steps())
@@ -193,11 +198,17 @@ class Extractor {
   // Calls body(image, arena, threads_inside_image) for each image: images in
   // parallel when there are enough of them, else one after another with
   // threads inside each layer.
+  bool images_in_parallel(int n) const {
+    const int threads = thread_count();
+    return threads > 1 && n >= threads && !options_.profile;
+  }
+  int threads_inside_image(int n) const { return images_in_parallel(n) ? 1 : thread_count(); }
+
   template <typename Body>
   void for_each_image(int n, Body body) {
     const int threads = thread_count();
     ensure_buffers(threads);  // allocates only if the OpenMP default grew since prepare()
-    if (threads > 1 && n >= threads && !options_.profile) {
+    if (images_in_parallel(n)) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
       for (int i = 0; i < n; ++i) body(i, thread_index(), 1);
     } else {
@@ -277,21 +288,28 @@ class Extractor {
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
         // Tasks of 48 pixels (a multiple of the 12- and 6-row register tiles)
-        // with all channels; a small map (Conv_1's 49 pixels) is one pixel
-        // task split into 64-channel blocks instead, so two threads get
-        // equal work rather than 48 pixels and 1.
+        // with all channels. A small map (the 7x7 layers' 49 pixels) is
+        // split by output channels instead, one equal share of 16-column
+        // panels per thread (160 -> 80 + 80), so threads get equal work
+        // rather than 48 pixels and 1, and each reads only its share of the
+        // weights.
         const int64_t out_pixels = int64_t(g.out_h) * g.out_w;
-        const bool split_channels = (out_pixels + 47) / 48 < 4 * threads;
-        const int64_t chunk = split_channels ? out_pixels : 48;
-        const int64_t pixel_tasks = (out_pixels + chunk - 1) / chunk;
-        const int block = split_channels ? 64 : g.out_c;
-        const int channel_tasks = (g.out_c + block - 1) / block;
-#pragma omp parallel for num_threads(threads) schedule(static) collapse(2) if (threads > 1)
-        for (int64_t pt = 0; pt < pixel_tasks; ++pt)
-          for (int ct = 0; ct < channel_tasks; ++ct)
-            k.pointwise(src, size_t(pt * chunk), size_t(std::min((pt + 1) * chunk, out_pixels)),
-                        g.in_c, w, b, g.out_c, act, residual, dst, ct * block,
-                        std::min((ct + 1) * block, g.out_c));
+        const int64_t pixel_tasks = (out_pixels + 47) / 48;
+        if (threads > 1 && pixel_tasks < 4 * threads) {
+          const int panels = int(padded_columns(g.out_c) / kPanelWidth);
+#pragma omp parallel for num_threads(threads) schedule(static)
+          for (int t = 0; t < threads; ++t) {
+            const int c0 = std::min(g.out_c, panels * t / threads * kPanelWidth);
+            const int c1 = std::min(g.out_c, panels * (t + 1) / threads * kPanelWidth);
+            if (c1 > c0)
+              k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
+          }
+        } else {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+          for (int64_t pt = 0; pt < pixel_tasks; ++pt)
+            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
+                        b, g.out_c, act, residual, dst, 0, g.out_c);
+        }
       } else {
         const ConvKernel conv = layer.depthwise ? k.depthwise : k.conv2d;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -317,6 +335,7 @@ class Extractor {
   Plan plan_;
   std::string planned_layer_;
   bool planned_ = false;
+  int planned_threads_ = 0;
   KernelSet kernels_;
   std::vector<std::vector<float>> arenas_;
   std::vector<std::vector<float>> scratch_;

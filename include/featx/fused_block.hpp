@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "featx/kernels/kernel_set.hpp"
@@ -36,7 +37,10 @@ struct FusedBlockArgs {
 };
 
 // Runs output rows [row_begin, row_end) in bands of at most f.band_rows
-// with one scratch tile (single thread).
+// with one scratch tile (single thread). The rows are spread evenly over
+// the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
+// not 13 + 1: a one-row band re-expands its halo and re-reads the project
+// weights for a handful of pixels).
 inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
                            int row_begin, int row_end, float* scratch) {
   const ConvGeometry& gd = a.depthwise_geometry;
@@ -45,8 +49,11 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
   float* expanded = scratch;
   float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
   int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
-  for (int oy0 = row_begin; oy0 < row_end; oy0 += f.band_rows) {
-    const int oy1 = std::min(oy0 + f.band_rows, row_end);
+  const int rows = row_end - row_begin;
+  const int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
+  for (int band = 0; band < bands; ++band) {
+    const int oy0 = row_begin + int(int64_t(rows) * band / bands);
+    const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
     const int need_begin = std::max(0, oy0 * gd.stride - gd.pad_top);
     const int need_end = std::min(gd.in_h, (oy1 - 1) * gd.stride - gd.pad_top + gd.kernel_h);
     const float* dw_in;

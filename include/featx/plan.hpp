@@ -52,6 +52,10 @@ struct FusedBlock {
 // depthwise band and the project weights beside it.
 constexpr size_t kFusedBandBytes = 320 * 1024;
 
+// With N threads, blocks with fewer than this many input rows per thread
+// run unfused (see Plan::make).
+constexpr int kMinFusedRowsPerThread = 4;
+
 class Plan {
  public:
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
@@ -127,6 +131,12 @@ class Plan {
       for (FusedBlock f : candidates) {
         if (f.project_step >= int(plan.steps_.size())) continue;
         const ConvGeometry& d = plan.steps_[size_t(f.depthwise_step)].geometry;
+        // With several threads a small map runs layer by layer: split by
+        // channels, threads share no halo rows and read half the weights
+        // each, where a 7-row map split by rows is 4 + 3 with each thread
+        // expanding the rows around the boundary again and streaming all
+        // of the block's weights (1.8 MB for the last block).
+        if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
         const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
         const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
