@@ -167,7 +167,6 @@ class Extractor {
     }
     arenas_.clear();
     scratch_.clear();
-    ensure_buffers(thread_count());
     return Status::Ok();
   }
 
@@ -178,10 +177,12 @@ class Extractor {
     return "block";
   }
 
-  // One arena and one scratch tile per thread that may run; sized once per
-  // plan and reused by every run (no allocation after the first).
-  void ensure_buffers(int threads) {
-    if (arenas_.size() < size_t(threads)) arenas_.resize(size_t(threads));
+  // One arena per image in flight (one per thread when images run in
+  // parallel, else one: a second 4 MB arena would only add to the resident
+  // set) and one scratch tile per thread; sized once per plan and reused by
+  // every run (no allocation after the first).
+  void ensure_buffers(int arenas, int threads) {
+    if (arenas_.size() < size_t(arenas)) arenas_.resize(size_t(arenas));
     for (auto& a : arenas_)
       if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
     if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
@@ -207,7 +208,7 @@ class Extractor {
   template <typename Body>
   void for_each_image(int n, Body body) {
     const int threads = thread_count();
-    ensure_buffers(threads);  // allocates only if the OpenMP default grew since prepare()
+    ensure_buffers(images_in_parallel(n) ? threads : 1, threads);  // allocates on the first run of a plan
     if (images_in_parallel(n)) {
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
       for (int i = 0; i < n; ++i) body(i, thread_index(), 1);
