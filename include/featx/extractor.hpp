@@ -196,15 +196,15 @@ class Extractor {
     }
   }
 
-  // Calls body(image, arena, threads_inside_image) for each image: images in
-  // parallel when there are enough of them, else one after another with
-  // threads inside each layer.
+  // Images run in parallel (one thread each) when there are enough of them,
+  // else one after another with the threads inside each layer.
   bool images_in_parallel(int n) const {
     const int threads = thread_count();
     return threads > 1 && n >= threads && !options_.profile;
   }
   int threads_inside_image(int n) const { return images_in_parallel(n) ? 1 : thread_count(); }
 
+  // Calls body(image, arena, threads_inside_image) for each image.
   template <typename Body>
   void for_each_image(int n, Body body) {
     const int threads = thread_count();

@@ -289,9 +289,6 @@ class Model {
     return bad == 0;
   }
 
-  // Folds the optional conv bias and batch norm into weights and bias.
-  // Returns false when a folded weight is not finite (checked on the way,
-  // not in a second pass over the weights).
   // Floats the folded copy of `src` takes: the kernel itself for depthwise
   // layers, with each row's columns padded to whole panels otherwise. Only
   // for sizing the arena: read_conv() checks the shapes before folding.
@@ -302,7 +299,10 @@ class Model {
     return n / size_t(cout) * padded_columns(cout);
   }
 
-  // Writes the folded weights to `out` (fold_floats(src) floats).
+  // Folds the optional conv bias and batch norm into weights and bias,
+  // writing the weights to `out` (fold_floats(src) floats). Returns false
+  // when a folded weight is not finite (checked on the way, not in a second
+  // pass over the weights).
   static bool fold(const fb::ConvLayer* src, ConvLayer* dst, float* out) {
     const size_t cout = size_t(dst->out_channels);
     const auto* k = src->kernel();
@@ -319,8 +319,8 @@ class Model {
     // The output channel is the fastest-moving index of the file's layout:
     // row r of the [rows][cout] matrix is contiguous in the file, and each
     // 16-column piece of it is one contiguous row of a packed panel.
-    // Every element, padding included, is written below: resize leaves the
-    // buffer uninitialised (CacheAlignedAllocator), saving a zeroing pass.
+    // Every element, padding included, is written below: the arena slice
+    // arrives uninitialised, so there is no zeroing pass.
     const size_t rows = dst->depthwise ? k->size() / cout : size_t(dst->weight_rows());
     dst->weights = FloatSpan{out, dst->depthwise ? k->size() : packed_floats(int(rows), int(cout))};
     // The file is little-endian like every target featx builds for, so the

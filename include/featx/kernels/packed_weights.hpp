@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
-#include <utility>
 #include <vector>
 
 namespace featx {
@@ -22,9 +21,6 @@ namespace featx {
 constexpr int kPanelWidth = 16;
 
 // std::allocator with 64-byte alignment (a cache line, an AVX-512 vector).
-// resize(n) and vector(n) default-initialise (floats are left as they are,
-// no zeroing pass over megabytes the model loader overwrites anyway);
-// vector(n, value) and resize(n, value) still fill.
 template <typename T>
 struct CacheAlignedAllocator {
   using value_type = T;
@@ -40,14 +36,6 @@ struct CacheAlignedAllocator {
     return static_cast<T*>(p);
   }
   void deallocate(T* p, std::size_t) { std::free(p); }
-  template <typename U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <typename U, typename... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
   template <typename U>
   bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
   template <typename U>
