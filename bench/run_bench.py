@@ -256,7 +256,7 @@ def time_row(bins, key, batch, threads, rounds, runs, contention):
     medians = {k: [] for k in cmds}
     mins = {k: [] for k in cmds}
     extra = {"isa": None, "featx_load_ms": [], "ort_load_ms": [], "xnnpack_setup_ms": [], "others": [], "speed": [],
-             "discarded": 0}
+             "round_peak512": [], "discarded": 0}
     r = 0
     while r < rounds:
         contention.wait_quiet()
@@ -273,7 +273,8 @@ def time_row(bins, key, batch, threads, rounds, runs, contention):
         for name in order[r % 3:] + order[:r % 3]:
             got[name] = run(pin + cmds[name][0])
         others = contention.share(t0, contention.start())
-        speed = contention.host_speed(before, contention.canary())
+        after = contention.canary()
+        speed = contention.host_speed(before, after)
         if (others > Contention.LIMIT or speed < Contention.SLOW) and contention.can_retry():
             extra["discarded"] += 1
             log(f"  round {r + 1}: other work took {100 * others:.0f}% of the CPUs, host at {100 * speed:.0f}% "
@@ -281,6 +282,8 @@ def time_row(bins, key, batch, threads, rounds, runs, contention):
             continue
         extra["others"].append(others)
         extra["speed"].append(speed)
+        # The round's own AVX-512 peak: the faster of its two canaries.
+        extra["round_peak512"].append(max([c["avx512"] for c in (before, after) if "avx512" in c] or [float("nan")]))
         for name, text in got.items():
             field = cmds[name][1]
             v = values(text)
@@ -321,10 +324,11 @@ def profile(featx_bin, key, flops_by_layer, batch=1, threads=1, runs=20, tries=3
     entries = []
     for m in re.finditer(r"^\s{2}(\S+(?: \(fused\))?)\s+([0-9.]+)\s+([0-9.]+)%$", text, re.M):
         name, ms, pct = m.group(1), float(m.group(2)), float(m.group(3))
-        base = name.replace(" (fused)", "")
-        # A fused block's time covers all its layers; a layer's, only itself.
-        fl = sum(f for n, f in flops_by_layer if n == base or n.startswith(base + "/")) if name.endswith("(fused)") \
-            else sum(f for n, f in flops_by_layer if n == base)
+        # A fused block's time covers all its layers ("Conv+expanded_conv": the
+        # stem run as block 0's expansion, too); a layer's, only itself.
+        parts = name.replace(" (fused)", "").split("+")
+        fl = sum(f for n, f in flops_by_layer if any(n == p or n.startswith(p + "/") for p in parts)) \
+            if name.endswith("(fused)") else sum(f for n, f in flops_by_layer if n == parts[0])
         entries.append((name, ms, pct, batch * fl))
     total = re.search(r"^\s{2}total\s+([0-9.]+)$", text, re.M)
     entries.sort(key=lambda e: -e[1])
@@ -426,11 +430,14 @@ def report(res, args, command):
       f"two threads at once AVX-512 {pk['avx512_2']:.1f}, AVX2 {pk['avx2_2']:.1f}. Two-core peak used below = "
       f"max(two-thread, 2 x one-core): AVX-512 **{peak512:.1f}**, AVX2 **{peak2:.1f}** GFLOP/s. "
       "FLOPs = 2 x multiply-adds of the convolutions (adds, ReLU6, pooling left out). Rates from the median "
-      "time and from the fastest single pass (the host's slow phases lower the median).")
+      "time and from the fastest single pass (the host's slow phases lower the median). Paired = the median "
+      "over rounds of the round's rate divided by that round's own 2-thread AVX-512 peak (the faster of the "
+      "canaries run just before and just after it), so a round in one of the host's slow phases is set "
+      "against the peak of that phase.")
     a("")
     a("| model | GFLOP per image | runtime | batch-8 ms (2 threads) | GFLOP/s | % of AVX-512 peak | % of AVX2 peak "
-      "| fastest pass ms | GFLOP/s | % of AVX-512 peak |")
-    a("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| paired: % of the round's AVX-512 peak (round peaks) | fastest pass ms | GFLOP/s | % of AVX-512 peak |")
+    a("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in res["rows"]:
         if row["batch"] != 8:
             continue
@@ -439,8 +446,12 @@ def report(res, args, command):
             ms = statistics.median(row["medians"][rt])
             fast = min(row["mins"][rt])
             rate, frate = 8 * gf / (ms / 1000), 8 * gf / (fast / 1000)
+            round_peaks = row.get("round_peak512", [])
+            paired = [8 * gf / (m / 1000) / p for m, p in zip(row["medians"][rt], round_peaks) if p == p]
+            paired_cell = (f"{100 * statistics.median(paired):.0f}% ({min(round_peaks):.0f}-{max(round_peaks):.0f})"
+                           if paired else "n/a")
             a(f"| {row['label']} | {gf:.3f} | {rt} | {ms:.2f} | {rate:.1f} | "
-              f"{100 * rate / peak512:.0f}% | {100 * rate / peak2:.0f}% | {fast:.2f} | {frate:.1f} | "
+              f"{100 * rate / peak512:.0f}% | {100 * rate / peak2:.0f}% | {paired_cell} | {fast:.2f} | {frate:.1f} | "
               f"{100 * frate / peak512:.0f}% |")
     a("")
     a("## Model load and memory")
@@ -463,7 +474,7 @@ def report(res, args, command):
     a("")
     a("Mean ms per forward pass over the profiled runs (separate from the timed runs above, so the per-layer "
       "clock does not disturb them). `(fused)` entries are a whole inverted-residual block that featx runs as "
-      "one step; their FLOPs are the block's.")
+      "one step; their FLOPs are the block's (`Conv+expanded_conv`: block 0 with the stem as its expansion).")
     for m in res["models"]:
         a("")
         a(f"**{m['label']}** (profile total {m['profile_total']:.2f} ms)")
@@ -528,7 +539,8 @@ def main():
             res["isa"] = extra["isa"]
             res["rows"].append({"key": key, "label": label, "batch": batch, "threads": threads, "diffs": diffs,
                                 "medians": medians, "mins": mins, "others": extra["others"], "speed": extra["speed"],
-                                "discarded": extra["discarded"], "gflop_per_image": gflop})
+                                "discarded": extra["discarded"], "gflop_per_image": gflop,
+                                "round_peak512": extra["round_peak512"]})
             mrow["load_samples"] += extra["featx_load_ms"]
             if (batch, threads) == (1, 1):
                 mrow["ort_load_ms"] = statistics.median(extra["ort_load_ms"])

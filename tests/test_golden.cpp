@@ -208,6 +208,51 @@ TEST_CASE("a batch gives the same rows as single images; odd sizes and named lay
   CHECK_FALSE(ex2.extract(batch.data(), 1, 0, 5, &b).ok());
 }
 
+TEST_CASE("image groups: the grouped tail of a batch gives every image's single-run values") {
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  // 37x29 ends in 5x4, 3x2 and 2x1 maps: blocks 7-16 and the last conv run
+  // over groups, a stride-2 depthwise among them.
+  const int h = 37, w = 29, n = 5;
+  const size_t image_floats = size_t(h) * w * 3;
+  std::vector<float> batch(n * image_floats);
+  for (size_t i = 0; i < batch.size(); ++i) batch[i] = float((i * 7919 + i / 97) % 1000) / 999.0f;
+  featx::Plan plan;
+  REQUIRE(featx::Plan::make(*model, h, w, "", &plan, true, 1, 4).ok());
+  CHECK(plan.group_images() == 4);
+  CHECK(plan.group_start() < plan.steps().size());
+  CHECK(plan.steps()[plan.group_start()].geometry.in_h * plan.steps()[plan.group_start()].geometry.in_w <=
+        featx::kGroupedMaxPixels);
+
+  for (const char* layer : {"", "expanded_conv_16/expand"}) {
+    featx::ExtractorOptions opt;
+    opt.layer = layer;
+    opt.pool = *layer ? featx::Pool::none : featx::Pool::avg;
+    std::vector<featx::Tensor> singles(n);
+    featx::Extractor single(model, opt);
+    for (int i = 0; i < n; ++i)
+      REQUIRE(single.extract(batch.data() + size_t(i) * image_floats, 1, h, w, &singles[size_t(i)]).ok());
+    // 1 thread: groups of 4 + 1; 2 threads: images 0, 2, 4 and 1, 3.
+    for (int threads : {1, 2}) {
+      opt.threads = threads;
+      featx::Extractor grouped(model, opt);
+      featx::Tensor all;
+      for (int run = 0; run < 2; ++run) {  // the second run reuses the buffers
+        REQUIRE(grouped.extract(batch.data(), n, h, w, &all).ok());
+        const size_t per_image = all.data.size() / n;
+        for (int i = 0; i < n; ++i) {
+          CAPTURE(layer);
+          CAPTURE(threads);
+          CAPTURE(i);
+          REQUIRE(singles[size_t(i)].data.size() == per_image);
+          CHECK(std::equal(singles[size_t(i)].data.begin(), singles[size_t(i)].data.end(),
+                           all.data.begin() + std::ptrdiff_t(size_t(i) * per_image)));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("fused blocks give bit-identical results to layer-by-layer execution") {
   const auto cases = read_manifest();
   int checked = 0;

@@ -36,6 +36,19 @@ struct FusedBlockArgs {
   float* output = nullptr;          // block output [H'][W'][out_c]
 };
 
+// Output rows [oy0, oy1) of a KxK conv as a small image of its own: the
+// input rows they read (clipped to the map), padding shifted to match, so
+// a kernel run on rows [0, oy1 - oy0) of it computes exactly those rows.
+inline ConvGeometry window_rows(const ConvGeometry& full, int oy0, int oy1) {
+  const int in_begin = std::max(0, oy0 * full.stride - full.pad_top);
+  const int in_end = std::min(full.in_h, (oy1 - 1) * full.stride - full.pad_top + full.kernel_h);
+  ConvGeometry g = full;
+  g.in_h = in_end - in_begin;
+  g.pad_top = full.pad_top + in_begin - oy0 * full.stride;
+  g.out_h = oy1 - oy0;
+  return g;
+}
+
 // Runs output rows [row_begin, row_end) in bands of at most f.band_rows
 // with one scratch tile (single thread). The rows are spread evenly over
 // the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
@@ -66,10 +79,19 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
       }
       if (need_end > start) {
         const ConvGeometry& ge = a.expand_geometry;
-        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                    a.expand->bias.data(), channels, a.expand->activation, nullptr,
-                    expanded + size_t(start - need_begin) * row_floats, 0, channels);
+        float* dst = expanded + size_t(start - need_begin) * row_floats;
+        if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
+          k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
+                      size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
+                      a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
+                      channels);
+        } else {  // the stem: its rows [start, need_end) from the input rows they read
+          const ConvGeometry g = window_rows(ge, start, need_end);
+          const int in_begin = std::max(0, start * ge.stride - ge.pad_top);
+          k.conv2d(g, a.input + size_t(in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
+                   a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
+                   g.out_h);
+        }
       }
       have_begin = need_begin;
       have_end = need_end;
@@ -77,12 +99,7 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
     } else {
       dw_in = a.input + size_t(need_begin) * row_floats;
     }
-    // The band as a small image: rows [need_begin, need_end) of the input,
-    // output rows [oy0, oy1), padding shifted to match.
-    ConvGeometry g = gd;
-    g.in_h = need_end - need_begin;
-    g.pad_top = gd.pad_top + need_begin - oy0 * gd.stride;
-    g.out_h = oy1 - oy0;
+    const ConvGeometry g = window_rows(gd, oy0, oy1);
     k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
                 a.depthwise->activation, dw_out, 0, g.out_h);
     const ConvGeometry& gp = a.project_geometry;

@@ -12,6 +12,13 @@
 // stay in L2, so the full expanded map is never written. Only unfused
 // blocks (an intermediate layer requested inside a block) need the full
 // expanded and depthwise slots.
+//
+// Image groups: when one thread runs several images of a batch, the last
+// blocks (maps of at most kGroupedMaxPixels pixels, the 7x7 end of a 224
+// input) run layer by layer over a group of images stacked in a group
+// arena, [images][H][W][C] per slot. A 1x1 conv then is one GEMM over all
+// the group's pixels, so its weights (0.5-1.6 MB per layer there, more
+// than the maps) are read once per group instead of once per image.
 #pragma once
 
 #include <algorithm>
@@ -42,7 +49,7 @@ struct PlanStep {
 
 // A block run in row bands; indices into Plan::steps().
 struct FusedBlock {
-  int expand_step = -1;  // -1: the block has no expansion
+  int expand_step = -1;  // -1: the block has no expansion; 0: the stem conv
   int depthwise_step = -1, project_step = -1;
   int band_rows = 1;     // output rows per band
   size_t expanded_floats = 0, depthwise_floats = 0;  // per-thread scratch
@@ -56,12 +63,18 @@ constexpr size_t kFusedBandBytes = 320 * 1024;
 // run unfused (see Plan::make).
 constexpr int kMinFusedRowsPerThread = 4;
 
+// Blocks whose input map has at most this many pixels run over image
+// groups (see above); larger maps would not stay in L2 for several images.
+constexpr int kGroupedMaxPixels = 64;
+
 class Plan {
  public:
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
-  // layer or block, steps end there (intermediate outputs).
+  // layer or block, steps end there (intermediate outputs). `threads`
+  // share one image; `group_images` > 1 images run together through the
+  // grouped tail.
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out, bool fuse_blocks = true, int threads = 1) {
+                     Plan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -79,7 +92,6 @@ class Plan {
     }
 
     TensorShape shape{height, width, 3};
-    size_t slot_size[kSlotCount] = {shape.elements(), 0, 0, 0, 0};
     auto add_step = [&](int layer_index, int in_slot, int out_slot) {
       const ConvLayer& l = layers[size_t(layer_index)];
       PlanStep s;
@@ -92,7 +104,6 @@ class Plan {
       s.input_slot = in_slot;
       s.output_slot = out_slot;
       shape = TensorShape{py.out, px.out, l.out_channels};
-      slot_size[out_slot] = std::max(slot_size[out_slot], shape.elements());
       plan.steps_.push_back(s);
       if (stop_step < 0 && !stop_after.empty() && l.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
     };
@@ -104,6 +115,11 @@ class Plan {
       const int next = current == kSlotBlockA ? kSlotBlockB : kSlotBlockA;
       int src = current;
       FusedBlock f;
+      // A first block without expansion (MobileNetV2's block 0) takes the
+      // stem as its expansion: the stem's 112x112x32 map (1.6 MB) then
+      // exists only as the band's rows in L2. Not with a residual, which
+      // would need that map.
+      if (b.expand < 0 && !b.residual && plan.steps_.size() == 1) f.expand_step = 0;
       if (b.expand >= 0) {
         f.expand_step = int(plan.steps_.size());
         add_step(b.expand, src, kSlotExpanded);
@@ -123,13 +139,36 @@ class Plan {
 
     if (stop_step >= 0) plan.steps_.resize(size_t(stop_step) + 1);
 
-    // Fuse every block whose project step survived; the full expanded and
-    // depthwise slots are then sized by the unfused steps only.
+    // The grouped tail starts at the first block (or the final conv) whose
+    // input map is small enough.
+    plan.group_start_ = plan.steps_.size();
+    if (group_images > 1) {
+      auto small = [&](size_t i) {
+        const ConvGeometry& g = plan.steps_[i].geometry;
+        return int64_t(g.in_h) * g.in_w <= kGroupedMaxPixels;
+      };
+      size_t start = plan.steps_.size() - 1;  // the final conv, if nothing earlier
+      for (const FusedBlock& f : candidates) {
+        const size_t first = size_t(f.expand_step >= 0 ? f.expand_step : f.depthwise_step);
+        if (first < plan.steps_.size() && small(first)) {
+          start = first;
+          break;
+        }
+      }
+      if (small(start) && plan.steps_[start].layer != 0) {
+        plan.group_start_ = start;
+        plan.group_images_ = group_images;
+      }
+    }
+
+    // Fuse every block whose project step survived and that is not in the
+    // grouped tail; the full expanded and depthwise slots are then sized by
+    // the unfused steps only.
+    std::vector<bool> fused_step(plan.steps_.size(), false);
     if (fuse_blocks) {
-      size_t expanded = 0, depthwise = 0;
-      std::vector<bool> fused_step(plan.steps_.size(), false);
       for (FusedBlock f : candidates) {
         if (f.project_step >= int(plan.steps_.size())) continue;
+        if (size_t(f.depthwise_step) >= plan.group_start_) continue;
         const ConvGeometry& d = plan.steps_[size_t(f.depthwise_step)].geometry;
         // With several threads a small map runs layer by layer: split by
         // channels, threads share no halo rows and read half the weights
@@ -155,15 +194,30 @@ class Plan {
           if (i >= 0) fused_step[size_t(i)] = true;
         plan.fused_.push_back(f);
       }
-      for (size_t i = 0; i < plan.steps_.size(); ++i) {
-        const PlanStep& st = plan.steps_[i];
-        const size_t n = size_t(st.geometry.out_h) * size_t(st.geometry.out_w) * size_t(st.geometry.out_c);
-        if (fused_step[i]) continue;
-        if (st.output_slot == kSlotExpanded) expanded = std::max(expanded, n);
-        if (st.output_slot == kSlotDepthwise) depthwise = std::max(depthwise, n);
+    }
+
+    // Slot sizes: per image for the steps before the tail; per image of a
+    // group for the tail (its input slot holds the head's last output).
+    // Outputs of fused steps other than the project never exist.
+    auto is_project_step = [&](size_t i) {
+      for (const FusedBlock& f : plan.fused_)
+        if (size_t(f.project_step) == i) return true;
+      return false;
+    };
+    size_t slot_size[kSlotCount] = {size_t(height) * size_t(width) * 3, 0, 0, 0, 0};
+    size_t group_size[kSlotCount] = {};
+    for (size_t i = 0; i < plan.steps_.size(); ++i) {
+      const PlanStep& st = plan.steps_[i];
+      const ConvGeometry& g = st.geometry;
+      const size_t n = size_t(g.out_h) * size_t(g.out_w) * size_t(g.out_c);
+      if (i >= plan.group_start_) {
+        group_size[st.output_slot] = std::max(group_size[st.output_slot], n);
+        if (i == plan.group_start_)
+          group_size[st.input_slot] = std::max(group_size[st.input_slot],
+                                               size_t(g.in_h) * size_t(g.in_w) * size_t(g.in_c));
+      } else if (!fused_step[i] || is_project_step(i)) {
+        slot_size[st.output_slot] = std::max(slot_size[st.output_slot], n);
       }
-      slot_size[kSlotExpanded] = expanded;
-      slot_size[kSlotDepthwise] = depthwise;
     }
     const PlanStep& last = plan.steps_.back();
     plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
@@ -174,6 +228,12 @@ class Plan {
       offset += (slot_size[s] + 15) / 16 * 16;  // keep every slot 64-byte aligned
     }
     plan.arena_floats_ = offset;
+    offset = 0;
+    for (int s = 0; s < kSlotCount; ++s) {
+      plan.group_slot_offset_[s] = offset;
+      offset += (size_t(plan.group_images_) * group_size[s] + 15) / 16 * 16;
+    }
+    plan.group_arena_floats_ = plan.group_images_ > 1 ? offset : 0;
     *out = std::move(plan);
     return Status::Ok();
   }
@@ -188,6 +248,14 @@ class Plan {
   const std::vector<FusedBlock>& fused_blocks() const { return fused_; }
   // Floats of scratch each thread needs for fused blocks.
   size_t scratch_floats() const { return scratch_floats_; }
+  // The grouped tail: steps [group_start(), steps().size()) run over
+  // group_images() images at once in a group arena of group_arena_floats()
+  // (steps().size() and 0 when there is none). Image g of a tensor of E
+  // floats per image in slot s starts at group_slot_offset(s) + g * E.
+  size_t group_start() const { return group_start_; }
+  int group_images() const { return group_images_; }
+  size_t group_arena_floats() const { return group_arena_floats_; }
+  size_t group_slot_offset(int slot) const { return group_slot_offset_[slot]; }
 
  private:
   int height_ = 0, width_ = 0;
@@ -197,6 +265,10 @@ class Plan {
   size_t arena_floats_ = 0;
   std::vector<FusedBlock> fused_;
   size_t scratch_floats_ = 0;
+  size_t group_start_ = 0;
+  int group_images_ = 1;
+  size_t group_slot_offset_[kSlotCount] = {};
+  size_t group_arena_floats_ = 0;
 };
 
 }  // namespace featx
