@@ -111,6 +111,13 @@ TEST_CASE("SIMD depthwise and full conv match their references") {
       for (int row = 0; row < py.out; ++row) simd(g, in.data(), wt.data(), b.data(), a, got.data(), row, row + 1);
       CAPTURE(h); CAPTURE(w); CAPTURE(cin); CAPTURE(cout); CAPTURE(kernel); CAPTURE(s); CAPTURE(depthwise);
       check_close(got, want, kernel * kernel * (depthwise ? 1 : cin) + 2);
+      // Row ranges (where a kernel may take rows in pairs) give the same
+      // bits as single rows; the split point makes odd and even ranges.
+      std::vector<float> ranged(want.size(), -7.0f);
+      const int split = std::uniform_int_distribution<int>(0, py.out)(rng);
+      simd(g, in.data(), wt.data(), b.data(), a, ranged.data(), 0, split);
+      simd(g, in.data(), wt.data(), b.data(), a, ranged.data(), split, py.out);
+      CHECK(ranged == got);
     }
   }
 }

@@ -379,9 +379,12 @@ class Extractor {
         for (int img = 0; img < images; ++img) {
           const float* image_src = src + size_t(img) * in_floats;
           float* image_dst = dst + size_t(img) * out_floats;
+          // One contiguous share of rows per thread: a kernel may take rows
+          // in pairs (depthwise on AVX-512).
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-          for (int row = 0; row < g.out_h; ++row)
-            conv(g, image_src, w, b, act, image_dst, row, row + 1);
+          for (int t = 0; t < threads; ++t)
+            conv(g, image_src, w, b, act, image_dst, int(int64_t(g.out_h) * t / threads),
+                 int(int64_t(g.out_h) * (t + 1) / threads));
         }
       }
       if (options_.profile)

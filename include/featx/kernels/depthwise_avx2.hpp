@@ -131,6 +131,9 @@ FEATX_TARGET_AVX2 inline void depthwise_pixel_row(const ConvGeometry& g, const f
 
 // This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
 struct Depthwise3x3 {
+  // Two rows at once would need 2 x 8 accumulators and 9 weights: more
+  // than AVX2's 16 registers.
+  static constexpr bool kPairRows = false;
   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
   FEATX_TARGET_AVX2 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
                                   const float* weights, const float* bias, Activation act,

@@ -63,6 +63,53 @@ FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const fl
   }
 }
 
+// NP interior pixels of two consecutive stride-1 output rows whose windows
+// are whole, every channel. iy0: the first row's window row; ix0: the first
+// pixel's first column. Input rows are streamed a column at a time: input
+// row r feeds the first output row with tap row r and the second with
+// r - 1, so each vector loaded serves both rows. 2 x NP accumulators + 9
+// weights + 1 input: 26 of the 32 registers at NP = 8. Each pixel still
+// gets its taps in (ky, kx) order: the same FMA chain as
+// depthwise3x3_run.
+template <int NP>
+FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
+                                                      int iy0, int ix0, const float* weights,
+                                                      const float* bias, Activation act,
+                                                      float* out0, float* out1) {
+  constexpr int kCols = NP + 2;
+  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
+  const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
+  for (ptrdiff_t c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(int(channels - c0));
+    __m512 acc0[NP], acc1[NP], w[9];
+    const __m512 b = _mm512_maskz_loadu_ps(mask, bias + c0);
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j) acc0[j] = b, acc1[j] = b;
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) w[t] = _mm512_maskz_loadu_ps(mask, weights + t * channels + c0);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const float* row = window + r * row_stride + c0;
+#pragma GCC unroll 10
+      for (int i = 0; i < kCols; ++i) {
+        const __m512 x = _mm512_maskz_loadu_ps(mask, row + i * channels);
+#pragma GCC unroll 8
+        for (int j = 0; j < NP; ++j) {
+          const int kx = i - j;
+          if (kx < 0 || kx > 2) continue;
+          if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
+          if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j) {
+      _mm512_mask_storeu_ps(out0 + j * channels + c0, mask, activate(acc0[j], act));
+      _mm512_mask_storeu_ps(out1 + j * channels + c0, mask, activate(acc1[j], act));
+    }
+  }
+}
+
 // One output pixel of any KxK window with its taps checked (not MobileNetV2).
 FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
                                                 int oy, int ox, const float* weights_c0,
@@ -100,6 +147,13 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const
 
 // This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
 struct Depthwise3x3 {
+  static constexpr bool kPairRows = true;
+  template <int NP>
+  FEATX_TARGET_AVX512 static void run_pair(const ConvGeometry& g, const float* input, int iy0,
+                                           int ix0, const float* weights, const float* bias,
+                                           Activation act, float* out0, float* out1) {
+    depthwise3x3_run_pair<NP>(g, input, iy0, ix0, weights, bias, act, out0, out1);
+  }
   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
   FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
                                   const float* weights, const float* bias, Activation act,
