@@ -54,11 +54,7 @@ FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pix
       }
     }
   }
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v)
-      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], activate(acc[r][v], act));
+  store_tile<MR, NV, false>(acc, mask, act, nullptr, output, out_c);
 }
 
 template <int MR = kPointwiseMR>
