@@ -224,7 +224,9 @@ TEST_CASE("image groups: the grouped tail of a batch gives every image's single-
   CHECK(plan.steps()[plan.group_start()].geometry.in_h * plan.steps()[plan.group_start()].geometry.in_w <=
         featx::kGroupedMaxPixels);
 
-  for (const char* layer : {"", "expanded_conv_16/expand"}) {
+  // The feature layer, a map inside the tail, and a block that ends just
+  // before it (its project reads a map small enough for the tail).
+  for (const char* layer : {"", "expanded_conv_16/expand", "expanded_conv_3"}) {
     featx::ExtractorOptions opt;
     opt.layer = layer;
     opt.pool = *layer ? featx::Pool::none : featx::Pool::avg;
@@ -241,7 +243,7 @@ TEST_CASE("image groups: the grouped tail of a batch gives every image's single-
         REQUIRE(grouped.extract(batch.data(), n, h, w, &all).ok());
         const size_t per_image = all.data.size() / n;
         for (int i = 0; i < n; ++i) {
-          CAPTURE(layer);
+          CAPTURE(std::string(layer));
           CAPTURE(threads);
           CAPTURE(i);
           REQUIRE(singles[size_t(i)].data.size() == per_image);

@@ -147,7 +147,10 @@ class Plan {
         const ConvGeometry& g = plan.steps_[i].geometry;
         return int64_t(g.in_h) * g.in_w <= kGroupedMaxPixels;
       };
-      size_t start = plan.steps_.size() - 1;  // the final conv, if nothing earlier
+      // A block's first step or the final conv, never a step inside a
+      // block: a block before the tail may run fused, and its inner
+      // outputs never exist.
+      size_t start = plan.steps_.size();
       for (const FusedBlock& f : candidates) {
         const size_t first = size_t(f.expand_step >= 0 ? f.expand_step : f.depthwise_step);
         if (first < plan.steps_.size() && small(first)) {
@@ -155,7 +158,9 @@ class Plan {
           break;
         }
       }
-      if (small(start) && plan.steps_[start].layer != 0) {
+      const size_t last = plan.steps_.size() - 1;
+      if (start == plan.steps_.size() && plan.steps_[last].layer == int(layers.size()) - 1) start = last;
+      if (start < plan.steps_.size() && small(start) && plan.steps_[start].layer != 0) {
         plan.group_start_ = start;
         plan.group_images_ = group_images;
       }
