@@ -211,8 +211,8 @@ TEST_CASE("a batch gives the same rows as single images; odd sizes and named lay
 TEST_CASE("image groups: the grouped tail of a batch gives every image's single-run values") {
   std::shared_ptr<const featx::Model> model;
   REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
-  // 37x29 ends in 5x4, 3x2 and 2x1 maps: blocks 7-16 and the last conv run
-  // over groups, a stride-2 depthwise among them.
+  // 37x29 ends in 5x4, 3x2 and 2x1 maps: blocks 4-16 and the last conv run
+  // over groups, stride-2 depthwise convs among them.
   const int h = 37, w = 29, n = 5;
   const size_t image_floats = size_t(h) * w * 3;
   std::vector<float> batch(n * image_floats);
@@ -251,6 +251,16 @@ TEST_CASE("image groups: the grouped tail of a batch gives every image's single-
                            all.data.begin() + std::ptrdiff_t(size_t(i) * per_image)));
         }
       }
+      // One image on the batch's plan (one thread: a group of one, no
+      // re-plan, the same buffers); then the batch again.
+      const size_t bytes = grouped.arena_bytes();
+      featx::Tensor one;
+      REQUIRE(grouped.extract(batch.data() + 3 * image_floats, 1, h, w, &one).ok());
+      CHECK(one.data == singles[3].data);
+      if (threads == 1) CHECK(grouped.arena_bytes() == bytes);
+      REQUIRE(grouped.extract(batch.data(), n, h, w, &all).ok());
+      CHECK(std::equal(singles[4].data.begin(), singles[4].data.end(),
+                       all.data.begin() + std::ptrdiff_t(4 * singles[4].data.size())));
     }
   }
 }

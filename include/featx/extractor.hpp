@@ -143,13 +143,16 @@ class Extractor {
 
  private:
   // The plan depends on the threads that share one image (band sizes, which
-  // blocks fuse) and on the images one thread runs together (the grouped
-  // tail), so a batch size that changes these re-plans once.
+  // blocks fuse) and on whether one thread runs several images (the grouped
+  // tail), so a batch size that changes these re-plans. A grouped plan also
+  // runs single images (a group of one, same values), so alternating one
+  // image and a batch on one thread plans once.
   Status prepare(int height, int width, const std::string& layer, int n) {
     const int threads_per_image = threads_inside_image(n);
     const int group = group_images(n);
     if (planned_ && plan_.height() == height && plan_.width() == width &&
-        planned_layer_ == layer && planned_threads_ == threads_per_image && planned_group_ == group)
+        planned_layer_ == layer && planned_threads_ == threads_per_image &&
+        (planned_group_ == group || (group == 1 && planned_group_ > 1)))
       return Status::Ok();
     Plan plan;
     FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks,
@@ -218,14 +221,15 @@ class Extractor {
   int threads_inside_image(int n) const { return images_in_parallel(n) ? 1 : thread_count(); }
 
   // Images one thread runs through the grouped tail together: up to
-  // kMaxGroupImages of its share of the batch (4 reads a 7x7 layer's
-  // weights a quarter as often; the group's maps, 0.7 MB per image, stay
-  // near L2).
+  // kMaxGroupImages (4 reads a 7x7 layer's weights a quarter as often; the
+  // group's maps, 0.7 MB per image, stay near L2). The plan is made for
+  // full groups whenever a thread runs more than one image, so batch sizes
+  // 2..N share one plan and one set of buffers.
   static constexpr int kMaxGroupImages = 4;
   int group_images(int n) const {
     if (threads_inside_image(n) > 1) return 1;
     const int workers = images_in_parallel(n) ? thread_count() : 1;
-    return std::min(kMaxGroupImages, (n + workers - 1) / workers);
+    return (n + workers - 1) / workers > 1 ? kMaxGroupImages : 1;
   }
 
   // Runs every image and calls finish(image, result, worker) with its last
