@@ -37,16 +37,23 @@ struct FusedBlockArgs {
 };
 
 // Output rows [oy0, oy1) of a KxK conv as a small image of its own: the
-// input rows they read (clipped to the map), padding shifted to match, so
-// a kernel run on rows [0, oy1 - oy0) of it computes exactly those rows.
-inline ConvGeometry window_rows(const ConvGeometry& full, int oy0, int oy1) {
+// input rows they read, [in_begin, in_begin + geometry.in_h) clipped to the
+// map, with the padding shifted to match, so a kernel run on rows
+// [0, oy1 - oy0) of `geometry` computes exactly those rows.
+struct RowWindow {
+  ConvGeometry geometry;
+  int in_begin = 0;
+  int in_end() const { return in_begin + geometry.in_h; }
+};
+
+inline RowWindow window_rows(const ConvGeometry& full, int oy0, int oy1) {
   const int in_begin = std::max(0, oy0 * full.stride - full.pad_top);
   const int in_end = std::min(full.in_h, (oy1 - 1) * full.stride - full.pad_top + full.kernel_h);
-  ConvGeometry g = full;
-  g.in_h = in_end - in_begin;
-  g.pad_top = full.pad_top + in_begin - oy0 * full.stride;
-  g.out_h = oy1 - oy0;
-  return g;
+  RowWindow w{full, in_begin};
+  w.geometry.in_h = in_end - in_begin;
+  w.geometry.pad_top = full.pad_top + in_begin - oy0 * full.stride;
+  w.geometry.out_h = oy1 - oy0;
+  return w;
 }
 
 // Runs output rows [row_begin, row_end) in bands of at most f.band_rows
@@ -67,8 +74,8 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
   for (int band = 0; band < bands; ++band) {
     const int oy0 = row_begin + int(int64_t(rows) * band / bands);
     const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
-    const int need_begin = std::max(0, oy0 * gd.stride - gd.pad_top);
-    const int need_end = std::min(gd.in_h, (oy1 - 1) * gd.stride - gd.pad_top + gd.kernel_h);
+    const RowWindow window = window_rows(gd, oy0, oy1);
+    const int need_begin = window.in_begin, need_end = window.in_end();
     const float* dw_in;
     if (a.expand) {
       int start = need_begin;
@@ -86,11 +93,10 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
                       a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
                       channels);
         } else {  // the stem: its rows [start, need_end) from the input rows they read
-          const ConvGeometry g = window_rows(ge, start, need_end);
-          const int in_begin = std::max(0, start * ge.stride - ge.pad_top);
-          k.conv2d(g, a.input + size_t(in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
+          const RowWindow stem = window_rows(ge, start, need_end);
+          k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
                    a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
-                   g.out_h);
+                   stem.geometry.out_h);
         }
       }
       have_begin = need_begin;
@@ -99,7 +105,7 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
     } else {
       dw_in = a.input + size_t(need_begin) * row_floats;
     }
-    const ConvGeometry g = window_rows(gd, oy0, oy1);
+    const ConvGeometry& g = window.geometry;
     k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
                 a.depthwise->activation, dw_out, 0, g.out_h);
     const ConvGeometry& gp = a.project_geometry;

@@ -227,18 +227,18 @@ class Plan {
     const PlanStep& last = plan.steps_.back();
     plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
 
-    size_t offset = 0;
-    for (int s = 0; s < kSlotCount; ++s) {
-      plan.slot_offset_[s] = offset;
-      offset += (slot_size[s] + 15) / 16 * 16;  // keep every slot 64-byte aligned
-    }
-    plan.arena_floats_ = offset;
-    offset = 0;
-    for (int s = 0; s < kSlotCount; ++s) {
-      plan.group_slot_offset_[s] = offset;
-      offset += (size_t(plan.group_images_) * group_size[s] + 15) / 16 * 16;
-    }
-    plan.group_arena_floats_ = plan.group_images_ > 1 ? offset : 0;
+    // Slots one after another, each 64-byte aligned; returns the total.
+    auto lay_out = [](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
+      size_t offset = 0;
+      for (int s = 0; s < kSlotCount; ++s) {
+        offsets[s] = offset;
+        offset += (copies * sizes[s] + 15) / 16 * 16;
+      }
+      return offset;
+    };
+    plan.arena_floats_ = lay_out(slot_size, 1, plan.slot_offset_);
+    const size_t group_floats = lay_out(group_size, size_t(plan.group_images_), plan.group_slot_offset_);
+    plan.group_arena_floats_ = plan.group_images_ > 1 ? group_floats : 0;
     *out = std::move(plan);
     return Status::Ok();
   }

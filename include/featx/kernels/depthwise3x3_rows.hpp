@@ -32,6 +32,8 @@
 // so it is plain C++ and calls them (a call per run of pixels x channels).
 #pragma once
 
+#include <type_traits>
+
 #include "featx/kernels/activation.hpp"
 #include "featx/kernels/conv_interior.hpp"
 #include "featx/kernels/conv_ref.hpp"
@@ -70,6 +72,23 @@ inline void for_each_interior_run(ColumnRange inner, Run&& run) {
   }
 }
 
+// Calls f(std::integral_constant<int, np>{}) for a run length np in
+// [1, kMax], so a run's pixel count is a template parameter; lengths above
+// kMax are never instantiated (stride-2 runs stop at 4).
+template <int kMax, typename F>
+inline void with_run_length(int np, F&& f) {
+  switch (np) {
+    case 8: if constexpr (kMax >= 8) f(std::integral_constant<int, 8>{}); break;
+    case 7: if constexpr (kMax >= 7) f(std::integral_constant<int, 7>{}); break;
+    case 6: if constexpr (kMax >= 6) f(std::integral_constant<int, 6>{}); break;
+    case 5: if constexpr (kMax >= 5) f(std::integral_constant<int, 5>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 1>{}); break;
+  }
+}
+
 template <typename Kernel, int S, int KY0, int KY1>
 inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const float* weights,
                              const float* bias, Activation act, float* out_row, int oy,
@@ -80,16 +99,10 @@ inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const fl
   for_each_interior_run<kRun>(inner, [&](int ox, int np) {
     const int ix0 = ox * S - g.pad_left;
     float* out = out_row + size_t(ox) * size_t(g.out_c);
-    switch (np) {  // np <= kRun: stride-2 rows never reach the cases above 4
-      case 8: Kernel::template run<(S == 1 ? 8 : 4), S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 7: Kernel::template run<(S == 1 ? 7 : 4), S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 6: Kernel::template run<(S == 1 ? 6 : 4), S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 5: Kernel::template run<(S == 1 ? 5 : 4), S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 4: Kernel::template run<4, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 3: Kernel::template run<3, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      case 2: Kernel::template run<2, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-      default: Kernel::template run<1, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights, bias, act, out); break;
-    }
+    with_run_length<kRun>(np, [&](auto n) {
+      Kernel::template run<decltype(n)::value, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights,
+                                                                  bias, act, out);
+    });
   });
 }
 
@@ -107,16 +120,10 @@ inline void depthwise3x3_row_pair(const ConvGeometry& g, const float* input,
     const size_t at = size_t(ox) * size_t(g.out_c);
     float* out0 = out_row0 + at;
     float* out1 = out_row1 + at;
-    switch (np) {
-      case 8: Kernel::template run_pair<8>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 7: Kernel::template run_pair<7>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 6: Kernel::template run_pair<6>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 5: Kernel::template run_pair<5>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 4: Kernel::template run_pair<4>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 3: Kernel::template run_pair<3>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      case 2: Kernel::template run_pair<2>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-      default: Kernel::template run_pair<1>(g, input, iy0, ix0, weights, bias, act, out0, out1); break;
-    }
+    with_run_length<8>(np, [&](auto n) {
+      Kernel::template run_pair<decltype(n)::value>(g, input, iy0, ix0, weights, bias, act, out0,
+                                                    out1);
+    });
   });
 }
 

@@ -47,12 +47,11 @@ FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
 
 // Adds the residual, applies the activation and stores MR rows of NV
 // vectors. kAct and kResidual are template parameters so the 12-24 stores
-// of a tile run without a branch each (with a K = 16-32 expand, the
+// of a tile run without a branch each (activate() folds on a constant) (with a K = 16-32 expand, the
 // epilogue is a quarter of a tile's instructions).
 template <int MR, int NV, Activation kAct, bool kResidual>
 FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
                                            const float* residual, float* output, int out_c) {
-  const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
@@ -60,9 +59,7 @@ FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __
       __m512 x = acc[r][v];
       if constexpr (kResidual)
         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], residual + size_t(r) * out_c + 16 * v));
-      if constexpr (kAct != Activation::none) x = _mm512_max_ps(x, zero);
-      if constexpr (kAct == Activation::relu6) x = _mm512_min_ps(x, six);
-      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], x);
+      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], activate(x, kAct));
     }
 }
 
