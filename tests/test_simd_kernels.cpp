@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "featx/kernels/kernel_set.hpp"
@@ -82,6 +83,38 @@ TEST_CASE("SIMD pointwise matches pointwise_ref") {
     }
   }
 }
+
+#ifdef FEATX_HAVE_X86_SIMD
+// The weights-in-registers path for few input channels must give the same
+// bits as the register tiles (each output: bias, then one FMA per k in
+// order), also when the extractor splits pixels and channels.
+TEST_CASE("AVX-512 pointwise with few input channels is bit-identical to the register tiles") {
+  if (!featx::isa_supported(featx::Isa::avx512)) return;
+  std::mt19937 rng(31);
+  for (int trial = 0; trial < 36; ++trial) {
+    std::uniform_int_distribution<int> pix(1, 90), ch(1, 200);
+    const int cin = 8 * (1 + trial % 3), pixels = pix(rng), cout = ch(rng);
+    REQUIRE(featx::avx512::stationary_handles(cin));
+    const featx::Activation a = featx::Activation(trial % 3);
+    const bool with_residual = trial % 2 == 1;
+    auto in = random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f);
+    const auto w = featx::pack_weights(random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f).data(), cin, cout);
+    auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
+    auto res = random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f);
+    const float* r = with_residual ? res.data() : nullptr;
+    std::vector<float> want(size_t(pixels) * cout, -7.0f), got(want.size(), -7.0f);
+    featx::avx512::pointwise_tiles(in.data(), 0, size_t(pixels), cin, w.data(), b.data(), cout, a, r,
+                                   want.data(), 0, cout);
+    const size_t pm = size_t(pixels) / 3;
+    const int cm = cout / 2 / featx::kPanelWidth * featx::kPanelWidth;
+    for (auto [p0, p1] : {std::pair<size_t, size_t>{0, pm}, {pm, size_t(pixels)}})
+      for (auto [c0, c1] : {std::pair<int, int>{0, cm}, {cm, cout}})
+        featx::avx512::pointwise(in.data(), p0, p1, cin, w.data(), b.data(), cout, a, r, got.data(), c0, c1);
+    CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout); CAPTURE(trial);
+    CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+  }
+}
+#endif
 
 TEST_CASE("SIMD depthwise and full conv match their references") {
   std::mt19937 rng(29);

@@ -17,6 +17,8 @@
 #include "featx/kernels/gemm_tiling.hpp"
 #include "featx/kernels/isa.hpp"
 #include "featx/kernels/packed_weights.hpp"
+#include "featx/kernels/pointwise_stationary_avx512.hpp"
+#include "featx/kernels/vector_avx512.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
 
@@ -33,17 +35,6 @@ namespace avx512 {
 // pixels (8 x 32 streamed 1.5x the weight bytes per FMA, and the project
 // convs of the 14x14 and 7x7 blocks, K = 384..960, ran 7-16% slower).
 constexpr int kPointwiseMR = 12, kPointwiseNR = 2 * kPanelWidth;
-
-FEATX_TARGET_AVX512 inline __mmask16 tail_mask(int n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
-}
-
-FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
-  if (act == Activation::none) return v;
-  v = _mm512_max_ps(v, _mm512_setzero_ps());
-  if (act == Activation::relu6) v = _mm512_min_ps(v, _mm512_set1_ps(6.0f));
-  return v;
-}
 
 // Adds the residual, applies the activation and stores MR rows of NV
 // vectors. kAct and kResidual are template parameters so the 12-24 stores
@@ -122,13 +113,27 @@ FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in
   else pointwise_tile<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output, n);
 }
 
-// n_begin must be a multiple of kPanelWidth.
-inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                      const float* weights, const float* bias, int out_c, Activation act,
-                      const float* residual, float* output, int n_begin, int n_end) {
+// The register tiles alone, for any in_c (tests compare both paths).
+inline void pointwise_tiles(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                            const float* weights, const float* bias, int out_c, Activation act,
+                            const float* residual, float* output, int n_begin, int n_end) {
   pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
                                               out_c, act, residual, output, n_begin, n_end,
                                               pointwise_rows<>);
+}
+
+// n_begin must be a multiple of kPanelWidth. Few input channels (the
+// first expand convs) keep their weights in registers instead.
+inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  if (stationary_handles(in_c)) {
+    pointwise_stationary(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual,
+                         output, n_begin, n_end);
+    return;
+  }
+  pointwise_tiles(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual, output,
+                  n_begin, n_end);
 }
 
 }  // namespace avx512
