@@ -33,7 +33,7 @@ inline bool stationary_handles(int in_c) { return in_c == 8 || in_c == 16 || in_
 
 // NP consecutive pixels of one panel (n channels of it under `mask`).
 template <int K, int NP, Activation kAct, bool kResidual>
-FEATX_TARGET_AVX512 inline void stationary_pixels(const __m512 (&w)[K], __m512 b, __mmask16 mask,
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void stationary_pixels(const __m512 (&w)[K], __m512 b, __mmask16 mask,
                                                   const float* input, const float* residual,
                                                   float* output, int out_c) {
   __m512 acc[NP];
