@@ -91,9 +91,14 @@ class Extractor {
   const ExtractorOptions& options() const { return options_; }
   // The instruction set the kernels use.
   Isa isa() const { return kernels_.isa; }
-  const std::vector<LayerTime>& profile() const { return profile_; }
+  // Per-step times of the plan the last run used (empty before the first).
+  const std::vector<LayerTime>& profile() const {
+    static const std::vector<LayerTime> none;
+    return profile_ ? *profile_ : none;
+  }
   void reset_profile() {
-    for (auto& t : profile_) t.ms = 0.0;
+    for (auto& run : runs_)
+      for (auto& t : run.profile) t.ms = 0.0;
   }
 
   // images: n x height x width x 3 floats in [0, 1]. out: (n, C) when pooled,
@@ -101,7 +106,7 @@ class Extractor {
   Status extract(const float* images, int n, int height, int width, Tensor* out) {
     if (!images || n < 1) return invalid_argument("no input images");
     FEATX_RETURN_IF_ERROR(prepare(height, width, options_.layer, n));
-    const TensorShape s = plan_.output_shape();
+    const TensorShape s = plan_->output_shape();
     const size_t per_image = options_.pool == Pool::none ? s.elements() : size_t(s.channels);
     out->shape = options_.pool == Pool::none
                      ? std::vector<int64_t>{n, s.height, s.width, s.channels}
@@ -120,7 +125,7 @@ class Extractor {
     if (!images || n < 1) return invalid_argument("no input images");
     FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), n));
     const ClassifierInfo& c = model_->classifier();
-    const TensorShape s = plan_.output_shape();
+    const TensorShape s = plan_->output_shape();
     features_.resize(size_t(s.channels) * size_t(thread_count()));
     out->shape = {n, c.num_classes};
     out->data.resize(size_t(n) * size_t(c.num_classes));
@@ -133,7 +138,7 @@ class Extractor {
     return Status::Ok();
   }
 
-  // Bytes of all arenas of the current plan (0 before the first run).
+  // Bytes of all activation arenas (0 before the first run).
   size_t arena_bytes() const {
     size_t total = 0;
     for (const auto& a : arenas_) total += a.size() * sizeof(float);
@@ -144,45 +149,63 @@ class Extractor {
  private:
   // The plan depends on the threads that share one image (band sizes, which
   // blocks fuse) and on whether one thread runs several images (the grouped
-  // tail), so a batch size that changes these re-plans. A grouped plan also
-  // runs single images (a group of one, same values), so alternating one
-  // image and a batch on one thread plans once.
+  // tail). The plans made for one input size and layer are kept, with the
+  // buffers sized for the largest, so a caller alternating single images
+  // (threads inside each) and batches (images in parallel) plans and
+  // allocates once per kind, not at every switch. A grouped plan also runs
+  // single images (a group of one, same values). A new input size or layer
+  // drops the plans and releases the buffers.
   Status prepare(int height, int width, const std::string& layer, int n) {
     const int threads_per_image = threads_inside_image(n);
     const int group = group_images(n);
-    if (planned_ && plan_.height() == height && plan_.width() == width &&
-        planned_layer_ == layer && planned_threads_ == threads_per_image &&
-        (planned_group_ == group || (group == 1 && planned_group_ > 1)))
-      return Status::Ok();
-    Plan plan;
-    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &plan, options_.fuse_blocks,
-                                     threads_per_image, group));
-    plan_ = std::move(plan);
-    planned_layer_ = layer;
-    planned_threads_ = threads_per_image;
-    planned_group_ = group;
-    planned_ = true;
-    profile_.clear();
-    for (const PlanStep& step : plan_.steps())
-      profile_.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
-    for (const FusedBlock& f : plan_.fused_blocks()) {  // a fused block is timed as a whole
-      for (int i : {f.expand_step, f.depthwise_step})
-        if (i >= 0) profile_[size_t(i)].name.clear();
-      profile_[size_t(f.project_step)].name = block_name_of(f);
+    const bool same_input = !runs_.empty() && runs_[0].plan.height() == height &&
+                            runs_[0].plan.width() == width && runs_[0].layer == layer;
+    if (same_input) {
+      for (size_t i = 0; i < runs_.size(); ++i) {
+        const PlannedRun& r = runs_[i];
+        if (r.threads_per_image == threads_per_image &&
+            (r.group == group || (group == 1 && r.group > 1))) {
+          select(i);
+          return Status::Ok();
+        }
+      }
     }
-    arenas_.clear();
-    group_arenas_.clear();
-    scratch_.clear();
+    PlannedRun run;
+    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &run.plan,
+                                     options_.fuse_blocks, threads_per_image, group));
+    run.layer = layer;
+    run.threads_per_image = threads_per_image;
+    run.group = group;
+    for (const PlanStep& step : run.plan.steps())
+      run.profile.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
+    for (const FusedBlock& f : run.plan.fused_blocks()) {  // a fused block is timed as a whole
+      for (int i : {f.expand_step, f.depthwise_step})
+        if (i >= 0) run.profile[size_t(i)].name.clear();
+      run.profile[size_t(f.project_step)].name = block_name_of(run.plan, f);
+    }
+    if (!same_input) {
+      runs_.clear();
+      arenas_.clear();
+      group_arenas_.clear();
+      scratch_.clear();
+    }
+    runs_.push_back(std::move(run));
+    select(runs_.size() - 1);
     return Status::Ok();
+  }
+
+  void select(size_t i) {
+    plan_ = &runs_[i].plan;
+    profile_ = &runs_[i].profile;
   }
 
   // "expanded_conv_3 (fused)"; "Conv+expanded_conv (fused)" when the block
   // runs the stem as its expansion.
-  std::string block_name_of(const FusedBlock& f) const {
-    const int project_layer = plan_.steps()[size_t(f.project_step)].layer;
+  std::string block_name_of(const Plan& plan, const FusedBlock& f) const {
+    const int project_layer = plan.steps()[size_t(f.project_step)].layer;
     std::string stem;
     if (f.expand_step >= 0) {
-      const int expand_layer = plan_.steps()[size_t(f.expand_step)].layer;
+      const int expand_layer = plan.steps()[size_t(f.expand_step)].layer;
       if (expand_layer == 0) stem = model_->layers()[0].name + "+";
     }
     for (const BlockInfo& b : model_->blocks())
@@ -197,14 +220,14 @@ class Extractor {
   void ensure_buffers(int arenas, int threads) {
     if (arenas_.size() < size_t(arenas)) arenas_.resize(size_t(arenas));
     for (auto& a : arenas_)
-      if (a.size() < plan_.arena_floats()) a.assign(plan_.arena_floats(), 0.0f);
+      if (a.size() < plan_->arena_floats()) a.assign(plan_->arena_floats(), 0.0f);
     if (group_arenas_.size() < size_t(arenas)) group_arenas_.resize(size_t(arenas));
     for (auto& a : group_arenas_)
-      if (a.size() < plan_.group_arena_floats()) a.assign(plan_.group_arena_floats(), 0.0f);
+      if (a.size() < plan_->group_arena_floats()) a.assign(plan_->group_arena_floats(), 0.0f);
     if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
     scratch_ptrs_.resize(scratch_.size());
     for (size_t t = 0; t < scratch_.size(); ++t) {
-      if (scratch_[t].size() < plan_.scratch_floats() + 16) scratch_[t].assign(plan_.scratch_floats() + 16, 0.0f);
+      if (scratch_[t].size() < plan_->scratch_floats() + 16) scratch_[t].assign(plan_->scratch_floats() + 16, 0.0f);
       // 64-byte aligned start inside the vector.
       float* p = scratch_[t].data();
       while (reinterpret_cast<uintptr_t>(p) % 64 != 0) ++p;
@@ -241,30 +264,30 @@ class Extractor {
     const bool parallel = images_in_parallel(n);
     const int workers = parallel ? threads : 1;
     ensure_buffers(workers, threads);  // allocates on the first run of a plan
-    const size_t image_floats = size_t(plan_.height()) * size_t(plan_.width()) * 3;
+    const size_t image_floats = size_t(plan_->height()) * size_t(plan_->width()) * 3;
     auto work = [&](int w, int threads_per_image) {
       int ids[kMaxGroupImages];
       int count = 0;
       for (int i = w; i < n; i += workers) {
         ids[count++] = i;
-        if (count < plan_.group_images() && i + workers < n) continue;
-        if (plan_.group_images() == 1) {
+        if (count < plan_->group_images() && i + workers < n) continue;
+        if (plan_->group_images() == 1) {
           finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), w);
         } else {
           float* group = group_arenas_[size_t(w)].data();
-          const size_t start = plan_.group_start();
-          const PlanStep& first = plan_.steps()[start];
+          const size_t start = plan_->group_start();
+          const PlanStep& first = plan_->steps()[start];
           const size_t in_floats = size_t(first.geometry.in_h) * size_t(first.geometry.in_w) *
                                    size_t(first.geometry.in_c);
-          float* tail_input = group + plan_.group_slot_offset(first.input_slot);
+          float* tail_input = group + plan_->group_slot_offset(first.input_slot);
           for (int g = 0; g < count; ++g) {
             const float* head = forward(images + size_t(ids[g]) * image_floats, w,
                                         threads_per_image, start);
             std::copy(head, head + in_floats, tail_input + size_t(g) * in_floats);
           }
-          const float* result = run_steps(group, true, start, plan_.steps().size(), count,
+          const float* result = run_steps(group, true, start, plan_->steps().size(), count,
                                           threads_per_image, w);
-          const size_t out_floats = plan_.output_shape().elements();
+          const size_t out_floats = plan_->output_shape().elements();
           for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, w);
         }
         count = 0;
@@ -291,11 +314,11 @@ class Extractor {
   const float* forward(const float* image, int arena_index, int threads,
                        size_t last = size_t(-1)) {
     float* arena = arenas_[size_t(arena_index)].data();
-    const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
-    float* input = arena + plan_.slot_offset(kSlotInput);
+    const size_t pixels = size_t(plan_->height()) * size_t(plan_->width());
+    float* input = arena + plan_->slot_offset(kSlotInput);
     const float scale = model_->input_scale(), offset = model_->input_offset();
     for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
-    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, threads,
+    return run_steps(arena, false, 0, std::min(last, plan_->steps().size()), 1, threads,
                      arena_index);
   }
 
@@ -305,15 +328,15 @@ class Extractor {
   const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
                          int threads, int arena_index) {
     auto slot = [&](int s) {
-      return arena + (grouped ? plan_.group_slot_offset(s) : plan_.slot_offset(s));
+      return arena + (grouped ? plan_->group_slot_offset(s) : plan_->slot_offset(s));
     };
-    const float* out = slot(plan_.steps()[first].input_slot);
+    const float* out = slot(plan_->steps()[first].input_slot);
     const KernelSet k = kernels_;
-    const auto& fused = plan_.fused_blocks();
+    const auto& fused = plan_->fused_blocks();
     size_t next_fused = 0;
     while (next_fused < fused.size() && size_t(fused[next_fused].project_step) < first) ++next_fused;
     for (size_t si = first; si < last; ++si) {
-      const PlanStep& step = plan_.steps()[si];
+      const PlanStep& step = plan_->steps()[si];
       const auto t0 = options_.profile ? std::chrono::steady_clock::now()
                                        : std::chrono::steady_clock::time_point();
       if (next_fused < fused.size() &&
@@ -321,11 +344,11 @@ class Extractor {
                                                          : fused[next_fused].depthwise_step)) {
         const FusedBlock& f = fused[next_fused++];
         const auto& layers = model_->layers();
-        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
-        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
+        const PlanStep& dw = plan_->steps()[size_t(f.depthwise_step)];
+        const PlanStep& pr = plan_->steps()[size_t(f.project_step)];
         FusedBlockArgs a;
         if (f.expand_step >= 0) {
-          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
+          const PlanStep& ex = plan_->steps()[size_t(f.expand_step)];
           a.expand = &layers[size_t(ex.layer)];
           a.expand_geometry = ex.geometry;
         }
@@ -339,7 +362,7 @@ class Extractor {
         run_fused_block(k, f, a, threads, scratch_ptrs_.data() + (threads > 1 ? 0 : arena_index));
         si = size_t(f.project_step);
         if (options_.profile)
-          profile_[si].ms += std::chrono::duration<double, std::milli>(
+          (*profile_)[si].ms += std::chrono::duration<double, std::milli>(
                                  std::chrono::steady_clock::now() - t0).count();
         out = a.output;
         continue;
@@ -392,7 +415,7 @@ class Extractor {
         }
       }
       if (options_.profile)
-        profile_[si].ms += std::chrono::duration<double, std::milli>(
+        (*profile_)[si].ms += std::chrono::duration<double, std::milli>(
                                std::chrono::steady_clock::now() - t0).count();
       out = dst;
     }
@@ -408,18 +431,23 @@ class Extractor {
 
   std::shared_ptr<const Model> model_;
   ExtractorOptions options_;
-  Plan plan_;
-  std::string planned_layer_;
-  bool planned_ = false;
-  int planned_threads_ = 0;
-  int planned_group_ = 0;
+  // A plan with what it was made for and its per-step times.
+  struct PlannedRun {
+    Plan plan;
+    std::string layer;
+    int threads_per_image = 0;
+    int group = 0;
+    std::vector<LayerTime> profile;
+  };
+  std::vector<PlannedRun> runs_;  // one input size and layer; at most 3 kinds
+  const Plan* plan_ = nullptr;    // the selected run's
+  std::vector<LayerTime>* profile_ = nullptr;
   KernelSet kernels_;
   std::vector<std::vector<float>> arenas_;
   std::vector<std::vector<float>> group_arenas_;
   std::vector<std::vector<float>> scratch_;
   std::vector<float*> scratch_ptrs_;
   std::vector<float> features_;
-  std::vector<LayerTime> profile_;
 };
 
 }  // namespace featx
