@@ -266,8 +266,9 @@ TEST_CASE("image groups: the grouped tail of a batch gives every image's single-
         if (threads == 1) CHECK(grouped.arena_bytes() == batch_bytes);
         if (cycle > 0) CHECK(grouped.arena_bytes() == bytes);
         REQUIRE(grouped.extract(batch.data(), n, h, w, &all).ok());
-        CHECK(std::equal(singles[4].data.begin(), singles[4].data.end(),
-                         all.data.begin() + std::ptrdiff_t(4 * singles[4].data.size())));
+        for (int i = 0; i < n; ++i)
+          CHECK(std::equal(singles[size_t(i)].data.begin(), singles[size_t(i)].data.end(),
+                           all.data.begin() + std::ptrdiff_t(size_t(i) * singles[size_t(i)].data.size())));
         if (cycle == 0) bytes = grouped.arena_bytes();
         else CHECK(grouped.arena_bytes() == bytes);
       }

@@ -91,10 +91,12 @@ class Extractor {
   const ExtractorOptions& options() const { return options_; }
   // The instruction set the kernels use.
   Isa isa() const { return kernels_.isa; }
-  // Per-step times of the plan the last run used (empty before the first).
+  // Per-step times of the plan the last run used (empty before the first;
+  // a run that plans anew may move it). Runs of other thread splits of the
+  // same input add to their own plan's times.
   const std::vector<LayerTime>& profile() const {
     static const std::vector<LayerTime> none;
-    return profile_ ? *profile_ : none;
+    return runs_.empty() ? none : runs_[current_].profile;
   }
   void reset_profile() {
     for (auto& run : runs_)
@@ -106,7 +108,7 @@ class Extractor {
   Status extract(const float* images, int n, int height, int width, Tensor* out) {
     if (!images || n < 1) return invalid_argument("no input images");
     FEATX_RETURN_IF_ERROR(prepare(height, width, options_.layer, n));
-    const TensorShape s = plan_->output_shape();
+    const TensorShape s = plan().output_shape();
     const size_t per_image = options_.pool == Pool::none ? s.elements() : size_t(s.channels);
     out->shape = options_.pool == Pool::none
                      ? std::vector<int64_t>{n, s.height, s.width, s.channels}
@@ -125,7 +127,7 @@ class Extractor {
     if (!images || n < 1) return invalid_argument("no input images");
     FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), n));
     const ClassifierInfo& c = model_->classifier();
-    const TensorShape s = plan_->output_shape();
+    const TensorShape s = plan().output_shape();
     features_.resize(size_t(s.channels) * size_t(thread_count()));
     out->shape = {n, c.num_classes};
     out->data.resize(size_t(n) * size_t(c.num_classes));
@@ -194,10 +196,8 @@ class Extractor {
     return Status::Ok();
   }
 
-  void select(size_t i) {
-    plan_ = &runs_[i].plan;
-    profile_ = &runs_[i].profile;
-  }
+  void select(size_t i) { current_ = i; }
+  const Plan& plan() const { return runs_[current_].plan; }
 
   // "expanded_conv_3 (fused)"; "Conv+expanded_conv (fused)" when the block
   // runs the stem as its expansion.
@@ -215,19 +215,23 @@ class Extractor {
 
   // One arena (and group arena) per image in flight (one per thread when
   // images run in parallel, else one: a second 4 MB arena would only add to
-  // the resident set) and one scratch tile per thread; sized once per plan
-  // and reused by every run (no allocation after the first).
+  // the resident set) and one scratch tile per thread. Only the buffers this
+  // run uses grow to the plan's sizes (an arena left from a parallel batch
+  // is not grown for a single image); none shrinks until the input changes,
+  // so no run allocates after the first of its kind.
   void ensure_buffers(int arenas, int threads) {
     if (arenas_.size() < size_t(arenas)) arenas_.resize(size_t(arenas));
-    for (auto& a : arenas_)
-      if (a.size() < plan_->arena_floats()) a.assign(plan_->arena_floats(), 0.0f);
     if (group_arenas_.size() < size_t(arenas)) group_arenas_.resize(size_t(arenas));
-    for (auto& a : group_arenas_)
-      if (a.size() < plan_->group_arena_floats()) a.assign(plan_->group_arena_floats(), 0.0f);
+    for (size_t i = 0; i < size_t(arenas); ++i) {
+      if (arenas_[i].size() < plan().arena_floats()) arenas_[i].assign(plan().arena_floats(), 0.0f);
+      if (group_arenas_[i].size() < plan().group_arena_floats())
+        group_arenas_[i].assign(plan().group_arena_floats(), 0.0f);
+    }
     if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
     scratch_ptrs_.resize(scratch_.size());
     for (size_t t = 0; t < scratch_.size(); ++t) {
-      if (scratch_[t].size() < plan_->scratch_floats() + 16) scratch_[t].assign(plan_->scratch_floats() + 16, 0.0f);
+      if (t < size_t(threads) && scratch_[t].size() < plan().scratch_floats() + 16)
+        scratch_[t].assign(plan().scratch_floats() + 16, 0.0f);
       // 64-byte aligned start inside the vector.
       float* p = scratch_[t].data();
       while (reinterpret_cast<uintptr_t>(p) % 64 != 0) ++p;
@@ -264,30 +268,30 @@ class Extractor {
     const bool parallel = images_in_parallel(n);
     const int workers = parallel ? threads : 1;
     ensure_buffers(workers, threads);  // allocates on the first run of a plan
-    const size_t image_floats = size_t(plan_->height()) * size_t(plan_->width()) * 3;
+    const size_t image_floats = size_t(plan().height()) * size_t(plan().width()) * 3;
     auto work = [&](int w, int threads_per_image) {
       int ids[kMaxGroupImages];
       int count = 0;
       for (int i = w; i < n; i += workers) {
         ids[count++] = i;
-        if (count < plan_->group_images() && i + workers < n) continue;
-        if (plan_->group_images() == 1) {
+        if (count < plan().group_images() && i + workers < n) continue;
+        if (plan().group_images() == 1) {
           finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), w);
         } else {
           float* group = group_arenas_[size_t(w)].data();
-          const size_t start = plan_->group_start();
-          const PlanStep& first = plan_->steps()[start];
+          const size_t start = plan().group_start();
+          const PlanStep& first = plan().steps()[start];
           const size_t in_floats = size_t(first.geometry.in_h) * size_t(first.geometry.in_w) *
                                    size_t(first.geometry.in_c);
-          float* tail_input = group + plan_->group_slot_offset(first.input_slot);
+          float* tail_input = group + plan().group_slot_offset(first.input_slot);
           for (int g = 0; g < count; ++g) {
             const float* head = forward(images + size_t(ids[g]) * image_floats, w,
                                         threads_per_image, start);
             std::copy(head, head + in_floats, tail_input + size_t(g) * in_floats);
           }
-          const float* result = run_steps(group, true, start, plan_->steps().size(), count,
+          const float* result = run_steps(group, true, start, plan().steps().size(), count,
                                           threads_per_image, w);
-          const size_t out_floats = plan_->output_shape().elements();
+          const size_t out_floats = plan().output_shape().elements();
           for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, w);
         }
         count = 0;
@@ -314,11 +318,11 @@ class Extractor {
   const float* forward(const float* image, int arena_index, int threads,
                        size_t last = size_t(-1)) {
     float* arena = arenas_[size_t(arena_index)].data();
-    const size_t pixels = size_t(plan_->height()) * size_t(plan_->width());
-    float* input = arena + plan_->slot_offset(kSlotInput);
+    const size_t pixels = size_t(plan().height()) * size_t(plan().width());
+    float* input = arena + plan().slot_offset(kSlotInput);
     const float scale = model_->input_scale(), offset = model_->input_offset();
     for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
-    return run_steps(arena, false, 0, std::min(last, plan_->steps().size()), 1, threads,
+    return run_steps(arena, false, 0, std::min(last, plan().steps().size()), 1, threads,
                      arena_index);
   }
 
@@ -328,15 +332,15 @@ class Extractor {
   const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
                          int threads, int arena_index) {
     auto slot = [&](int s) {
-      return arena + (grouped ? plan_->group_slot_offset(s) : plan_->slot_offset(s));
+      return arena + (grouped ? plan().group_slot_offset(s) : plan().slot_offset(s));
     };
-    const float* out = slot(plan_->steps()[first].input_slot);
+    const float* out = slot(plan().steps()[first].input_slot);
     const KernelSet k = kernels_;
-    const auto& fused = plan_->fused_blocks();
+    const auto& fused = plan().fused_blocks();
     size_t next_fused = 0;
     while (next_fused < fused.size() && size_t(fused[next_fused].project_step) < first) ++next_fused;
     for (size_t si = first; si < last; ++si) {
-      const PlanStep& step = plan_->steps()[si];
+      const PlanStep& step = plan().steps()[si];
       const auto t0 = options_.profile ? std::chrono::steady_clock::now()
                                        : std::chrono::steady_clock::time_point();
       if (next_fused < fused.size() &&
@@ -344,11 +348,11 @@ class Extractor {
                                                          : fused[next_fused].depthwise_step)) {
         const FusedBlock& f = fused[next_fused++];
         const auto& layers = model_->layers();
-        const PlanStep& dw = plan_->steps()[size_t(f.depthwise_step)];
-        const PlanStep& pr = plan_->steps()[size_t(f.project_step)];
+        const PlanStep& dw = plan().steps()[size_t(f.depthwise_step)];
+        const PlanStep& pr = plan().steps()[size_t(f.project_step)];
         FusedBlockArgs a;
         if (f.expand_step >= 0) {
-          const PlanStep& ex = plan_->steps()[size_t(f.expand_step)];
+          const PlanStep& ex = plan().steps()[size_t(f.expand_step)];
           a.expand = &layers[size_t(ex.layer)];
           a.expand_geometry = ex.geometry;
         }
@@ -362,7 +366,7 @@ class Extractor {
         run_fused_block(k, f, a, threads, scratch_ptrs_.data() + (threads > 1 ? 0 : arena_index));
         si = size_t(f.project_step);
         if (options_.profile)
-          (*profile_)[si].ms += std::chrono::duration<double, std::milli>(
+          runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
                                  std::chrono::steady_clock::now() - t0).count();
         out = a.output;
         continue;
@@ -415,7 +419,7 @@ class Extractor {
         }
       }
       if (options_.profile)
-        (*profile_)[si].ms += std::chrono::duration<double, std::milli>(
+        runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
                                std::chrono::steady_clock::now() - t0).count();
       out = dst;
     }
@@ -439,9 +443,11 @@ class Extractor {
     int group = 0;
     std::vector<LayerTime> profile;
   };
-  std::vector<PlannedRun> runs_;  // one input size and layer; at most 3 kinds
-  const Plan* plan_ = nullptr;    // the selected run's
-  std::vector<LayerTime>* profile_ = nullptr;
+  // One input size and layer: usually at most 3 kinds (threads inside an
+  // image; images in parallel, one or several per thread); an index, not a
+  // pointer, so a copied Extractor stays valid.
+  std::vector<PlannedRun> runs_;
+  size_t current_ = 0;
   KernelSet kernels_;
   std::vector<std::vector<float>> arenas_;
   std::vector<std::vector<float>> group_arenas_;
