@@ -37,9 +37,10 @@ namespace avx512 {
 constexpr int kPointwiseMR = 12, kPointwiseNR = 2 * kPanelWidth;
 
 // Adds the residual, applies the activation and stores MR rows of NV
-// vectors. kAct and kResidual are template parameters so the 12-24 stores
-// of a tile run without a branch each (activate() folds on a constant) (with a K = 16-32 expand, the
-// epilogue is a quarter of a tile's instructions).
+// vectors. kAct and kResidual are template parameters, so activate()
+// folds on a constant and the 12-24 stores of a tile run without a branch
+// each (with a small K, e.g. the K = 32 expands, the epilogue is a large
+// share of a tile's instructions).
 template <int MR, int NV, Activation kAct, bool kResidual>
 FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
                                            const float* residual, float* output, int out_c) {
