@@ -13,6 +13,7 @@
 #include "featx/kernels/conv_interior.hpp"
 #include "featx/kernels/depthwise3x3_rows.hpp"
 #include "featx/kernels/conv_ref.hpp"
+#include "featx/kernels/pointer_walk.hpp"
 #include "featx/kernels/pointwise_avx512.hpp"
 
 #ifdef FEATX_HAVE_X86_SIMD
@@ -25,89 +26,134 @@
 namespace featx {
 namespace avx512 {
 
-// NP consecutive output pixels of one row, every channel. Only the taps in
-// window rows [KY0, KY1) and columns [KX0, KX1) are inside the input; the
-// others are skipped (compile-time, so the channel loop has no branches).
-// iy0, ix0: the window's first row and the first pixel's first column;
-// addresses are formed for taps inside the input only.
+// One 16-channel block of NP consecutive output pixels of one row. Only
+// the taps in window rows [KY0, KY1) and columns [KX0, KX1) are inside the
+// input; the others are skipped (compile-time, so the loop has no
+// branches). window: the input at row KY0 and the first column loaded
+// (KX0 for a lone border pixel, else 0) of the first pixel's window;
+// weights, bias and out at the block's first channel. Addresses are
+// formed for taps inside the input only.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1, bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_run_block(
+    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
+    const float* bias, __mmask16 mask, Activation act, float* out) {
+  constexpr int kCols = (NP - 1) * S + 3;
+  constexpr int kFirst = NP > 1 ? 0 : KX0, kEnd = NP > 1 ? kCols : KX1;  // columns loaded
+  __m512 acc[NP], w[9];
+  const __m512 b = load_block<kTail>(bias, mask);
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) acc[j] = b;
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) {
+    if (t / 3 >= KY0 && t / 3 < KY1 && t % 3 >= KX0 && t % 3 < KX1) w[t] = load_block<kTail>(weights, mask);
+    if (t < 8) advance(weights, channels);
+  }
+#pragma GCC unroll 3
+  for (int ky = KY0; ky < KY1; ++ky) {
+    __m512 x[kCols];
+    const float* column = window;
+#pragma GCC unroll 17
+    for (int i = kFirst; i < kEnd; ++i) {
+      x[i] = load_block<kTail>(column, mask);
+      if (i + 1 < kEnd) advance(column, channels);
+    }
+#pragma GCC unroll 3
+    for (int kx = KX0; kx < KX1; ++kx)
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w[ky * 3 + kx], acc[j]);
+    if (ky + 1 < KY1) advance(window, row_stride);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) {
+    store_block<kTail>(out, mask, activate(acc[j], act));
+    if (j + 1 < NP) advance(out, channels);
+  }
+}
+
+// NP consecutive output pixels of one row, every channel (see
+// depthwise3x3_run_block). iy0, ix0: the window's first row and the first
+// pixel's first column. Whole 16-channel blocks run unmasked, the tail
+// masked.
 template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
 FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
                                                  int iy0, int ix0, const float* weights,
                                                  const float* bias, Activation act, float* out) {
-  constexpr int kCols = (NP - 1) * S + 3;
-  const int channels = g.out_c;
-  for (int c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 mask = tail_mask(channels - c0);
-    __m512 acc[NP];
-    const __m512 b = _mm512_maskz_loadu_ps(mask, bias + c0);
+  constexpr int kFirst = NP > 1 ? 0 : KX0;
+  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
+  const float* window = input + ptrdiff_t(iy0 + KY0) * row_stride + ptrdiff_t(ix0 + kFirst) * channels;
+  ptrdiff_t c0 = 0;
+  for (; c0 + 16 <= channels; c0 += 16)
+    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, false>(
+        window + c0, channels, row_stride, weights + c0, bias + c0, __mmask16(0xFFFF), act, out + c0);
+  if (c0 < channels)
+    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, true>(
+        window + c0, channels, row_stride, weights + c0, bias + c0, tail_mask(int(channels - c0)),
+        act, out + c0);
+}
+
+// One 16-channel block of NP interior pixels of two consecutive stride-1
+// output rows whose windows are whole. window: the first row's window at
+// the first pixel's first column and the block's first channel. Input rows
+// are streamed a column at a time: input row r feeds the first output row
+// with tap row r and the second with r - 1, so each vector loaded serves
+// both rows. 2 x NP accumulators + 9 weights + 1 input: 26 of the 32
+// registers at NP = 8. Each pixel still gets its taps in (ky, kx) order:
+// the same FMA chain as depthwise3x3_run.
+template <int NP, bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair_block(
+    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
+    const float* bias, __mmask16 mask, Activation act, float* out0, float* out1) {
+  constexpr int kCols = NP + 2;
+  __m512 acc0[NP], acc1[NP], w[9];
+  const __m512 b = load_block<kTail>(bias, mask);
 #pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j) acc[j] = b;
-#pragma GCC unroll 3
-    for (int ky = KY0; ky < KY1; ++ky) {
-      const float* row = input + (size_t(iy0 + ky) * size_t(g.in_w)) * size_t(channels) + c0;
-      __m512 x[kCols];
-#pragma GCC unroll 17
-      for (int i = 0; i < kCols; ++i)
-        if (NP > 1 || (i >= KX0 && i < KX1))
-          x[i] = _mm512_maskz_loadu_ps(mask, row + ptrdiff_t(ix0 + i) * channels);
-#pragma GCC unroll 3
-      for (int kx = KX0; kx < KX1; ++kx) {
-        const __m512 w = _mm512_maskz_loadu_ps(mask, weights + size_t(ky * 3 + kx) * channels + c0);
+  for (int j = 0; j < NP; ++j) acc0[j] = b, acc1[j] = b;
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) {
+    w[t] = load_block<kTail>(weights, mask);
+    if (t < 8) advance(weights, channels);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    const float* column = window;
+#pragma GCC unroll 10
+    for (int i = 0; i < kCols; ++i) {
+      const __m512 x = load_block<kTail>(column, mask);
+      if (i + 1 < kCols) advance(column, channels);
 #pragma GCC unroll 8
-        for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w, acc[j]);
+      for (int j = 0; j < NP; ++j) {
+        const int kx = i - j;
+        if (kx < 0 || kx > 2) continue;
+        if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
+        if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
       }
     }
+    if (r < 3) advance(window, row_stride);
+  }
 #pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j)
-      _mm512_mask_storeu_ps(out + size_t(j) * channels + c0, mask, activate(acc[j], act));
+  for (int j = 0; j < NP; ++j) {
+    store_block<kTail>(out0, mask, activate(acc0[j], act));
+    store_block<kTail>(out1, mask, activate(acc1[j], act));
+    if (j + 1 < NP) advance(out0, channels), advance(out1, channels);
   }
 }
 
-// NP interior pixels of two consecutive stride-1 output rows whose windows
-// are whole, every channel. iy0: the first row's window row; ix0: the first
-// pixel's first column. Input rows are streamed a column at a time: input
-// row r feeds the first output row with tap row r and the second with
-// r - 1, so each vector loaded serves both rows. 2 x NP accumulators + 9
-// weights + 1 input: 26 of the 32 registers at NP = 8. Each pixel still
-// gets its taps in (ky, kx) order: the same FMA chain as
-// depthwise3x3_run.
+// NP interior pixels of two consecutive stride-1 rows, every channel.
+// iy0: the first row's window row; ix0: the first pixel's first column.
 template <int NP>
 FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
                                                       int iy0, int ix0, const float* weights,
                                                       const float* bias, Activation act,
                                                       float* out0, float* out1) {
-  constexpr int kCols = NP + 2;
   const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
   const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
-  for (ptrdiff_t c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 mask = tail_mask(int(channels - c0));
-    __m512 acc0[NP], acc1[NP], w[9];
-    const __m512 b = _mm512_maskz_loadu_ps(mask, bias + c0);
-#pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j) acc0[j] = b, acc1[j] = b;
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t) w[t] = _mm512_maskz_loadu_ps(mask, weights + t * channels + c0);
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) {
-      const float* row = window + r * row_stride + c0;
-#pragma GCC unroll 10
-      for (int i = 0; i < kCols; ++i) {
-        const __m512 x = _mm512_maskz_loadu_ps(mask, row + i * channels);
-#pragma GCC unroll 8
-        for (int j = 0; j < NP; ++j) {
-          const int kx = i - j;
-          if (kx < 0 || kx > 2) continue;
-          if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
-          if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
-        }
-      }
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j) {
-      _mm512_mask_storeu_ps(out0 + j * channels + c0, mask, activate(acc0[j], act));
-      _mm512_mask_storeu_ps(out1 + j * channels + c0, mask, activate(acc1[j], act));
-    }
-  }
+  ptrdiff_t c0 = 0;
+  for (; c0 + 16 <= channels; c0 += 16)
+    depthwise3x3_pair_block<NP, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                       __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
+  if (c0 < channels)
+    depthwise3x3_pair_block<NP, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                      tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
 }
 
 // One output pixel of any KxK window with its taps checked (not MobileNetV2).
