@@ -77,6 +77,11 @@ struct Tensor {
   std::vector<float> data;
 };
 
+// Input bytes of the pixel block one thread runs a 1x1 conv over (see
+// run_steps): half of a 1 MiB L2, the rest for the weight panels streaming
+// past.
+constexpr size_t kPointwiseBlockBytes = 512 * 1024;
+
 class Extractor {
  public:
   explicit Extractor(std::shared_ptr<const Model> model, ExtractorOptions options = {})
@@ -386,9 +391,22 @@ class Extractor {
         // panels per thread (160 -> 80 + 80), so threads get equal work
         // rather than 48 pixels and 1, and each reads only its share of the
         // weights.
+        // One thread takes pixels in blocks whose inputs fit in half of L2
+        // (the whole 7x7 map of a group or image): the kernel walks the
+        // weights a column panel at a time over a block's pixels, so each
+        // panel is read once per block. 48-pixel tasks streamed all the
+        // weights again per task (1.6 MB for Conv_1) and cut a 49-pixel
+        // map into 48 + 1.
         const int64_t out_pixels = int64_t(images) * g.out_h * g.out_w;  // images stacked
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
-        if (threads > 1 && pixel_tasks < 4 * threads) {
+        if (threads <= 1) {
+          const int64_t block = std::max<int64_t>(
+              48, int64_t(kPointwiseBlockBytes / (sizeof(float) * size_t(g.in_c))));
+          const int64_t blocks = (out_pixels + block - 1) / block;
+          for (int64_t i = 0; i < blocks; ++i)
+            k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),
+                        g.in_c, w, b, g.out_c, act, residual, dst, 0, g.out_c);
+        } else if (pixel_tasks < 4 * threads) {
           const int panels = int(padded_columns(g.out_c) / kPanelWidth);
 #pragma omp parallel for num_threads(threads) schedule(static)
           for (int t = 0; t < threads; ++t) {
@@ -398,7 +416,7 @@ class Extractor {
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
           }
         } else {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(static)
           for (int64_t pt = 0; pt < pixel_tasks; ++pt)
             k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
                         b, g.out_c, act, residual, dst, 0, g.out_c);
