@@ -208,6 +208,47 @@ TEST_CASE("a batch gives the same rows as single images; odd sizes and named lay
   CHECK_FALSE(ex2.extract(batch.data(), 1, 0, 5, &b).ok());
 }
 
+// Chunk widths that divide the expanded channels, that do not (a narrower
+// last chunk), and a single panel: every chunked batch gives the bits of
+// single images run layer by layer through the fused blocks.
+TEST_CASE("image groups: blocks run in chunks of expanded channels give the same bits") {
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 37, w = 29, n = 5;
+  const size_t image_floats = size_t(h) * w * 3;
+  std::vector<float> batch(n * image_floats);
+  for (size_t i = 0; i < batch.size(); ++i) batch[i] = float((i * 104729 + i / 89) % 1000) / 999.0f;
+  featx::Extractor single(model);
+  std::vector<featx::Tensor> singles(n);
+  for (int i = 0; i < n; ++i)
+    REQUIRE(single.extract(batch.data() + size_t(i) * image_floats, 1, h, w, &singles[size_t(i)]).ok());
+  for (int chunk : {16, 40, 96, 192, 0}) {
+    CAPTURE(chunk);
+    featx::Plan plan;
+    REQUIRE(featx::Plan::make(*model, h, w, "", &plan, true, 1, 4, chunk).ok());
+    CHECK(plan.chunked_blocks().empty() == (chunk == 0));
+    for (const featx::ChunkedBlock& c : plan.chunked_blocks()) {
+      CHECK(c.chunk_channels % featx::kChunkAlign == 0);
+      CHECK(c.chunk_channels >= chunk);
+      CHECK(size_t(c.expand_step) >= plan.group_start());
+    }
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      featx::ExtractorOptions opt;
+      opt.threads = threads;
+      opt.group_chunk_channels = chunk;
+      featx::Extractor grouped(model, opt);
+      featx::Tensor all;
+      REQUIRE(grouped.extract(batch.data(), n, h, w, &all).ok());
+      for (int i = 0; i < n; ++i) {
+        CAPTURE(i);
+        CHECK(std::equal(singles[size_t(i)].data.begin(), singles[size_t(i)].data.end(),
+                         all.data.begin() + std::ptrdiff_t(size_t(i) * singles[size_t(i)].data.size())));
+      }
+    }
+  }
+}
+
 TEST_CASE("image groups: the grouped tail of a batch gives every image's single-run values") {
   std::shared_ptr<const featx::Model> model;
   REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());

@@ -84,6 +84,63 @@ TEST_CASE("SIMD pointwise matches pointwise_ref") {
   }
 }
 
+// The grouped tail's chunked blocks split a 1x1 conv's K into chunks with
+// their weight rows packed on their own: the first chunk starts at the
+// bias, the others (bias null) continue the chains stored in the output,
+// the last adds the residual and the activation. On the float ISAs that is
+// the unsplit FMA chain, bit for bit; the scalar reference (double
+// accumulation) rounds the partial sums to float between chunks.
+TEST_CASE("pointwise continues stored chains over K chunks with the bits of one call") {
+  std::mt19937 rng(37);
+  std::vector<featx::Isa> isas = simd_isas();
+  isas.push_back(featx::Isa::scalar);
+  for (featx::Isa isa : isas) {
+    CAPTURE(featx::isa_name(isa));
+    const featx::KernelSet k = featx::kernel_set(isa);
+    for (int trial = 0; trial < 40; ++trial) {
+      std::uniform_int_distribution<int> pix(1, 70), ch(2, 200), act(0, 2);
+      const int pixels = pix(rng), cin = ch(rng), cout = ch(rng);
+      const featx::Activation a = featx::Activation(act(rng));
+      const bool with_residual = trial % 2 == 0;
+      // 2-4 chunks: cuts anywhere, so some chunks have K = 8, 16 or 24 (the
+      // AVX-512 stationary path for the first one) or K = 1.
+      std::vector<int> cuts{0, cin};
+      const int extra = 1 + trial % 3;
+      for (int i = 0; i < extra; ++i) cuts.push_back(std::uniform_int_distribution<int>(1, cin - 1)(rng));
+      if (trial % 5 == 0) cuts.push_back(std::min(cin - 1, 16));
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      auto in = random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f);
+      const auto matrix = random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f);
+      const auto w = featx::pack_weights(matrix.data(), cin, cout);
+      auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
+      auto res = random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f);
+      const float* r = with_residual ? res.data() : nullptr;
+      std::vector<float> want(size_t(pixels) * cout), got(want.size(), -7.0f);
+      k.pointwise(in.data(), 0, size_t(pixels), cin, w.data(), b.data(), cout, a, r, want.data(), 0, cout);
+      for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+        const int k0 = cuts[c], kc = cuts[c + 1] - k0;
+        std::vector<float> chunk_in(size_t(pixels) * kc);
+        for (int p = 0; p < pixels; ++p)
+          std::copy_n(in.begin() + std::ptrdiff_t(size_t(p) * cin + k0), kc, chunk_in.begin() + std::ptrdiff_t(size_t(p) * kc));
+        const auto chunk_w = featx::pack_weights(matrix.data() + size_t(k0) * cout, kc, cout);
+        const bool first = c == 0, last = c + 2 == cuts.size();
+        // Pixels and channels split like the extractor splits them.
+        const size_t pm = size_t(pixels) / 2;
+        const int cm = cout / 2 / featx::kPanelWidth * featx::kPanelWidth;
+        for (auto [p0, p1] : {std::pair<size_t, size_t>{0, pm}, {pm, size_t(pixels)}})
+          for (auto [n0, n1] : {std::pair<int, int>{0, cm}, {cm, cout}})
+            if (p1 > p0 && n1 > n0)
+              k.pointwise(chunk_in.data(), p0, p1, kc, chunk_w.data(), first ? b.data() : nullptr, cout,
+                          last ? a : featx::Activation::none, last ? r : nullptr, got.data(), n0, n1);
+      }
+      CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout); CAPTURE(trial); CAPTURE(cuts.size());
+      if (isa == featx::Isa::scalar) check_close(got, want, int(cuts.size()) + 2);
+      else CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 #ifdef FEATX_HAVE_X86_SIMD
 // The weights-in-registers path for few input channels must give the same
 // bits as the register tiles (each output: bias, then one FMA per k in

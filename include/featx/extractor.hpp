@@ -62,6 +62,10 @@ struct ExtractorOptions {
   std::string isa;        // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
   bool profile = false;   // time every layer (see Extractor::profile)
   bool fuse_blocks = true;  // run inverted-residual blocks in L2-sized row bands
+  // Expanded channels per chunk in the blocks of a batch's grouped tail
+  // (plan.hpp); 0: layer by layer. Not on the scalar ISA, whose double
+  // accumulation would round the partial sums between chunks.
+  int group_chunk_channels = 192;
 };
 
 // Milliseconds spent per plan step over all runs since the last reset
@@ -178,8 +182,9 @@ class Extractor {
       }
     }
     PlannedRun run;
+    const int chunk = kernels_.isa == Isa::scalar ? 0 : options_.group_chunk_channels;
     FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &run.plan,
-                                     options_.fuse_blocks, threads_per_image, group));
+                                     options_.fuse_blocks, threads_per_image, group, chunk));
     run.layer = layer;
     run.threads_per_image = threads_per_image;
     run.group = group;
@@ -188,7 +193,13 @@ class Extractor {
     for (const FusedBlock& f : run.plan.fused_blocks()) {  // a fused block is timed as a whole
       for (int i : {f.expand_step, f.depthwise_step})
         if (i >= 0) run.profile[size_t(i)].name.clear();
-      run.profile[size_t(f.project_step)].name = block_name_of(run.plan, f);
+      run.profile[size_t(f.project_step)].name = block_name_of(run.plan, f.expand_step, f.project_step);
+    }
+    for (const ChunkedBlock& c : run.plan.chunked_blocks()) {  // so is a chunked one
+      run.profile[size_t(c.expand_step)].name.clear();
+      run.profile[size_t(c.depthwise_step)].name.clear();
+      run.profile[size_t(c.project_step)].name = block_name_of(run.plan, c.expand_step, c.project_step);
+      run.chunk_weights.push_back(cut_chunk_weights(run.plan, c));
     }
     if (!same_input) {
       runs_.clear();
@@ -206,16 +217,91 @@ class Extractor {
 
   // "expanded_conv_3 (fused)"; "Conv+expanded_conv (fused)" when the block
   // runs the stem as its expansion.
-  std::string block_name_of(const Plan& plan, const FusedBlock& f) const {
-    const int project_layer = plan.steps()[size_t(f.project_step)].layer;
+  std::string block_name_of(const Plan& plan, int expand_step, int project_step) const {
+    const int project_layer = plan.steps()[size_t(project_step)].layer;
     std::string stem;
-    if (f.expand_step >= 0) {
-      const int expand_layer = plan.steps()[size_t(f.expand_step)].layer;
+    if (expand_step >= 0) {
+      const int expand_layer = plan.steps()[size_t(expand_step)].layer;
       if (expand_layer == 0) stem = model_->layers()[0].name + "+";
     }
     for (const BlockInfo& b : model_->blocks())
       if (b.project == project_layer) return stem + b.name + " (fused)";
     return "block";
+  }
+
+  // A chunked block's weights cut per chunk (plan.hpp): the depthwise taps
+  // [kh * kw][chunk] and the project conv's rows of the chunk, packed on
+  // their own so the kernels read them as a whole conv with K = chunk.
+  struct ChunkWeights {
+    std::vector<AlignedFloats> depthwise, project;
+  };
+  ChunkWeights cut_chunk_weights(const Plan& plan, const ChunkedBlock& c) const {
+    const ConvLayer& dw = model_->layers()[size_t(plan.steps()[size_t(c.depthwise_step)].layer)];
+    const ConvLayer& pr = model_->layers()[size_t(plan.steps()[size_t(c.project_step)].layer)];
+    const int channels = dw.out_channels, taps = dw.kernel_h * dw.kernel_w, out_c = pr.out_channels;
+    ChunkWeights w;
+    std::vector<float> rows;
+    for (int c0 = 0; c0 < channels; c0 += c.chunk_channels) {
+      const int n = std::min(c.chunk_channels, channels - c0);
+      AlignedFloats taps_of_chunk(size_t(taps) * size_t(n));
+      for (int t = 0; t < taps; ++t)
+        for (int j = 0; j < n; ++j)
+          taps_of_chunk[size_t(t) * size_t(n) + size_t(j)] = dw.weights[size_t(t) * size_t(channels) + size_t(c0 + j)];
+      rows.assign(size_t(n) * size_t(out_c), 0.0f);
+      for (int r = 0; r < n; ++r)
+        for (int col = 0; col < out_c; ++col)
+          rows[size_t(r) * size_t(out_c) + size_t(col)] = pr.weights[packed_index(channels, c0 + r, col)];
+      w.depthwise.push_back(std::move(taps_of_chunk));
+      w.project.push_back(pack_weights(rows.data(), n, out_c));
+    }
+    return w;
+  }
+
+  // Runs chunked block `c` (weights `w`) over `images` images stacked in
+  // the group arena: per chunk, the expand conv's columns into the expanded
+  // slot, the depthwise conv into the depthwise slot (both [images][H][W]
+  // [chunk]), then the project conv's rows of the chunk into the output:
+  // the first chunk starts at the bias, the others continue the stored
+  // chains (bias null), the last adds the residual and the activation.
+  void run_chunked_block(const ChunkedBlock& c, const ChunkWeights& w, float* group_arena,
+                         int images) {
+    const KernelSet& k = kernels_;
+    const PlanStep& ex = plan().steps()[size_t(c.expand_step)];
+    const PlanStep& dw = plan().steps()[size_t(c.depthwise_step)];
+    const PlanStep& pr = plan().steps()[size_t(c.project_step)];
+    const auto& layers = model_->layers();
+    const ConvLayer& expand = layers[size_t(ex.layer)];
+    const ConvLayer& depthwise = layers[size_t(dw.layer)];
+    const ConvLayer& project = layers[size_t(pr.layer)];
+    auto slot = [&](int s) { return group_arena + plan().group_slot_offset(s); };
+    const float* input = slot(ex.input_slot);
+    float* expanded = slot(ex.output_slot);
+    float* depthwise_out = slot(dw.output_slot);
+    float* output = slot(pr.output_slot);
+    const float* residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+    const ConvGeometry& gd = dw.geometry;
+    const size_t in_pixels = size_t(images) * size_t(gd.in_h) * size_t(gd.in_w);
+    const size_t out_pixels = size_t(images) * size_t(gd.out_h) * size_t(gd.out_w);
+    const int channels = gd.in_c, out_c = pr.geometry.out_c;
+    for (size_t i = 0, c0 = 0; c0 < size_t(channels); ++i, c0 += size_t(c.chunk_channels)) {
+      const int n = std::min(c.chunk_channels, channels - int(c0));
+      const bool first = i == 0, last = c0 + size_t(c.chunk_channels) >= size_t(channels);
+      k.pointwise(input, 0, in_pixels, ex.geometry.in_c,
+                  packed_panel(expand.weights.data(), ex.geometry.in_c, int(c0)),
+                  expand.bias.data() + c0, n, expand.activation, nullptr, expanded, 0, n);
+      ConvGeometry g = gd;
+      g.in_c = g.out_c = n;
+      const size_t image_in = size_t(gd.in_h) * size_t(gd.in_w) * size_t(n);
+      const size_t image_out = size_t(gd.out_h) * size_t(gd.out_w) * size_t(n);
+      for (int img = 0; img < images; ++img)
+        k.depthwise(g, expanded + size_t(img) * image_in, w.depthwise[i].data(),
+                    depthwise.bias.data() + c0, depthwise.activation,
+                    depthwise_out + size_t(img) * image_out, 0, g.out_h);
+      k.pointwise(depthwise_out, 0, out_pixels, n, w.project[i].data(),
+                  first ? project.bias.data() : nullptr, out_c,
+                  last ? project.activation : Activation::none, last ? residual : nullptr, output,
+                  0, out_c);
+    }
   }
 
   // One arena (and group arena) per image in flight (one per thread when
@@ -344,10 +430,24 @@ class Extractor {
     const auto& fused = plan().fused_blocks();
     size_t next_fused = 0;
     while (next_fused < fused.size() && size_t(fused[next_fused].project_step) < first) ++next_fused;
+    const auto& chunked = plan().chunked_blocks();
+    size_t next_chunked = 0;
     for (size_t si = first; si < last; ++si) {
       const PlanStep& step = plan().steps()[si];
       const auto t0 = options_.profile ? std::chrono::steady_clock::now()
                                        : std::chrono::steady_clock::time_point();
+      while (next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) < si) ++next_chunked;
+      if (grouped && next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) == si &&
+          size_t(chunked[next_chunked].project_step) < last) {
+        const ChunkedBlock& c = chunked[next_chunked];
+        run_chunked_block(c, runs_[current_].chunk_weights[next_chunked], arena, images);
+        si = size_t(c.project_step);
+        if (options_.profile)
+          runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
+                                 std::chrono::steady_clock::now() - t0).count();
+        out = slot(plan().steps()[si].output_slot);
+        continue;
+      }
       if (next_fused < fused.size() &&
           int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
                                                          : fused[next_fused].depthwise_step)) {
@@ -460,6 +560,7 @@ class Extractor {
     int threads_per_image = 0;
     int group = 0;
     std::vector<LayerTime> profile;
+    std::vector<ChunkWeights> chunk_weights;  // per chunked block of the plan
   };
   // One input size and layer: usually at most 3 kinds (threads inside an
   // image; images in parallel, one or several per thread); an index, not a

@@ -19,6 +19,15 @@
 // arena, [images][H][W][C] per slot. A 1x1 conv then is one GEMM over all
 // the group's pixels, so its weights (0.5-1.6 MB per layer there, more
 // than the maps) are read once per group instead of once per image.
+//
+// Chunked blocks: a block of the grouped tail with an expansion runs a
+// chunk of its expanded channels at a time: the expand conv's columns of
+// the chunk, the depthwise conv on them, then the project conv's rows of
+// the chunk, continuing each output's FMA chain from the value the earlier
+// chunks stored (the kernels' bias-null mode). The group's expanded and
+// depthwise maps (0.75 MB each for 4 images of 7x7x960) never exist in
+// full, so they, the project's partial sums and a chunk's weights stay in
+// L2 together. Same bits as layer by layer on the float ISAs.
 #pragma once
 
 #include <algorithm>
@@ -55,6 +64,16 @@ struct FusedBlock {
   size_t expanded_floats = 0, depthwise_floats = 0;  // per-thread scratch
 };
 
+// A grouped-tail block run in chunks of expanded channels; indices into
+// Plan::steps().
+struct ChunkedBlock {
+  int expand_step = -1, depthwise_step = -1, project_step = -1;
+  int chunk_channels = 0;  // a multiple of kChunkAlign; the last chunk may be narrower
+};
+
+// Chunks start on a packed weight panel (kernels/packed_weights.hpp).
+constexpr int kChunkAlign = 16;
+
 // Bytes of expanded rows a band may hold: well inside a 1 MiB L2 with the
 // depthwise band and the project weights beside it.
 constexpr size_t kFusedBandBytes = 320 * 1024;
@@ -72,9 +91,11 @@ class Plan {
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
   // layer or block, steps end there (intermediate outputs). `threads`
   // share one image; `group_images` > 1 images run together through the
-  // grouped tail.
+  // grouped tail, whose blocks run in chunks of `chunk_channels` expanded
+  // channels (rounded up to kChunkAlign) when it is > 0.
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1) {
+                     Plan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
+                     int chunk_channels = 0) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -163,6 +184,20 @@ class Plan {
       if (start < plan.steps_.size() && small(start) && plan.steps_[start].layer != 0) {
         plan.group_start_ = start;
         plan.group_images_ = group_images;
+      }
+    }
+
+    // Every grouped block whose three steps survived and whose expansion
+    // is a 1x1 conv runs in chunks.
+    if (plan.group_images_ > 1 && chunk_channels > 0) {
+      const int chunk = (chunk_channels + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+      for (const FusedBlock& f : candidates) {
+        if (f.expand_step < 0 || size_t(f.expand_step) < plan.group_start_ ||
+            size_t(f.project_step) >= plan.steps_.size())
+          continue;
+        const ConvGeometry& ge = plan.steps_[size_t(f.expand_step)].geometry;
+        if (ge.kernel_h != 1 || ge.kernel_w != 1 || ge.stride != 1) continue;
+        plan.chunked_.push_back(ChunkedBlock{f.expand_step, f.depthwise_step, f.project_step, chunk});
       }
     }
 
@@ -261,6 +296,8 @@ class Plan {
   int group_images() const { return group_images_; }
   size_t group_arena_floats() const { return group_arena_floats_; }
   size_t group_slot_offset(int slot) const { return group_slot_offset_[slot]; }
+  // Blocks of the grouped tail that run in chunks, in step order.
+  const std::vector<ChunkedBlock>& chunked_blocks() const { return chunked_; }
 
  private:
   int height_ = 0, width_ = 0;
@@ -274,6 +311,7 @@ class Plan {
   int group_images_ = 1;
   size_t group_slot_offset_[kSlotCount] = {};
   size_t group_arena_floats_ = 0;
+  std::vector<ChunkedBlock> chunked_;
 };
 
 }  // namespace featx

@@ -56,8 +56,8 @@ inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel
                             GemmRows rows) {
   for_each_gemm_tile<MR, NR>(
       pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
-        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c, bias + n0,
-             act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
+             bias ? bias + n0 : nullptr, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
              output + p * size_t(out_c) + n0, n);
       });
 }

@@ -31,6 +31,10 @@ using ConvKernel = void (*)(const ConvGeometry&, const float* input, const float
                             const float* bias, Activation, float* output, int row_begin,
                             int row_end);
 // weights: packed (packed_weights.hpp); n_begin a multiple of kPanelWidth.
+// bias null: each output starts from the value already in `output` instead
+// of its bias, so a K split into chunks (weights packed per chunk) continues
+// the same chain: bias and activation with the first / last chunk only give
+// the unsplit result, bit for bit on the float ISAs.
 using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t pixel_end,
                                  int in_c, const float* weights, const float* bias, int out_c,
                                  Activation, const float* residual, float* output,

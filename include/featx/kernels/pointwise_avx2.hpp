@@ -41,9 +41,17 @@ FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const
                                              const float* residual, float* output, int n) {
   const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
   __m256 acc0[MR], acc1[MR];
-  const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
+  if (bias) {
+    const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+    for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+  } else {  // continue the chains stored by an earlier K chunk
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm256_maskload_ps(output + size_t(r) * out_c, m0);
+      acc1[r] = _mm256_maskload_ps(output + size_t(r) * out_c + 8, m1);
+    }
+  }
   const float* w = panel;
   if (n > 8) {
     for (int k = 0; k < in_c; ++k, w += kPanelWidth) {

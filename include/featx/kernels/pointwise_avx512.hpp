@@ -76,9 +76,15 @@ FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, con
   __m512 acc[MR][NV];
 #pragma GCC unroll 2
   for (int v = 0; v < NV; ++v) {
-    const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
+    if (bias) {
+      const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) acc[r][v] = b;
+      for (int r = 0; r < MR; ++r) acc[r][v] = b;
+    } else {  // continue the chains stored by an earlier K chunk
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r)
+        acc[r][v] = _mm512_maskz_loadu_ps(mask[v], output + size_t(r) * out_c + 16 * v);
+    }
   }
   const size_t second = size_t(in_c) * kPanelWidth;
   const float* w = panel;
@@ -124,11 +130,12 @@ inline void pointwise_tiles(const float* input, size_t pixel_begin, size_t pixel
 }
 
 // n_begin must be a multiple of kPanelWidth. Few input channels (the
-// first expand convs) keep their weights in registers instead.
+// first expand convs) keep their weights in registers instead (not when
+// continuing stored chains: bias null).
 inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
                       const float* weights, const float* bias, int out_c, Activation act,
                       const float* residual, float* output, int n_begin, int n_end) {
-  if (stationary_handles(in_c)) {
+  if (bias && stationary_handles(in_c)) {
     pointwise_stationary(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual,
                          output, n_begin, n_end);
     return;

@@ -47,7 +47,8 @@ inline void pointwise_tile_vec(const float* input, int in_c, const float* panel,
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = vld1q_f32(bias + 4 * v);
+    for (int v = 0; v < NV; ++v)  // bias null: continue the chains of an earlier K chunk
+      acc[r][v] = vld1q_f32(bias ? bias + 4 * v : output + size_t(r) * out_c + 4 * v);
   const float* w = panel;
   for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
     float32x4_t wv[NV];
@@ -79,7 +80,7 @@ inline void pointwise_tile_tail(const float* input, int in_c, const float* panel
   for (int r = 0; r < MR; ++r) {
     const float* in = input + size_t(r) * in_c;
     for (int j = 0; j < n; ++j) {
-      float acc = bias[j];
+      float acc = bias ? bias[j] : output[size_t(r) * out_c + j];
       const float* w = panel + j;
       for (int k = 0; k < in_c; ++k, w += kPanelWidth) acc = std::fma(in[k], *w, acc);
       if (residual) acc += residual[size_t(r) * out_c + j];
@@ -103,7 +104,7 @@ inline void pointwise_tile(const float* input, int in_c, const float* panel, int
     default: break;
   }
   if (n > full)
-    pointwise_tile_tail<MR>(input, in_c, panel + full, out_c, bias + full, act,
+    pointwise_tile_tail<MR>(input, in_c, panel + full, out_c, bias ? bias + full : nullptr, act,
                             residual ? residual + full : nullptr, output + full, n - full);
 }
 

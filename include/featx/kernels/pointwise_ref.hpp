@@ -3,7 +3,8 @@
 //
 // input [pixels][in_c], weights [in_c][out_c] packed in panels
 // (packed_weights.hpp), residual [pixels][out_c] or null. Computes pixels [pixel_begin, pixel_end) and output channels
-// [n_begin, n_end) so callers can split work both ways. Accumulates in double. The residual is added after bias, before the
+// [n_begin, n_end) so callers can split work both ways. Accumulates in double
+// (bias null: from the float already in output, see kernel_set.hpp). The residual is added after bias, before the
 // activation, as in MobileNetV2 (project convs have no activation).
 #pragma once
 
@@ -24,7 +25,7 @@ inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_e
     float* out = output + p * size_t(out_c);
     for (int c0 = n_begin; c0 < n_end; c0 += kChunk) {
       const int n = n_end - c0 < kChunk ? n_end - c0 : kChunk;
-      for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
+      for (int j = 0; j < n; ++j) acc[j] = bias ? bias[c0 + j] : out[c0 + j];
       for (int ci = 0; ci < in_c; ++ci) {
         const double a = in[ci];
         for (int j = 0; j < n; ++j) acc[j] += a * double(weights[packed_index(in_c, ci, c0 + j)]);
