@@ -9,9 +9,10 @@
 // rows (or pixel tiles) are split across threads. A thread that runs several
 // images runs the last, small-map blocks over up to 4 of them at once (see
 // plan.hpp, image groups). No reduction is ever
-// split, so every output value is computed by the same operations in the
-// same order whatever the thread count or batch: results are bit-identical
-// for 1, 2 or N threads, and run to run.
+// split between threads or reordered (a chunked block stores a partial sum
+// and continues it in order), so every output value is computed by the
+// same operations in the same order whatever the thread count or batch:
+// results are bit-identical for 1, 2 or N threads, and run to run.
 //
 // Kernels: the ISA is chosen at construction (FEATX_ISA or the best the CPU
 // has, see kernels/isa.hpp). SIMD kernels accumulate in float with FMA; the
