@@ -486,18 +486,18 @@ class Extractor {
       const float* b = layer.bias.data();
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
-        // Tasks of 48 pixels (a multiple of the 12- and 6-row register tiles)
-        // with all channels. A small map (the 7x7 layers' 49 pixels) is
-        // split by output channels instead, one equal share of 16-column
-        // panels per thread (160 -> 80 + 80), so threads get equal work
-        // rather than 48 pixels and 1, and each reads only its share of the
-        // weights.
         // One thread takes pixels in blocks whose inputs fit in half of L2
         // (the whole 7x7 map of a group or image): the kernel walks the
         // weights a column panel at a time over a block's pixels, so each
         // panel is read once per block. 48-pixel tasks streamed all the
         // weights again per task (1.6 MB for Conv_1) and cut a 49-pixel
         // map into 48 + 1.
+        // Several threads share tasks of 48 pixels (a multiple of the 12-
+        // and 6-row register tiles) with all channels. A small map (the 7x7
+        // layers' 49 pixels) is split by output channels instead, one equal
+        // share of 16-column panels per thread (160 -> 80 + 80), so threads
+        // get equal work rather than 48 pixels and 1, and each reads only
+        // its share of the weights.
         const int64_t out_pixels = int64_t(images) * g.out_h * g.out_w;  // images stacked
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
         if (threads <= 1) {
