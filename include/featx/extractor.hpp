@@ -191,15 +191,16 @@ class Extractor {
     run.group = group;
     for (const PlanStep& step : run.plan.steps())
       run.profile.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
-    for (const FusedBlock& f : run.plan.fused_blocks()) {  // a fused block is timed as a whole
-      for (int i : {f.expand_step, f.depthwise_step})
+    // A fused or chunked block is timed as a whole, under its project step.
+    auto time_as_block = [&](int expand_step, int depthwise_step, int project_step) {
+      for (int i : {expand_step, depthwise_step})
         if (i >= 0) run.profile[size_t(i)].name.clear();
-      run.profile[size_t(f.project_step)].name = block_name_of(run.plan, f.expand_step, f.project_step);
-    }
-    for (const ChunkedBlock& c : run.plan.chunked_blocks()) {  // so is a chunked one
-      run.profile[size_t(c.expand_step)].name.clear();
-      run.profile[size_t(c.depthwise_step)].name.clear();
-      run.profile[size_t(c.project_step)].name = block_name_of(run.plan, c.expand_step, c.project_step);
+      run.profile[size_t(project_step)].name = block_name_of(run.plan, expand_step, project_step);
+    };
+    for (const FusedBlock& f : run.plan.fused_blocks())
+      time_as_block(f.expand_step, f.depthwise_step, f.project_step);
+    for (const ChunkedBlock& c : run.plan.chunked_blocks()) {
+      time_as_block(c.expand_step, c.depthwise_step, c.project_step);
       run.chunk_weights.push_back(cut_chunk_weights(run.plan, c));
     }
     if (!same_input) {
