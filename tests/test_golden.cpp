@@ -208,16 +208,26 @@ TEST_CASE("a batch gives the same rows as single images; odd sizes and named lay
   CHECK_FALSE(ex2.extract(batch.data(), 1, 0, 5, &b).ok());
 }
 
+// The image-group tests' batch: 37x29 ends in 5x4, 3x2 and 2x1 maps, so
+// blocks 4-16 and the last conv run over groups, stride-2 depthwise convs
+// among them; 5 images are a group of 4 and one of 1 on one thread.
+constexpr int kGroupTestHeight = 37, kGroupTestWidth = 29, kGroupTestImages = 5;
+static std::vector<float> group_test_batch(size_t multiplier, size_t divisor) {
+  std::vector<float> batch(size_t(kGroupTestImages) * kGroupTestHeight * kGroupTestWidth * 3);
+  for (size_t i = 0; i < batch.size(); ++i)
+    batch[i] = float((i * multiplier + i / divisor) % 1000) / 999.0f;
+  return batch;
+}
+
 // Chunk widths that divide the expanded channels, that do not (a narrower
 // last chunk), and a single panel: every chunked batch gives the bits of
 // single images run layer by layer through the fused blocks.
 TEST_CASE("image groups: blocks run in chunks of expanded channels give the same bits") {
   std::shared_ptr<const featx::Model> model;
   REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
-  const int h = 37, w = 29, n = 5;
+  const int h = kGroupTestHeight, w = kGroupTestWidth, n = kGroupTestImages;
   const size_t image_floats = size_t(h) * w * 3;
-  std::vector<float> batch(n * image_floats);
-  for (size_t i = 0; i < batch.size(); ++i) batch[i] = float((i * 104729 + i / 89) % 1000) / 999.0f;
+  const std::vector<float> batch = group_test_batch(104729, 89);
   featx::Extractor single(model);
   std::vector<featx::Tensor> singles(n);
   for (int i = 0; i < n; ++i)
@@ -252,12 +262,9 @@ TEST_CASE("image groups: blocks run in chunks of expanded channels give the same
 TEST_CASE("image groups: the grouped tail of a batch gives every image's single-run values") {
   std::shared_ptr<const featx::Model> model;
   REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
-  // 37x29 ends in 5x4, 3x2 and 2x1 maps: blocks 4-16 and the last conv run
-  // over groups, stride-2 depthwise convs among them.
-  const int h = 37, w = 29, n = 5;
+  const int h = kGroupTestHeight, w = kGroupTestWidth, n = kGroupTestImages;
   const size_t image_floats = size_t(h) * w * 3;
-  std::vector<float> batch(n * image_floats);
-  for (size_t i = 0; i < batch.size(); ++i) batch[i] = float((i * 7919 + i / 97) % 1000) / 999.0f;
+  const std::vector<float> batch = group_test_batch(7919, 97);
   featx::Plan plan;
   REQUIRE(featx::Plan::make(*model, h, w, "", &plan, true, 1, 4).ok());
   CHECK(plan.group_images() == 4);
