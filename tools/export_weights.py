@@ -62,6 +62,8 @@ def _parse_args(argv):
     p.add_argument("--resolution", type=int, help="training resolution (--random; optional hint elsewhere)")
     p.add_argument("--seed", type=int, help="random seed (--random)")
     p.add_argument("--classes", type=int, default=0, help="classifier classes (--random; 0 = none)")
+    p.add_argument("--dense", default="", metavar="SPEC",
+                   help="random Dense head (--random), e.g. 'embedding_layer=128:relu,10:softmax'")
     p.add_argument("-o", "--output", metavar="OUT.featx")
     p.add_argument("--onnx", metavar="OUT.onnx")
     p.add_argument("--size", type=_size, metavar="HxW", help="input size of the ONNX graph and goldens")
@@ -83,7 +85,7 @@ def _read(args) -> ir.Network:
         return read_tflite(args.tflite)
     if args.random:
         from featx_export.random_model import random_network
-        return random_network(args.alpha, args.resolution, args.seed, args.classes)
+        return random_network(args.alpha, args.resolution, args.seed, args.classes, args.dense)
     hints = {"resolution": args.resolution} if args.resolution else {}
     if args.keras_h5:
         from featx_export.keras_h5_reader import read_keras_h5
@@ -124,6 +126,12 @@ def summary(net: ir.Network) -> str:
         c = net.classifier
         params += c.weights.size
         lines.append(f"  classifier {c.num_classes} classes, label offset {c.label_offset}")
+    for d in net.dense_head:
+        params += d.weights.size + (d.bias.size if d.bias is not None else 0)
+        lines.append(f"  dense {d.name:22s} {d.in_features} -> {d.out_features} {d.activation}"
+                     f"{' +bias' if d.bias is not None else ''}")
+    if net.labels:
+        lines.append(f"  labels {len(net.labels)}: {', '.join(net.labels[:5])}{' ...' if len(net.labels) > 5 else ''}")
     lines.append(f"blocks {len(net.blocks)}, parameters {params}, goldens {len(net.goldens)}")
     if net.notes:
         lines.append(f"notes: {net.notes}")

@@ -93,7 +93,7 @@ class WriterReaderTest(unittest.TestCase):
             reader.from_bytes(bytes(bad))
         mf = ModelFile.GetRootAs(data, 0)
         version_at = mf._tab.Pos + mf._tab.Offset(4)
-        struct.pack_into("<I", data, version_at, ir.FORMAT_VERSION + 1)
+        struct.pack_into("<I", data, version_at, ir.FORMAT_VERSION_WITH_HEAD + 1)
         with self.assertRaisesRegex(ValueError, "format version"):
             reader.from_bytes(bytes(data))
 
@@ -111,3 +111,41 @@ class WriterReaderTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DenseHeadRoundTripTest(unittest.TestCase):
+    def test_dense_head_and_labels_round_trip(self):
+        net = random_network(0.35, 96, seed=4, dense="embedding_layer=16:relu,3:softmax")
+        net.dense_head[1].bias = None  # Teachable Machine's last layer has none
+        net.labels = ["cat", "dog", "ünïcode"]
+        data = writer.to_bytes(net)
+        mf = ModelFile.GetRootAs(bytearray(data), 0)
+        self.assertEqual(mf.FormatVersion(), ir.FORMAT_VERSION_WITH_HEAD)
+        back = reader.from_bytes(data)
+        self.assertEqual([(d.name, d.activation) for d in back.dense_head],
+                         [("embedding_layer", "relu"), ("dense_1", "softmax")])
+        for a, b in zip(net.dense_head, back.dense_head):
+            np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(net.dense_head[0].bias, back.dense_head[0].bias)
+        self.assertIsNone(back.dense_head[1].bias)
+        self.assertEqual(back.labels, net.labels)
+
+    def test_model_without_head_stays_version_1(self):
+        mf = ModelFile.GetRootAs(bytearray(writer.to_bytes(random_network(0.35, 96, seed=4))), 0)
+        self.assertEqual(mf.FormatVersion(), ir.FORMAT_VERSION)
+
+    def test_bad_heads_rejected(self):
+        net = random_network(0.35, 96, seed=4, dense="8:relu,2:softmax")
+        net.dense_head[1].weights = net.dense_head[1].weights[:, :-1]
+        with self.assertRaisesRegex(ValueError, "dense layer dense_1: weights .* do not take the 8"):
+            writer.to_bytes(net)
+        net = random_network(0.35, 96, seed=4, dense="8:relu")
+        net.dense_head[0].activation = "gelu"
+        with self.assertRaisesRegex(ValueError, "unknown activation 'gelu'"):
+            writer.to_bytes(net)
+        net = random_network(0.35, 96, seed=4, dense="8:relu,2:softmax")
+        net.labels = ["only one"]
+        with self.assertRaisesRegex(ValueError, "1 labels for 2 outputs"):
+            writer.to_bytes(net)
+        with self.assertRaisesRegex(ValueError, "UNITS"):
+            random_network(0.35, 96, seed=4, dense="x:relu")

@@ -7,6 +7,7 @@ ONNX graph. Arrays are float32 numpy arrays in TensorFlow layouts:
   full conv kernel     [kh, kw, in, out]  (HWIO)
   depthwise kernel     [kh, kw, channels] (depth multiplier 1)
   classifier weights   [classes, features]
+  dense weights        [outputs, inputs]  (Keras kernels are [inputs, outputs]: readers transpose)
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import numpy as np
 
 EXPORTER_VERSION = "0.1.0"
 FORMAT_VERSION = 1
+# Files with a dense head: a version-1 runtime would ignore the head silently.
+FORMAT_VERSION_WITH_HEAD = 2
+
+DENSE_ACTIVATIONS = ("linear", "relu", "relu6", "softmax")
 
 # MobileNetV2 inverted-residual settings (expansion t, channels c, repeats n, stride s),
 # from Sandler et al. 2018, table 2.
@@ -103,6 +108,23 @@ class Classifier:
 
 
 @dataclass
+class Dense:
+    """One Dense layer of the user's head, applied to the pooled feature vector."""
+    name: str
+    weights: np.ndarray  # [outputs, inputs]
+    bias: Optional[np.ndarray] = None
+    activation: str = "linear"  # one of DENSE_ACTIVATIONS
+
+    @property
+    def in_features(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weights.shape[0])
+
+
+@dataclass
 class Golden:
     name: str
     input: np.ndarray  # [H, W, 3] float32 in [0, 1]
@@ -127,6 +149,8 @@ class Network:
     notes: str = ""
     goldens: List[Golden] = field(default_factory=list)
     architecture: str = "mobilenet_v2"
+    dense_head: List[Dense] = field(default_factory=list)  # the user's layers after pooling
+    labels: List[str] = field(default_factory=list)  # class names of the last layer's outputs
 
     @property
     def feature_dim(self) -> int:
@@ -175,6 +199,28 @@ class Network:
         if self.classifier is not None and self.classifier.weights.shape[1] != self.feature_dim:
             raise ValueError(f"classifier weights {self.classifier.weights.shape} do not take "
                              f"{self.feature_dim} features")
+        width = self.feature_dim
+        names = {layer.name for layer in self.layers()}
+        for dense in self.dense_head:
+            if dense.activation not in DENSE_ACTIVATIONS:
+                raise ValueError(f"dense layer {dense.name}: unknown activation {dense.activation!r} "
+                                 f"(featx runs {', '.join(DENSE_ACTIVATIONS)})")
+            if dense.weights.ndim != 2 or dense.in_features != width:
+                raise ValueError(f"dense layer {dense.name}: weights {dense.weights.shape} do not "
+                                 f"take the {width} values before it")
+            if dense.bias is not None and dense.bias.shape != (dense.out_features,):
+                raise ValueError(f"dense layer {dense.name}: bias {dense.bias.shape} does not match "
+                                 f"{dense.out_features} outputs")
+            if dense.name in names:
+                raise ValueError(f"dense layer {dense.name}: name used twice")
+            names.add(dense.name)
+            for arr in (dense.weights, dense.bias):
+                if arr is not None and not np.all(np.isfinite(arr)):
+                    raise ValueError(f"dense layer {dense.name}: non-finite weights")
+            width = dense.out_features
+        if self.labels and self.dense_head and len(self.labels) != width:
+            raise ValueError(f"{len(self.labels)} labels for {width} outputs of the last layer "
+                             f"{self.dense_head[-1].name}")
         for layer in self.layers():
             for arr in (layer.kernel, layer.bias):
                 if arr is not None and not np.all(np.isfinite(arr)):

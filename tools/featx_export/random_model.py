@@ -60,11 +60,45 @@ def _depthwise(rng, name, channels, stride) -> ir.Conv:
                    batch_norm=_batch_norm(rng, channels), activation="relu6")
 
 
-def random_network(alpha: float, resolution: int, seed: int, classes: int = 0) -> ir.Network:
+def parse_dense_spec(text: str):
+    """'128:relu,10:softmax' or 'embedding_layer=128:relu,...' -> [(name, units, activation)].
+
+    Unnamed layers get Keras's default names: dense, dense_1, dense_2, ...
+    """
+    layers = []
+    for i, item in enumerate(t for t in text.split(",") if t.strip()):
+        name, _, rest = item.rpartition("=")
+        units, _, activation = rest.partition(":")
+        try:
+            n = int(units)
+        except ValueError:
+            n = 0
+        activation = activation or "linear"
+        if n < 1 or activation not in ir.DENSE_ACTIVATIONS:
+            raise ValueError(f"dense layer spec {item!r}: expected [NAME=]UNITS[:ACTIVATION] with "
+                             f"UNITS >= 1 and ACTIVATION one of {', '.join(ir.DENSE_ACTIVATIONS)}")
+        layers.append((name.strip() or ("dense" if i == 0 else f"dense_{i}"), n, activation))
+    return layers
+
+
+def random_dense_head(rng: np.random.Generator, features: int, spec) -> list:
+    """Random Dense layers (He-scaled weights, small biases) for a parse_dense_spec list."""
+    head, width = [], features
+    for name, units, activation in spec:
+        weights = rng.normal(0.0, np.sqrt(2.0 / width), (units, width)).astype(np.float32)
+        bias = rng.normal(0.0, 0.1, units).astype(np.float32)
+        head.append(ir.Dense(name=name, weights=weights, bias=bias, activation=activation))
+        width = units
+    return head
+
+
+def random_network(alpha: float, resolution: int, seed: int, classes: int = 0,
+                   dense: str = "") -> ir.Network:
     """A deterministic random MobileNetV2 for width multiplier `alpha`.
 
     `resolution` is only recorded (the network runs at any size); `classes` > 0
-    adds a random classifier on the feature vector.
+    adds a random classifier on the feature vector; `dense` (parse_dense_spec)
+    adds a random Dense head instead, like a user's fine-tuned model.
     """
     if alpha <= 0:
         raise ValueError(f"width multiplier must be positive, got {alpha}")
@@ -100,11 +134,13 @@ def random_network(alpha: float, resolution: int, seed: int, classes: int = 0) -
             weights=rng.normal(0.0, 1.0 / np.sqrt(features), (classes, features)).astype(np.float32),
             bias=rng.normal(0.0, 0.1, classes).astype(np.float32), label_offset=0)
 
+    dense_head = random_dense_head(rng, head.out_channels, parse_dense_spec(dense)) if dense else []
+
     net = ir.Network(width_multiplier=float(alpha), resolution=int(resolution),
                      input_scale=2.0, input_offset=-1.0, stem=stem, blocks=blocks, head=head,
-                     classifier=classifier,
+                     classifier=classifier, dense_head=dense_head,
                      source=f"random:alpha={float(alpha)},resolution={resolution},seed={seed},"
-                            f"classes={classes}",
+                            f"classes={classes}" + (f",dense={dense}" if dense else ""),
                      source_format="random",
                      notes="synthetic weights for tests; input x*2-1 (TF Hub convention)")
     net.validate()

@@ -79,6 +79,19 @@ def network_from_payload(payload: bytes, where: str = "payload") -> ir.Network:
                              f"into {classes} classes")
         classifier = ir.Classifier(weights=weights.reshape(classes, -1), bias=_floats(fc, "Bias"),
                                    label_offset=fc.LabelOffset())
+    dense_head = []
+    for i in range(net.DenseHeadLength()):
+        d = net.DenseHead(i)
+        weights = _floats(d, "Weights")
+        if d.InFeatures() <= 0 or d.OutFeatures() <= 0 or weights.size != d.InFeatures() * d.OutFeatures():
+            raise ValueError(f"{where}: dense layer {_text(d.Name())} weights ({weights.size} values) "
+                             f"are not {d.OutFeatures()} x {d.InFeatures()}")
+        if d.Activation() >= len(ir.DENSE_ACTIVATIONS):
+            raise ValueError(f"{where}: dense layer {_text(d.Name())}: unknown activation {d.Activation()}")
+        dense_head.append(ir.Dense(name=_text(d.Name()), weights=weights.reshape(d.OutFeatures(), -1),
+                                   bias=_floats(d, "Bias"),
+                                   activation=ir.DENSE_ACTIVATIONS[d.Activation()]))
+    labels = [_text(net.Labels(i)) for i in range(net.LabelsLength())]
     goldens = []
     for i in range(net.GoldensLength()):
         g = net.Goldens(i)
@@ -97,7 +110,8 @@ def network_from_payload(payload: bytes, where: str = "payload") -> ir.Network:
         source=_text(prov.Source()) if prov else "",
         source_format=_text(prov.SourceFormat()) if prov else "",
         notes=_text(prov.Notes()) if prov else "",
-        goldens=goldens, architecture=_text(net.Architecture()))
+        goldens=goldens, architecture=_text(net.Architecture()),
+        dense_head=dense_head, labels=labels)
     result.validate()
     return result
 
@@ -107,9 +121,9 @@ def from_bytes(data: bytes, where: str = "model") -> ir.Network:
         raise ValueError(f"{where}: not a featx model (file identifier {bytes(data[4:8])!r}, "
                          f"expected {FILE_IDENTIFIER!r})")
     mf = ModelFile.GetRootAs(bytearray(data), 0)
-    if mf.FormatVersion() != ir.FORMAT_VERSION:
+    if mf.FormatVersion() not in (ir.FORMAT_VERSION, ir.FORMAT_VERSION_WITH_HEAD):
         raise ValueError(f"{where}: format version {mf.FormatVersion()}, this exporter reads "
-                         f"{ir.FORMAT_VERSION}")
+                         f"{ir.FORMAT_VERSION} and {ir.FORMAT_VERSION_WITH_HEAD}")
     if mf.PayloadIsNone():
         raise ValueError(f"{where}: no payload")
     payload = mf.PayloadAsNumpy().tobytes()

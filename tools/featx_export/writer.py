@@ -22,7 +22,8 @@ from . import ir
 from .crc32c import crc32c
 
 from featx.fb import (BatchNorm as fbBatchNorm, Block as fbBlock, Classifier as fbClassifier,
-                      ConvLayer as fbConvLayer, GoldenSample as fbGolden,
+                      ConvLayer as fbConvLayer, DenseLayer as fbDenseLayer,
+                      GoldenSample as fbGolden,
                       InputNormalization as fbInputNorm, ModelFile as fbModelFile,
                       Network as fbNetwork, Provenance as fbProvenance)
 
@@ -31,6 +32,7 @@ FILE_IDENTIFIER = b"FTX1"
 
 _ACTIVATIONS = {"none": 0, "relu6": 1, "relu": 2}
 _KINDS = {"full": 0, "depthwise": 1}
+_DENSE_ACTIVATIONS = {"linear": 0, "relu": 1, "relu6": 2, "softmax": 3}
 
 
 def _floats(b: flatbuffers.Builder, values) -> int:
@@ -119,6 +121,30 @@ def _classifier(b, c: ir.Classifier) -> int:
     return fbClassifier.End(b)
 
 
+def _dense(b, d: ir.Dense) -> int:
+    if d.activation not in _DENSE_ACTIVATIONS:
+        raise ValueError(f"dense layer {d.name}: unknown activation {d.activation!r}")
+    name = b.CreateString(d.name)
+    weights = _floats(b, d.weights)
+    bias = _floats(b, d.bias) if d.bias is not None else None
+    fbDenseLayer.Start(b)
+    fbDenseLayer.AddName(b, name)
+    fbDenseLayer.AddInFeatures(b, d.in_features)
+    fbDenseLayer.AddOutFeatures(b, d.out_features)
+    fbDenseLayer.AddWeights(b, weights)
+    if bias is not None:
+        fbDenseLayer.AddBias(b, bias)
+    fbDenseLayer.AddActivation(b, _DENSE_ACTIVATIONS[d.activation])
+    return fbDenseLayer.End(b)
+
+
+def _offsets_vector(b, offsets) -> int:
+    b.StartVector(4, len(offsets), 4)
+    for off in reversed(offsets):
+        b.PrependUOffsetTRelative(off)
+    return b.EndVector()
+
+
 def _golden(b, g: ir.Golden) -> int:
     if g.input.ndim != 3 or g.input.shape[2] != 3:
         raise ValueError(f"golden {g.name!r}: input must be [H, W, 3], found {g.input.shape}")
@@ -144,6 +170,7 @@ def _payload(net: ir.Network) -> bytes:
     approx += sum(g.input.size * 4 for g in net.goldens)
     if net.classifier is not None:
         approx += net.classifier.weights.size * 4
+    approx += sum(d.weights.size * 4 for d in net.dense_head)
     b = flatbuffers.Builder(approx)
 
     # Children first: a FlatBuffers table can only reference finished objects.
@@ -161,6 +188,8 @@ def _payload(net: ir.Network) -> bytes:
     head = _conv(b, net.head)
     feature_layer = b.CreateString(net.feature_layer)
     classifier = _classifier(b, net.classifier) if net.classifier is not None else None
+    dense_vec = _offsets_vector(b, [_dense(b, d) for d in net.dense_head]) if net.dense_head else None
+    labels_vec = _offsets_vector(b, [b.CreateString(s) for s in net.labels]) if net.labels else None
     prov_strings = [b.CreateString(s) for s in
                     (net.source, net.source_format, ir.EXPORTER_VERSION, net.notes)]
     fbProvenance.Start(b)
@@ -189,6 +218,10 @@ def _payload(net: ir.Network) -> bytes:
     fbNetwork.AddFeatureDim(b, int(net.feature_dim))
     if classifier is not None:
         fbNetwork.AddClassifier(b, classifier)
+    if dense_vec is not None:
+        fbNetwork.AddDenseHead(b, dense_vec)
+    if labels_vec is not None:
+        fbNetwork.AddLabels(b, labels_vec)
     fbNetwork.AddProvenance(b, provenance)
     if goldens_vec is not None:
         fbNetwork.AddGoldens(b, goldens_vec)
@@ -206,7 +239,7 @@ def to_bytes(net: ir.Network) -> bytes:
     b.Bytes[b.head:b.head + len(payload)] = payload
     payload_vec = b.EndVector()
     fbModelFile.Start(b)
-    fbModelFile.AddFormatVersion(b, ir.FORMAT_VERSION)
+    fbModelFile.AddFormatVersion(b, ir.FORMAT_VERSION_WITH_HEAD if net.dense_head else ir.FORMAT_VERSION)
     fbModelFile.AddPayloadCrc32c(b, crc32c(payload))
     fbModelFile.AddPayload(b, payload_vec)
     b.Finish(fbModelFile.End(b), file_identifier=FILE_IDENTIFIER)

@@ -31,6 +31,9 @@ struct InputNormalizationBuilder;
 struct Classifier;
 struct ClassifierBuilder;
 
+struct DenseLayer;
+struct DenseLayerBuilder;
+
 struct Provenance;
 struct ProvenanceBuilder;
 
@@ -104,6 +107,42 @@ inline const char *EnumNameConvKind(ConvKind e) {
   if (flatbuffers::IsOutRange(e, ConvKind::FULL, ConvKind::DEPTHWISE)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesConvKind()[index];
+}
+
+enum class DenseActivation : int8_t {
+  LINEAR = 0,
+  RELU = 1,
+  RELU6 = 2,
+  SOFTMAX = 3,
+  MIN = LINEAR,
+  MAX = SOFTMAX
+};
+
+inline const DenseActivation (&EnumValuesDenseActivation())[4] {
+  static const DenseActivation values[] = {
+    DenseActivation::LINEAR,
+    DenseActivation::RELU,
+    DenseActivation::RELU6,
+    DenseActivation::SOFTMAX
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesDenseActivation() {
+  static const char * const names[5] = {
+    "LINEAR",
+    "RELU",
+    "RELU6",
+    "SOFTMAX",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameDenseActivation(DenseActivation e) {
+  if (flatbuffers::IsOutRange(e, DenseActivation::LINEAR, DenseActivation::SOFTMAX)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesDenseActivation()[index];
 }
 
 struct BatchNorm FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -683,6 +722,123 @@ inline flatbuffers::Offset<Classifier> CreateClassifierDirect(
       label_offset);
 }
 
+struct DenseLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef DenseLayerBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_NAME = 4,
+    VT_IN_FEATURES = 6,
+    VT_OUT_FEATURES = 8,
+    VT_WEIGHTS = 10,
+    VT_BIAS = 12,
+    VT_ACTIVATION = 14
+  };
+  const flatbuffers::String *name() const {
+    return GetPointer<const flatbuffers::String *>(VT_NAME);
+  }
+  int32_t in_features() const {
+    return GetField<int32_t>(VT_IN_FEATURES, 0);
+  }
+  int32_t out_features() const {
+    return GetField<int32_t>(VT_OUT_FEATURES, 0);
+  }
+  const flatbuffers::Vector<float> *weights() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_WEIGHTS);
+  }
+  const flatbuffers::Vector<float> *bias() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_BIAS);
+  }
+  featx::fb::DenseActivation activation() const {
+    return static_cast<featx::fb::DenseActivation>(GetField<int8_t>(VT_ACTIVATION, 0));
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffsetRequired(verifier, VT_NAME) &&
+           verifier.VerifyString(name()) &&
+           VerifyField<int32_t>(verifier, VT_IN_FEATURES, 4) &&
+           VerifyField<int32_t>(verifier, VT_OUT_FEATURES, 4) &&
+           VerifyOffsetRequired(verifier, VT_WEIGHTS) &&
+           verifier.VerifyVector(weights()) &&
+           VerifyOffset(verifier, VT_BIAS) &&
+           verifier.VerifyVector(bias()) &&
+           VerifyField<int8_t>(verifier, VT_ACTIVATION, 1) &&
+           verifier.EndTable();
+  }
+};
+
+struct DenseLayerBuilder {
+  typedef DenseLayer Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_name(flatbuffers::Offset<flatbuffers::String> name) {
+    fbb_.AddOffset(DenseLayer::VT_NAME, name);
+  }
+  void add_in_features(int32_t in_features) {
+    fbb_.AddElement<int32_t>(DenseLayer::VT_IN_FEATURES, in_features, 0);
+  }
+  void add_out_features(int32_t out_features) {
+    fbb_.AddElement<int32_t>(DenseLayer::VT_OUT_FEATURES, out_features, 0);
+  }
+  void add_weights(flatbuffers::Offset<flatbuffers::Vector<float>> weights) {
+    fbb_.AddOffset(DenseLayer::VT_WEIGHTS, weights);
+  }
+  void add_bias(flatbuffers::Offset<flatbuffers::Vector<float>> bias) {
+    fbb_.AddOffset(DenseLayer::VT_BIAS, bias);
+  }
+  void add_activation(featx::fb::DenseActivation activation) {
+    fbb_.AddElement<int8_t>(DenseLayer::VT_ACTIVATION, static_cast<int8_t>(activation), 0);
+  }
+  explicit DenseLayerBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<DenseLayer> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<DenseLayer>(end);
+    fbb_.Required(o, DenseLayer::VT_NAME);
+    fbb_.Required(o, DenseLayer::VT_WEIGHTS);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<DenseLayer> CreateDenseLayer(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> name = 0,
+    int32_t in_features = 0,
+    int32_t out_features = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> weights = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> bias = 0,
+    featx::fb::DenseActivation activation = featx::fb::DenseActivation::LINEAR) {
+  DenseLayerBuilder builder_(_fbb);
+  builder_.add_bias(bias);
+  builder_.add_weights(weights);
+  builder_.add_out_features(out_features);
+  builder_.add_in_features(in_features);
+  builder_.add_name(name);
+  builder_.add_activation(activation);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<DenseLayer> CreateDenseLayerDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *name = nullptr,
+    int32_t in_features = 0,
+    int32_t out_features = 0,
+    const std::vector<float> *weights = nullptr,
+    const std::vector<float> *bias = nullptr,
+    featx::fb::DenseActivation activation = featx::fb::DenseActivation::LINEAR) {
+  auto name__ = name ? _fbb.CreateString(name) : 0;
+  auto weights__ = weights ? _fbb.CreateVector<float>(*weights) : 0;
+  auto bias__ = bias ? _fbb.CreateVector<float>(*bias) : 0;
+  return featx::fb::CreateDenseLayer(
+      _fbb,
+      name__,
+      in_features,
+      out_features,
+      weights__,
+      bias__,
+      activation);
+}
+
 struct Provenance FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ProvenanceBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -934,8 +1090,10 @@ struct Network FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_FEATURE_LAYER = 18,
     VT_FEATURE_DIM = 20,
     VT_CLASSIFIER = 22,
-    VT_PROVENANCE = 24,
-    VT_GOLDENS = 26
+    VT_DENSE_HEAD = 24,
+    VT_LABELS = 26,
+    VT_PROVENANCE = 28,
+    VT_GOLDENS = 30
   };
   const flatbuffers::String *architecture() const {
     return GetPointer<const flatbuffers::String *>(VT_ARCHITECTURE);
@@ -967,6 +1125,12 @@ struct Network FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const featx::fb::Classifier *classifier() const {
     return GetPointer<const featx::fb::Classifier *>(VT_CLASSIFIER);
   }
+  const flatbuffers::Vector<flatbuffers::Offset<featx::fb::DenseLayer>> *dense_head() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<featx::fb::DenseLayer>> *>(VT_DENSE_HEAD);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *labels() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>> *>(VT_LABELS);
+  }
   const featx::fb::Provenance *provenance() const {
     return GetPointer<const featx::fb::Provenance *>(VT_PROVENANCE);
   }
@@ -993,6 +1157,12 @@ struct Network FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyField<int32_t>(verifier, VT_FEATURE_DIM, 4) &&
            VerifyOffset(verifier, VT_CLASSIFIER) &&
            verifier.VerifyTable(classifier()) &&
+           VerifyOffset(verifier, VT_DENSE_HEAD) &&
+           verifier.VerifyVector(dense_head()) &&
+           verifier.VerifyVectorOfTables(dense_head()) &&
+           VerifyOffset(verifier, VT_LABELS) &&
+           verifier.VerifyVector(labels()) &&
+           verifier.VerifyVectorOfStrings(labels()) &&
            VerifyOffset(verifier, VT_PROVENANCE) &&
            verifier.VerifyTable(provenance()) &&
            VerifyOffset(verifier, VT_GOLDENS) &&
@@ -1036,6 +1206,12 @@ struct NetworkBuilder {
   void add_classifier(flatbuffers::Offset<featx::fb::Classifier> classifier) {
     fbb_.AddOffset(Network::VT_CLASSIFIER, classifier);
   }
+  void add_dense_head(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<featx::fb::DenseLayer>>> dense_head) {
+    fbb_.AddOffset(Network::VT_DENSE_HEAD, dense_head);
+  }
+  void add_labels(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> labels) {
+    fbb_.AddOffset(Network::VT_LABELS, labels);
+  }
   void add_provenance(flatbuffers::Offset<featx::fb::Provenance> provenance) {
     fbb_.AddOffset(Network::VT_PROVENANCE, provenance);
   }
@@ -1069,11 +1245,15 @@ inline flatbuffers::Offset<Network> CreateNetwork(
     flatbuffers::Offset<flatbuffers::String> feature_layer = 0,
     int32_t feature_dim = 0,
     flatbuffers::Offset<featx::fb::Classifier> classifier = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<featx::fb::DenseLayer>>> dense_head = 0,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> labels = 0,
     flatbuffers::Offset<featx::fb::Provenance> provenance = 0,
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<featx::fb::GoldenSample>>> goldens = 0) {
   NetworkBuilder builder_(_fbb);
   builder_.add_goldens(goldens);
   builder_.add_provenance(provenance);
+  builder_.add_labels(labels);
+  builder_.add_dense_head(dense_head);
   builder_.add_classifier(classifier);
   builder_.add_feature_dim(feature_dim);
   builder_.add_feature_layer(feature_layer);
@@ -1099,11 +1279,15 @@ inline flatbuffers::Offset<Network> CreateNetworkDirect(
     const char *feature_layer = nullptr,
     int32_t feature_dim = 0,
     flatbuffers::Offset<featx::fb::Classifier> classifier = 0,
+    const std::vector<flatbuffers::Offset<featx::fb::DenseLayer>> *dense_head = nullptr,
+    const std::vector<flatbuffers::Offset<flatbuffers::String>> *labels = nullptr,
     flatbuffers::Offset<featx::fb::Provenance> provenance = 0,
     const std::vector<flatbuffers::Offset<featx::fb::GoldenSample>> *goldens = nullptr) {
   auto architecture__ = architecture ? _fbb.CreateString(architecture) : 0;
   auto blocks__ = blocks ? _fbb.CreateVector<flatbuffers::Offset<featx::fb::Block>>(*blocks) : 0;
   auto feature_layer__ = feature_layer ? _fbb.CreateString(feature_layer) : 0;
+  auto dense_head__ = dense_head ? _fbb.CreateVector<flatbuffers::Offset<featx::fb::DenseLayer>>(*dense_head) : 0;
+  auto labels__ = labels ? _fbb.CreateVector<flatbuffers::Offset<flatbuffers::String>>(*labels) : 0;
   auto goldens__ = goldens ? _fbb.CreateVector<flatbuffers::Offset<featx::fb::GoldenSample>>(*goldens) : 0;
   return featx::fb::CreateNetwork(
       _fbb,
@@ -1117,6 +1301,8 @@ inline flatbuffers::Offset<Network> CreateNetworkDirect(
       feature_layer__,
       feature_dim,
       classifier,
+      dense_head__,
+      labels__,
       provenance,
       goldens__);
 }

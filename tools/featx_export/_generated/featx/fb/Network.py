@@ -133,8 +133,53 @@ class Network(object):
         return None
 
     # Network
-    def Provenance(self):
+    def DenseHead(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            from featx.fb.DenseLayer import DenseLayer
+            obj = DenseLayer()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # Network
+    def DenseHeadLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Network
+    def DenseHeadIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        return o == 0
+
+    # Network
+    def Labels(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return ""
+
+    # Network
+    def LabelsLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Network
+    def LabelsIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        return o == 0
+
+    # Network
+    def Provenance(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
             from featx.fb.Provenance import Provenance
@@ -145,7 +190,7 @@ class Network(object):
 
     # Network
     def Goldens(self, j):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
@@ -158,17 +203,17 @@ class Network(object):
 
     # Network
     def GoldensLength(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
         if o != 0:
             return self._tab.VectorLen(o)
         return 0
 
     # Network
     def GoldensIsNone(self):
-        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
         return o == 0
 
-def NetworkStart(builder): builder.StartObject(12)
+def NetworkStart(builder): builder.StartObject(14)
 def Start(builder):
     return NetworkStart(builder)
 def NetworkAddArchitecture(builder, architecture): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(architecture), 0)
@@ -204,10 +249,22 @@ def AddFeatureDim(builder, featureDim):
 def NetworkAddClassifier(builder, classifier): builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(classifier), 0)
 def AddClassifier(builder, classifier):
     return NetworkAddClassifier(builder, classifier)
-def NetworkAddProvenance(builder, provenance): builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(provenance), 0)
+def NetworkAddDenseHead(builder, denseHead): builder.PrependUOffsetTRelativeSlot(10, flatbuffers.number_types.UOffsetTFlags.py_type(denseHead), 0)
+def AddDenseHead(builder, denseHead):
+    return NetworkAddDenseHead(builder, denseHead)
+def NetworkStartDenseHeadVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def StartDenseHeadVector(builder, numElems):
+    return NetworkStartDenseHeadVector(builder, numElems)
+def NetworkAddLabels(builder, labels): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(labels), 0)
+def AddLabels(builder, labels):
+    return NetworkAddLabels(builder, labels)
+def NetworkStartLabelsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def StartLabelsVector(builder, numElems):
+    return NetworkStartLabelsVector(builder, numElems)
+def NetworkAddProvenance(builder, provenance): builder.PrependUOffsetTRelativeSlot(12, flatbuffers.number_types.UOffsetTFlags.py_type(provenance), 0)
 def AddProvenance(builder, provenance):
     return NetworkAddProvenance(builder, provenance)
-def NetworkAddGoldens(builder, goldens): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(goldens), 0)
+def NetworkAddGoldens(builder, goldens): builder.PrependUOffsetTRelativeSlot(13, flatbuffers.number_types.UOffsetTFlags.py_type(goldens), 0)
 def AddGoldens(builder, goldens):
     return NetworkAddGoldens(builder, goldens)
 def NetworkStartGoldensVector(builder, numElems): return builder.StartVector(4, numElems, 4)
