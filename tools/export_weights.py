@@ -142,6 +142,8 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     try:
         net = _read(args)
+        for line in net.report:
+            sys.stderr.write(f"{PROG}: {line}\n")
         height, width = args.size or (net.resolution, net.resolution)
         if args.golden:
             _goldens(net, args.golden, height, width)

@@ -151,6 +151,10 @@ class Network:
     architecture: str = "mobilenet_v2"
     dense_head: List[Dense] = field(default_factory=list)  # the user's layers after pooling
     labels: List[str] = field(default_factory=list)  # class names of the last layer's outputs
+    # What the reader kept and skipped of the source model, one line each
+    # ("kept dense 'dense' 1280 -> 128 relu", "skipped dropout 'dropout' (inference)");
+    # export_weights prints it, so nothing is dropped silently.
+    report: List[str] = field(default_factory=list)
 
     @property
     def feature_dim(self) -> int:
