@@ -34,7 +34,7 @@ TEST_CASE("tf2 MobileNetV2 labels real photos") {
     featx::Tensor logits;
     REQUIRE(ex.logits(img.rgb.data(), 1, img.height, img.width, &logits).ok());
     const int top = int(std::max_element(logits.data.begin(), logits.data.end()) - logits.data.begin());
-    const std::string label = labels[size_t(top + model->classifier().label_offset)];
+    const std::string label = labels[size_t(top + model->label_offset())];
     MESSAGE(std::string(e.first) << " -> " << label);
     CHECK(label == e.second);
   }

@@ -107,14 +107,14 @@ TEST_CASE("bad model files give one-line errors naming the file") {
   test_support::write_bytes(dir + "/flipped.featx", flipped);
   check_fails(dir + "/flipped.featx", "checksum mismatch");
 
-  // Same payload, newer format version.
+  // Same payload, a format version newer than this runtime reads.
   const auto* file = featx::fb::GetModelFile(bytes.data());
   flatbuffers::FlatBufferBuilder fbb;
   fbb.ForceVectorAlignment(file->payload()->size(), 1, 16);
   auto payload = fbb.CreateVector(file->payload()->data(), file->payload()->size());
-  fbb.Finish(featx::fb::CreateModelFile(fbb, 2, file->payload_crc32c(), payload), featx::fb::ModelFileIdentifier());
-  test_support::write_bytes(dir + "/v2.featx", std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()));
-  check_fails(dir + "/v2.featx", "format version 2 is not supported");
+  fbb.Finish(featx::fb::CreateModelFile(fbb, featx::kFormatVersion + 1, file->payload_crc32c(), payload), featx::fb::ModelFileIdentifier());
+  test_support::write_bytes(dir + "/v3.featx", std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()));
+  check_fails(dir + "/v3.featx", "format version 3 is not supported");
 
   // A directory is not a model.
   check_fails(dir, "not a regular file");

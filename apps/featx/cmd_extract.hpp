@@ -124,35 +124,34 @@ inline featx::Status cmd_classify(const Args& args) {
   if (args.has("--top")) FEATX_RETURN_IF_ERROR(parse_int("-k", args.get("--top"), 1, 100000, &k));
   std::vector<std::string> labels;
   if (args.has("--labels")) FEATX_RETURN_IF_ERROR(read_labels(args.get("--labels"), &labels));
+  // A labels file names class c on line c + label_offset; without one, the
+  // model's own labels (e.g. Teachable Machine's), else "class c".
+  const int offset = labels.empty() ? 0 : setup.model->label_offset();
+  if (labels.empty()) labels = setup.model->labels();
   featx::ExtractorOptions opt;
   opt.threads = setup.threads;
   featx::Extractor extractor(setup.model, opt);
-  const int offset = setup.model->classifier().label_offset;
   return for_each_batch(
       args, setup,
       [&](const std::vector<std::string>& names, const std::vector<float>& batch, int n, int h,
           int w) -> featx::Status {
         featx::Tensor t;
-        featx::Status st = extractor.logits(batch.data(), n, h, w, &t);
+        featx::Status st = extractor.probabilities(batch.data(), n, h, w, &t);
         if (!st) return featx::Status(st.code(), names.front() + ": " + st.message());
         const int classes = int(t.shape[1]);
         for (int i = 0; i < n; ++i) {
-          const float* z = t.data.data() + size_t(i) * size_t(classes);
-          // Softmax in double for the printed probabilities; ranking uses logits.
-          double zmax = *std::max_element(z, z + classes), sum = 0.0;
-          for (int c = 0; c < classes; ++c) sum += std::exp(double(z[c]) - zmax);
+          const float* p = t.data.data() + size_t(i) * size_t(classes);
           std::vector<int> order(static_cast<size_t>(classes));
           for (int c = 0; c < classes; ++c) order[size_t(c)] = c;
           const int top = std::min(k, classes);
           std::partial_sort(order.begin(), order.begin() + top, order.end(),
-                            [&](int a, int b) { return z[a] > z[b] || (z[a] == z[b] && a < b); });
+                            [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
           std::printf("%s\n", names[size_t(i)].c_str());
           for (int r = 0; r < top; ++r) {
             const int c = order[size_t(r)];
             const size_t li = size_t(c + offset);
             std::string label = li < labels.size() ? labels[li] : "class " + std::to_string(c);
-            std::printf("  %d\t%.6f\t%d\t%s\n", r + 1, std::exp(double(z[c]) - zmax) / sum, c,
-                        label.c_str());
+            std::printf("  %d\t%.6f\t%d\t%s\n", r + 1, double(p[c]), c, label.c_str());
           }
         }
         return featx::Status::Ok();

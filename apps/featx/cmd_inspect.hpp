@@ -22,8 +22,8 @@ inline featx::Status cmd_inspect(const Args& args) {
               double(m->input_offset()));
   std::printf("feature_layer: %s, feature_dim: %d\n", m->feature_layer().c_str(), m->feature_dim());
   if (m->has_classifier())
-    std::printf("classifier: %d classes (label offset %d)\n", m->classifier().num_classes,
-                m->classifier().label_offset);
+    std::printf("classifier: %d classes (label offset %d, %zu labels in the model)\n",
+                m->num_classes(), m->label_offset(), m->labels().size());
   else
     std::printf("classifier: none\n");
   std::printf("parameters: %zu, file bytes: %zu (%s), folded copies: %zu bytes\n",
@@ -32,15 +32,23 @@ inline featx::Status cmd_inspect(const Args& args) {
   std::printf("isa: %s (best on this CPU: %s; FEATX_ISA overrides)\n",
               featx::isa_name(featx::selected_isa()), featx::isa_name(featx::best_isa()));
   std::printf("goldens: %zu\n", m->goldens().size());
-  std::printf("layers:\n");
+  // Each output under its slim name and, where Keras has one, its Keras name.
+  std::printf("layers: (slim name, Keras name)\n");
   for (const auto& l : m->layers())
-    std::printf("  %-28s %-9s %dx%d s%d %5d -> %-5d %s\n", l.name.c_str(),
-                l.depthwise ? "depthwise" : "conv", l.kernel_h, l.kernel_w, l.stride,
-                l.in_channels, l.out_channels, featx::activation_name(l.activation));
-  std::printf("blocks:\n");
+    std::printf("  %-28s %-30s %-9s %dx%d s%d %5d -> %-5d %s\n", l.name.c_str(),
+                featx::keras_name(*m, l.name).c_str(), l.depthwise ? "depthwise" : "conv",
+                l.kernel_h, l.kernel_w, l.stride, l.in_channels, l.out_channels,
+                featx::activation_name(l.activation));
+  std::printf("blocks: (slim name, Keras name)\n");
   for (const auto& b : m->blocks())
-    std::printf("  %-20s t=%d s=%d %4d -> %-4d%s\n", b.name.c_str(), b.expansion, b.stride,
-                b.in_channels, b.out_channels, b.residual ? " residual" : "");
+    std::printf("  %-20s %-20s t=%d s=%d %4d -> %-4d%s\n", b.name.c_str(),
+                featx::keras_name(*m, b.name).c_str(), b.expansion, b.stride, b.in_channels,
+                b.out_channels, b.residual ? " residual" : "");
+  std::printf("pooled: global_average_pooling2d (%d features)\n", m->feature_dim());
+  std::printf("dense head:%s\n", m->head().empty() ? " none" : "");
+  for (const auto& d : m->head())
+    std::printf("  %-28s dense %5d -> %-5d %s%s\n", d.name.c_str(), d.in_features, d.out_features,
+                featx::dense_activation_name(d.activation), d.bias.empty() ? " (no bias)" : "");
   return featx::Status::Ok();
 }
 

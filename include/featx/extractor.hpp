@@ -29,9 +29,10 @@
 
 #include "featx/fused_block.hpp"
 #include "featx/kernels/conv_ref.hpp"
-#include "featx/kernels/dense_ref.hpp"
+#include "featx/head.hpp"
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/kernels/pool_ref.hpp"
+#include "featx/layer_names.hpp"
 #include "featx/model.hpp"
 #include "featx/plan.hpp"
 #include "featx/status.hpp"
@@ -114,10 +115,22 @@ class Extractor {
   }
 
   // images: n x height x width x 3 floats in [0, 1]. out: (n, C) when pooled,
-  // (n, H', W', C) with Pool::none.
+  // (n, H', W', C) with Pool::none. options().layer names a conv layer or
+  // block (slim or Keras name, see layer_names.hpp), the pooled feature
+  // vector ("global_average_pooling2d") or one of the model's Dense layers:
+  // (n, units), after its activation.
   Status extract(const float* images, int n, int height, int width, Tensor* out) {
     if (!images || n < 1) return invalid_argument("no input images");
-    FEATX_RETURN_IF_ERROR(prepare(height, width, options_.layer, n));
+    ResolvedLayer target;
+    FEATX_RETURN_IF_ERROR(resolve_layer(*model_, options_.layer, &target));
+    if (target.kind != ResolvedLayer::Kind::network) {
+      if (options_.pool != Pool::avg)
+        return invalid_argument(model_->name() + ": layer '" + options_.layer +
+                                "' follows global average pooling; it needs --pool avg");
+      if (target.kind == ResolvedLayer::Kind::dense)
+        return run_head(images, n, height, width, size_t(target.dense), true, out);
+    }  // the pooled features: network_layer "" is the feature layer
+    FEATX_RETURN_IF_ERROR(prepare(height, width, target.network_layer, n));
     const TensorShape s = plan().output_shape();
     const size_t per_image = options_.pool == Pool::none ? s.elements() : size_t(s.channels);
     out->shape = options_.pool == Pool::none
@@ -130,23 +143,31 @@ class Extractor {
     return Status::Ok();
   }
 
-  // Classifier logits (n, classes) from the average-pooled feature vector.
+  // The last Dense layer's output before its activation (n, classes): the
+  // classifier's logits.
   Status logits(const float* images, int n, int height, int width, Tensor* out) {
     if (!model_->has_classifier())
       return invalid_argument(model_->name() + ": model has no classifier head");
-    if (!images || n < 1) return invalid_argument("no input images");
-    FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), n));
-    const ClassifierInfo& c = model_->classifier();
-    const TensorShape s = plan().output_shape();
-    features_.resize(size_t(s.channels) * size_t(thread_count()));
-    out->shape = {n, c.num_classes};
-    out->data.resize(size_t(n) * size_t(c.num_classes));
-    run_batch(images, n, [&](int i, const float* result, int worker) {
-      float* features = features_.data() + size_t(worker) * size_t(s.channels);
-      pool(kernels_, result, s, Pool::avg, features);
-      dense_ref(features, s.channels, c.weights.data(), c.bias.data(), c.num_classes,
-                out->data.data() + size_t(i) * size_t(c.num_classes));
-    });
+    return run_head(images, n, height, width, model_->head().size() - 1, false, out);
+  }
+
+  // The model's class probabilities (n, classes): its last layer's softmax,
+  // or the softmax of the logits when the last layer is linear (a
+  // classification .tflite stores logits).
+  Status probabilities(const float* images, int n, int height, int width, Tensor* out) {
+    if (!model_->has_classifier())
+      return invalid_argument(model_->name() + ": model has no classifier head");
+    const DenseLayer& last = model_->head().back();
+    if (last.activation == DenseActivation::softmax)
+      return run_head(images, n, height, width, model_->head().size() - 1, true, out);
+    if (last.activation != DenseActivation::linear)
+      return invalid_argument(model_->name() + ": the last Dense layer '" + last.name + "' has " +
+                              dense_activation_name(last.activation) +
+                              ", not softmax or linear: not a classifier (extract --layer " +
+                              last.name + " gives its output)");
+    FEATX_RETURN_IF_ERROR(logits(images, n, height, width, out));
+    for (int i = 0; i < n; ++i)
+      head_detail::softmax(out->data.data() + size_t(i) * size_t(last.out_features), last.out_features);
     return Status::Ok();
   }
 
@@ -159,6 +180,27 @@ class Extractor {
   }
 
  private:
+  // Dense layers head[0..last] on each image's average-pooled features.
+  Status run_head(const float* images, int n, int height, int width, size_t last,
+                  bool activate_last, Tensor* out) {
+    if (!images || n < 1) return invalid_argument("no input images");
+    FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), n));
+    const std::vector<DenseLayer>& head = model_->head();
+    const TensorShape s = plan().output_shape();
+    const size_t per_worker = size_t(s.channels) + dense_head_scratch_floats(head);
+    features_.resize(per_worker * size_t(thread_count()));
+    const int units = head[last].out_features;
+    out->shape = {n, units};
+    out->data.resize(size_t(n) * size_t(units));
+    run_batch(images, n, [&](int i, const float* result, int worker) {
+      float* features = features_.data() + size_t(worker) * per_worker;
+      pool(kernels_, result, s, Pool::avg, features);
+      run_dense_head(head, last, activate_last, features, features + s.channels,
+                     out->data.data() + size_t(i) * size_t(units));
+    });
+    return Status::Ok();
+  }
+
   // The plan depends on the threads that share one image (band sizes, which
   // blocks fuse) and on whether one thread runs several images (the grouped
   // tail). The plans made for one input size and layer are kept, with the

@@ -29,6 +29,8 @@
 #pragma once
 
 #include "featx/extractor.hpp"
+#include "featx/head.hpp"
+#include "featx/layer_names.hpp"
 #include "featx/model.hpp"
 #include "featx/npy.hpp"
 #include "featx/plan.hpp"

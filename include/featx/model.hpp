@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "featx/crc32c.hpp"
+#include "featx/head.hpp"
 #include "featx/kernels/activation.hpp"
 #include "featx/kernels/packed_weights.hpp"
 #include "featx/mapped_file.hpp"
@@ -32,7 +33,9 @@
 
 namespace featx {
 
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 files carry a dense head (the user's layers after pooling); a
+// version-1 runtime refuses them rather than dropping the head.
+constexpr uint32_t kFormatVersion = 2;
 
 // One convolution after batch-norm folding. Depthwise weights are
 // [kh][kw][channels] as in TensorFlow. Full and 1x1 conv weights are
@@ -66,13 +69,6 @@ struct BlockInfo {
   bool residual = false;
   int expand = -1;  // -1 when the block has no expansion conv
   int depthwise = -1, project = -1;
-};
-
-struct ClassifierInfo {
-  int num_classes = 0;
-  int label_offset = 0;
-  FloatSpan weights;           // [classes][features], in the weight arena
-  std::vector<float> bias;     // [classes]
 };
 
 // A golden sample stored in the model file, viewed in place.
@@ -117,12 +113,26 @@ class Model {
   const std::string& feature_layer() const { return layers_.back().name; }
   const std::vector<ConvLayer>& layers() const { return layers_; }
   const std::vector<BlockInfo>& blocks() const { return blocks_; }
-  bool has_classifier() const { return classifier_.num_classes > 0; }
-  const ClassifierInfo& classifier() const { return classifier_; }
+  // The Dense layers after pooling (the user's head, or a .tflite's ImageNet
+  // logits as one linear layer "Logits"); empty for a bare feature extractor.
+  const std::vector<DenseLayer>& head() const { return head_; }
+  bool has_classifier() const { return !head_.empty(); }
+  int num_classes() const { return head_.empty() ? 0 : head_.back().out_features; }
+  // Class names stored in the model (empty when it has none).
+  const std::vector<std::string>& labels() const { return labels_; }
+  // Line of a labels file that names class 0 (1001-line ImageNet files with
+  // a background line for 1000-class models: 0 or 1).
+  int label_offset() const { return label_offset_; }
+  // Index into head() of the Dense layer called `name`, or -1.
+  int find_dense(const std::string& layer_name) const {
+    for (size_t i = 0; i < head_.size(); ++i)
+      if (head_[i].name == layer_name) return static_cast<int>(i);
+    return -1;
+  }
   const std::string& source() const { return source_; }
   const std::string& source_format() const { return source_format_; }
   const std::string& exporter_version() const { return exporter_version_; }
-  uint32_t format_version() const { return kFormatVersion; }
+  uint32_t format_version() const { return format_version_; }
   size_t file_bytes() const { return bytes_.size(); }
   bool memory_mapped() const { return bytes_.mapped(); }
   // Bytes of weights copied at load (folded conv weights, classifier).
@@ -197,11 +207,12 @@ class Model {
     if (!fb::VerifyModelFileBuffer(verifier))
       return fail("FlatBuffers verification failed: truncated or corrupt model file");
     const fb::ModelFile* file = fb::GetModelFile(p);
-    if (file->format_version() != kFormatVersion)
+    if (file->format_version() < 1 || file->format_version() > kFormatVersion)
       return Status(StatusCode::unsupported,
                     name_ + ": format version " + std::to_string(file->format_version()) +
-                        " is not supported (this featx reads version " +
+                        " is not supported (this featx reads versions 1 to " +
                         std::to_string(kFormatVersion) + ")");
+    format_version_ = file->format_version();
     const auto* payload = file->payload();
     uint32_t crc = crc32c(payload->data(), payload->size());
     if (crc != file->payload_crc32c())
@@ -350,7 +361,7 @@ class Model {
       for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
         total += WeightArena::slice_floats(fold_floats(c));
     if (const fb::Classifier* c = net->classifier())
-      total += WeightArena::slice_floats(c->weights()->size());
+      total += WeightArena::slice_floats(c->weights()->size() + size_t(std::max(0, c->num_classes())));
     return total;
   }
 
@@ -432,27 +443,17 @@ class Model {
                   " channels");
     layers_.push_back(std::move(head));
 
-    if (const fb::Classifier* c = net->classifier()) {
-      const size_t features = size_t(feature_dim());
-      if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
-        return fail("classifier weights have " + std::to_string(c->weights()->size()) +
-                    " values, expected " + std::to_string(c->num_classes()) + " x " +
-                    std::to_string(features));
-      if (c->bias() && c->bias()->size() != size_t(c->num_classes()))
-        return fail("classifier bias does not have one value per class");
-      classifier_.num_classes = c->num_classes();
-      classifier_.label_offset = c->label_offset();
-      const auto* weights = c->weights();
-      float* copy = weight_arena_.take(weights->size());
-      if (!copy) return fail("weight arena exhausted (classifier)");
-      std::memcpy(copy, weights->data(), weights->size() * sizeof(float));
-      classifier_.weights = FloatSpan{copy, weights->size()};
-      bytes_.release_range(c->weights()->data(), c->weights()->size() * sizeof(float));
-      classifier_.bias.assign(size_t(c->num_classes()), 0.0f);
-      if (c->bias())
-        for (size_t i = 0; i < c->bias()->size(); ++i) classifier_.bias[i] = c->bias()->Get(i);
-      folded_bytes_ += (classifier_.weights.size() + classifier_.bias.size()) * sizeof(float);
-      parameter_count_ += classifier_.weights.size() + classifier_.bias.size();
+    if (const fb::Classifier* c = net->classifier()) FEATX_RETURN_IF_ERROR(read_classifier(c));
+    if (const auto* dense = net->dense_head()) {
+      if (!head_.empty()) return fail("has both a classifier and a dense head");
+      for (const fb::DenseLayer* d : *dense) FEATX_RETURN_IF_ERROR(read_dense(d));
+    }
+    if (const auto* labels = net->labels()) {
+      if (head_.empty()) return fail("has labels but no classifier or dense head");
+      if (labels->size() != size_t(num_classes()))
+        return fail(std::to_string(labels->size()) + " labels for " +
+                    std::to_string(num_classes()) + " outputs of its last layer");
+      for (const auto* l : *labels) labels_.push_back(l->str());
     }
 
     if (const auto* goldens = net->goldens()) {
@@ -465,6 +466,79 @@ class Model {
     return Status::Ok();
   }
 
+  // A classification .tflite's ImageNet logits: one linear layer "Logits",
+  // copied into the arena (the file's pages are released).
+  Status read_classifier(const fb::Classifier* c) {
+    const size_t features = size_t(feature_dim());
+    if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
+      return fail("classifier weights have " + std::to_string(c->weights()->size()) +
+                  " values, expected " + std::to_string(c->num_classes()) + " x " +
+                  std::to_string(features));
+    if (c->bias() && c->bias()->size() != size_t(c->num_classes()))
+      return fail("classifier bias does not have one value per class");
+    DenseLayer d;
+    d.name = "Logits";
+    d.in_features = int(features);
+    d.out_features = c->num_classes();
+    label_offset_ = c->label_offset();
+    const auto* weights = c->weights();
+    float* copy = weight_arena_.take(weights->size() + size_t(d.out_features));
+    if (!copy) return fail("weight arena exhausted (classifier)");
+    std::memcpy(copy, weights->data(), weights->size() * sizeof(float));
+    d.weights = FloatSpan{copy, weights->size()};
+    float* bias = copy + weights->size();
+    for (size_t i = 0; i < size_t(d.out_features); ++i) bias[i] = c->bias() ? c->bias()->Get(i) : 0.0f;
+    d.bias = FloatSpan{bias, size_t(d.out_features)};
+    bytes_.release_range(weights->data(), weights->size() * sizeof(float));
+    folded_bytes_ += (d.weights.size() + d.bias.size()) * sizeof(float);
+    parameter_count_ += d.weights.size() + d.bias.size();
+    head_.push_back(std::move(d));
+    return Status::Ok();
+  }
+
+  // One of the user's Dense layers, read in place: [out][in] is the layout
+  // the head runs on, and the writer aligns float vectors.
+  Status read_dense(const fb::DenseLayer* src) {
+    DenseLayer d;
+    d.name = src->name()->str();
+    const std::string where = "dense layer '" + d.name + "'";
+    if (d.name.empty() || find_dense(d.name) >= 0 || find_layer(d.name) >= 0 || find_block(d.name) >= 0)
+      return fail(where + ": empty or duplicate layer name");
+    d.in_features = src->in_features();
+    d.out_features = src->out_features();
+    const int expected_in = head_.empty() ? feature_dim() : head_.back().out_features;
+    if (d.in_features != expected_in)
+      return fail(where + " takes " + std::to_string(d.in_features) + " inputs, the layer before gives " +
+                  std::to_string(expected_in));
+    if (d.out_features < 1 || d.out_features > (1 << 20))
+      return fail(where + ": " + std::to_string(d.out_features) + " outputs out of range");
+    const auto* w = src->weights();
+    if (w->size() != size_t(d.in_features) * size_t(d.out_features))
+      return fail(where + ": weights have " + std::to_string(w->size()) + " values, shape needs " +
+                  std::to_string(d.out_features) + " x " + std::to_string(d.in_features));
+    if (src->bias() && src->bias()->size() != size_t(d.out_features))
+      return fail(where + ": bias has " + std::to_string(src->bias()->size()) + " values, expected " +
+                  std::to_string(d.out_features));
+    switch (src->activation()) {
+      case fb::DenseActivation::LINEAR: d.activation = DenseActivation::linear; break;
+      case fb::DenseActivation::RELU: d.activation = DenseActivation::relu; break;
+      case fb::DenseActivation::RELU6: d.activation = DenseActivation::relu6; break;
+      case fb::DenseActivation::SOFTMAX: d.activation = DenseActivation::softmax; break;
+      default: return fail(where + ": unknown activation " + std::to_string(int(src->activation())));
+    }
+    if (reinterpret_cast<uintptr_t>(w->data()) % alignof(float) != 0)
+      return fail(where + ": weights are not aligned");
+    for (const auto* v : {w, src->bias()})
+      if (v)
+        for (float x : *v)
+          if (!std::isfinite(x)) return fail(where + ": non-finite weight");
+    d.weights = FloatSpan{w->data(), w->size()};
+    if (src->bias()) d.bias = FloatSpan{src->bias()->data(), src->bias()->size()};
+    parameter_count_ += d.weights.size() + d.bias.size();
+    head_.push_back(std::move(d));
+    return Status::Ok();
+  }
+
   ByteSource bytes_;
   WeightArena weight_arena_;  // every folded weight and the classifier
   std::string name_, source_, source_format_, exporter_version_;
@@ -472,7 +546,10 @@ class Model {
   int resolution_ = 224;
   std::vector<ConvLayer> layers_;
   std::vector<BlockInfo> blocks_;
-  ClassifierInfo classifier_;
+  std::vector<DenseLayer> head_;
+  std::vector<std::string> labels_;
+  int label_offset_ = 0;
+  uint32_t format_version_ = 1;
   size_t folded_bytes_ = 0, parameter_count_ = 0;
 };
 
