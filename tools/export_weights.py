@@ -4,7 +4,8 @@
 Sources (exactly one):
   --tflite FILE                       quantised or float .tflite (dequantised)
   --random --alpha A --resolution R --seed S [--classes N]
-  --keras-h5 FILE | --saved-model DIR | --hub HANDLE
+  --keras FILE [--keras-config JSON]  Keras .h5 (full model or weights), .keras, .weights.h5
+  --saved-model DIR | --hub HANDLE
 
 Outputs (at least one):
   -o OUT.featx                        the model file for featx
@@ -55,25 +56,33 @@ def _parse_args(argv):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--tflite", metavar="FILE")
     src.add_argument("--random", action="store_true")
-    src.add_argument("--keras-h5", metavar="FILE")
+    src.add_argument("--keras", "--keras-h5", dest="keras", metavar="FILE",
+                     help="Keras 2 .h5 (model.save or weights), .keras archive, or .weights.h5")
     src.add_argument("--saved-model", metavar="DIR")
     src.add_argument("--hub", metavar="HANDLE")
     p.add_argument("--alpha", type=float, help="width multiplier (--random; optional hint elsewhere)")
     p.add_argument("--resolution", type=int, help="training resolution (--random; optional hint elsewhere)")
     p.add_argument("--seed", type=int, help="random seed (--random)")
     p.add_argument("--classes", type=int, default=0, help="classifier classes (--random; 0 = none)")
+    p.add_argument("--keras-config", metavar="JSON",
+                   help="model config for --keras weights files (config.json, model.to_json(), or a .keras)")
     p.add_argument("--dense", default="", metavar="SPEC",
                    help="random Dense head (--random), e.g. 'embedding_layer=128:relu,10:softmax'")
     p.add_argument("-o", "--output", metavar="OUT.featx")
     p.add_argument("--onnx", metavar="OUT.onnx")
     p.add_argument("--size", type=_size, metavar="HxW", help="input size of the ONNX graph and goldens")
     p.add_argument("--golden", nargs="+", metavar="IMAGE", default=[])
+    p.add_argument("--labels", metavar="FILE",
+                   help="class names of the model's last layer, one per line (Teachable Machine's "
+                        "numbered labels.txt too), stored in the model")
     p.add_argument("--print-summary", action="store_true")
     args = p.parse_args(argv)
     if args.random and (args.alpha is None or args.resolution is None or args.seed is None):
         p.error("--random needs --alpha, --resolution and --seed")
     if not (args.output or args.onnx or args.print_summary):
         p.error("nothing to do: give -o OUT.featx, --onnx OUT.onnx or --print-summary")
+    if args.keras_config and not args.keras:
+        p.error("--keras-config goes with --keras FILE")
     if args.golden and not args.output:
         p.error("--golden stores samples in the model file: give -o OUT.featx")
     return args
@@ -87,9 +96,10 @@ def _read(args) -> ir.Network:
         from featx_export.random_model import random_network
         return random_network(args.alpha, args.resolution, args.seed, args.classes, args.dense)
     hints = {"resolution": args.resolution} if args.resolution else {}
-    if args.keras_h5:
-        from featx_export.keras_h5_reader import read_keras_h5
-        return read_keras_h5(args.keras_h5, width_multiplier=args.alpha, **hints)
+    if args.keras:
+        from featx_export.keras_reader import read_keras
+        return read_keras(args.keras, config_path=args.keras_config, width_multiplier=args.alpha,
+                          **hints)
     if args.saved_model:
         from featx_export.saved_model_reader import read_saved_model
         return read_saved_model(args.saved_model, width_multiplier=args.alpha, **hints)
@@ -142,6 +152,16 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     try:
         net = _read(args)
+        if args.labels:
+            from featx_export.labels import read_labels
+            net.labels = read_labels(args.labels)
+            if not net.dense_head:
+                raise ValueError(f"{args.labels}: the model has no dense head to label "
+                                 f"(an ImageNet .tflite's labels go to featx classify --labels)")
+            if len(net.labels) != net.dense_head[-1].out_features:
+                raise ValueError(f"{args.labels}: {len(net.labels)} labels for "
+                                 f"{net.dense_head[-1].out_features} outputs of the last layer "
+                                 f"{net.dense_head[-1].name}")
         for line in net.report:
             sys.stderr.write(f"{PROG}: {line}\n")
         height, width = args.size or (net.resolution, net.resolution)

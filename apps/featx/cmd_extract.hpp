@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -102,18 +101,6 @@ inline featx::Status cmd_extract(const Args& args) {
   return write_rows(args.get("--output"), rows, item_shape);
 }
 
-inline featx::Status read_labels(const std::string& path, std::vector<std::string>* labels) {
-  std::ifstream in(path);
-  if (!in) return featx::not_found(path + ": cannot open labels file");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels->push_back(line);
-  }
-  if (labels->empty()) return featx::invalid_argument(path + ": labels file is empty");
-  return featx::Status::Ok();
-}
-
 inline featx::Status cmd_classify(const Args& args) {
   RunSetup setup;
   FEATX_RETURN_IF_ERROR(common_setup(args, &setup));
@@ -123,7 +110,7 @@ inline featx::Status cmd_classify(const Args& args) {
   int k = 5;
   if (args.has("--top")) FEATX_RETURN_IF_ERROR(parse_int("-k", args.get("--top"), 1, 100000, &k));
   std::vector<std::string> labels;
-  if (args.has("--labels")) FEATX_RETURN_IF_ERROR(read_labels(args.get("--labels"), &labels));
+  if (args.has("--labels")) FEATX_RETURN_IF_ERROR(featx::read_labels(args.get("--labels"), &labels));
   // A labels file names class c on line c + label_offset; without one, the
   // model's own labels (e.g. Teachable Machine's), else "class c".
   const int offset = labels.empty() ? 0 : setup.model->label_offset();

@@ -30,6 +30,7 @@
 
 #include "featx/extractor.hpp"
 #include "featx/head.hpp"
+#include "featx/labels.hpp"
 #include "featx/layer_names.hpp"
 #include "featx/model.hpp"
 #include "featx/npy.hpp"

@@ -8,6 +8,8 @@ give the same bits as the slim names they alias.
 """
 
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -98,6 +100,41 @@ class DenseHeadRuntimeTest(unittest.TestCase):
         self.assertIn("dense_1", out)
         self.assertIn("(no bias)", out)
         self.assertIn("format_version: 2", out)
+
+
+class LabelsTest(unittest.TestCase):
+    """Teachable Machine's numbered labels.txt, stored by the exporter or given to classify."""
+
+    def test_numbered_labels_in_the_model_and_on_the_command_line(self):
+        featx_cli.binary()
+        with tempfile.TemporaryDirectory() as tmp:
+            tm = os.path.join(tmp, "labels.txt")
+            with open(tm, "w", newline="") as f:
+                f.write("0 Cat\r\n1 Big dog\r\n2 Bird\r\n")
+            model = os.path.join(tmp, "tm.featx")
+            proc = subprocess.run([sys.executable, os.path.join(support.TOOLS, "export_weights.py"),
+                                   "--random", "--alpha", "0.35", "--resolution", "96", "--seed", "3",
+                                   "--dense", "16:relu,3:softmax", "--labels", tm, "-o", model],
+                                  capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            image = os.path.join(tmp, "x.npy")
+            np.save(image, np.random.default_rng(1).random((96, 96, 3), dtype=np.float32))
+            ranks = featx_cli.classify(model, [image], "-k", "3")[0][1]
+            self.assertEqual(sorted(label for *_, label in ranks), ["Big dog", "Bird", "Cat"])
+            self.assertEqual({c: label for _, _, c, label in ranks}, {0: "Cat", 1: "Big dog", 2: "Bird"})
+            other = os.path.join(tmp, "other.txt")
+            with open(other, "w") as f:
+                f.write("x\ny\nz\n")
+            ranks = featx_cli.classify(model, [image], "-k", "3", "--labels", other)[0][1]
+            self.assertEqual({c: label for _, _, c, label in ranks}, {0: "x", 1: "y", 2: "z"})
+            with open(other, "w") as f:
+                f.write("x\ny\n")
+            proc = subprocess.run([sys.executable, os.path.join(support.TOOLS, "export_weights.py"),
+                                   "--random", "--alpha", "0.35", "--resolution", "96", "--seed", "3",
+                                   "--dense", "16:relu,3:softmax", "--labels", other, "-o", model],
+                                  capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 2)
+            self.assertIn("2 labels for 3 outputs", proc.stderr)
 
 
 class BadHeadFileTest(unittest.TestCase):
