@@ -1,0 +1,103 @@
+// featx/image/core.hpp: the decoded image type, the size limits every
+// decoder checks on the header, and the 8/16-bit -> float conversions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "featx/status.hpp"
+
+// Size limits checked on the header, before any pixel memory is allocated.
+// Largest accepted width or height:
+#ifndef FEATX_MAX_IMAGE_SIDE
+#define FEATX_MAX_IMAGE_SIDE (1 << 14)
+#endif
+// Largest accepted pixel count (width * height). 2^26 = 67 M pixels covers
+// 8K video frames and 50 MP photos; its float RGB copy takes 768 MiB.
+#ifndef FEATX_MAX_IMAGE_PIXELS
+#define FEATX_MAX_IMAGE_PIXELS (int64_t(1) << 26)
+#endif
+
+namespace featx {
+
+// An image as float RGB in [0, 1], height x width x 3, row-major (HWC).
+struct Image {
+  int height = 0, width = 0;
+  std::vector<float> rgb;
+  // Which decoder made the pixels, e.g. "libjpeg-turbo 2.1.5 (JDCT_IFAST,
+  // fancy upsampling)", "stb_image", "featx-pnm"; a static string.
+  const char* decoder = "";
+  // Corrupt-data warnings libjpeg raised while decoding (the image was
+  // decoded anyway, as TensorFlow does); 0 for other decoders.
+  int jpeg_warnings = 0;
+};
+
+// Whose decoding conventions to follow where they differ:
+//   tensorflow  tf.io.decode_image / decode_jpeg (JPEG: libjpeg JDCT_IFAST,
+//               TF's CMYK formula), then tf.image.convert_image_dtype:
+//               x * float32(1 / 255).
+//   keras       keras.utils.load_img (PIL; JPEG: libjpeg JDCT_ISLOW, PIL's
+//               CMYK conversion), then the user's x / 255 in float32.
+// The two conversions differ in the last bit for about half of the 256 values.
+enum class DecodeStyle { tensorflow, keras };
+
+namespace image_detail {
+
+constexpr int64_t kMaxPixels = FEATX_MAX_IMAGE_PIXELS;
+
+inline bool well_formed(const Image& im) {
+  return im.height > 0 && im.width > 0 &&
+         im.rgb.size() == static_cast<size_t>(im.height) * static_cast<size_t>(im.width) * 3;
+}
+
+// Stops the compiler from fusing a multiply and an add into one FMA (GCC
+// does so by default in C++ when the target has FMA, e.g. -march=native):
+// TF rounds the product first, and these few values decide indices. Only
+// used outside pixel loops; lerp2d below may still be fused, which changes
+// results in the last bit only.
+template <typename T>
+inline T rounded(T x) {
+  volatile T v = x;
+  return v;
+}
+
+inline void clear(Image* im) {
+  im->height = im->width = 0;
+  im->rgb.clear();
+  im->decoder = "";
+  im->jpeg_warnings = 0;
+}
+
+// Rejects zero-size and oversized images by their header.
+inline Status check_size(const std::string& name, int64_t w, int64_t h) {
+  if (w <= 0 || h <= 0)
+    return corrupt(name + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+  if (w > FEATX_MAX_IMAGE_SIDE || h > FEATX_MAX_IMAGE_SIDE || w * h > kMaxPixels)
+    return unsupported(name + ": image too large (" + std::to_string(w) + "x" + std::to_string(h) +
+                       "; limits " + std::to_string(FEATX_MAX_IMAGE_SIDE) + " per side, " +
+                       std::to_string(kMaxPixels) + " pixels)");
+  return Status::Ok();
+}
+
+// Sample -> [0, 1] in float32: TF multiplies by float32(1 / max) (its
+// convert_image_dtype), Keras users divide by max.
+template <typename T>
+inline void to_unit_float(const T* src, size_t count, double max_value, DecodeStyle style, float* dst) {
+  if (style == DecodeStyle::keras) {
+    const float divisor = static_cast<float>(max_value);
+    for (size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) / divisor;
+  } else {
+    const float scale = static_cast<float>(1.0 / max_value);
+    for (size_t i = 0; i < count; ++i) dst[i] = static_cast<float>(src[i]) * scale;
+  }
+}
+
+inline float unit_float(uint32_t v, double max_value, DecodeStyle style) {
+  return style == DecodeStyle::keras ? static_cast<float>(v) / static_cast<float>(max_value)
+                                     : static_cast<float>(v) * static_cast<float>(1.0 / max_value);
+}
+
+}  // namespace image_detail
+}  // namespace featx
