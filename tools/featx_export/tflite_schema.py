@@ -23,9 +23,12 @@ NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16, "int32": np.int32,
 
 # enum BuiltinOperator (the subset we recognise; others are reported by number)
 BUILTIN_OPS = {0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D",
-               4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE", 9: "FULLY_CONNECTED",
-               17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 21: "RELU6", 22: "RESHAPE",
-               25: "SOFTMAX", 34: "PAD", 40: "MEAN", 43: "SQUEEZE", 114: "QUANTIZE"}
+               4: "DEPTHWISE_CONV_2D", 6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC",
+               17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6",
+               22: "RESHAPE", 25: "SOFTMAX", 28: "TANH", 34: "PAD", 39: "TRANSPOSE", 40: "MEAN",
+               41: "SUB", 42: "DIV", 43: "SQUEEZE", 55: "MAXIMUM", 57: "MINIMUM", 60: "PADV2",
+               98: "LEAKY_RELU", 100: "MIRROR_PAD", 114: "QUANTIZE", 117: "HARD_SWISH",
+               150: "GELU"}
 
 # enum ActivationFunctionType
 ACTIVATIONS = {0: "none", 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit"}
@@ -96,6 +99,11 @@ class Tensor(_View):
     def quantization(self) -> Optional[QuantizationParameters]:
         return self._table(4, QuantizationParameters)
 
+    def shape_signature(self) -> Optional[List[int]]:
+        """The shape with -1 for dynamic dimensions (newer converters), or None."""
+        arr = self._numbers(7, N.Int32Flags)
+        return None if arr is None else [int(v) for v in arr]
+
 
 class Buffer(_View):
     def data(self) -> Optional[np.ndarray]:
@@ -156,6 +164,28 @@ class SubGraph(_View):
         return self._tables(3, Operator)
 
 
+class TensorMap(_View):
+    def name(self) -> str:
+        return self._string(0)
+
+    def tensor_index(self) -> int:
+        return self._scalar(1, N.Uint32Flags, 0)
+
+
+class SignatureDef(_View):
+    def inputs(self) -> List[TensorMap]:
+        return self._tables(0, TensorMap)
+
+    def outputs(self) -> List[TensorMap]:
+        return self._tables(1, TensorMap)
+
+    def signature_key(self) -> str:
+        return self._string(2)
+
+    def subgraph_index(self) -> int:
+        return self._scalar(4, N.Uint32Flags, 0)
+
+
 class Model(_View):
     def version(self) -> int:
         return self._scalar(0, N.Uint32Flags, 0)
@@ -168,6 +198,9 @@ class Model(_View):
 
     def buffers(self) -> List[Buffer]:
         return self._tables(4, Buffer)
+
+    def signature_defs(self) -> List[SignatureDef]:
+        return self._tables(7, SignatureDef)
 
 
 def options_scalar(options: Optional[Table], index: int, flags, default):
