@@ -133,6 +133,21 @@ class KerasTfliteReadTest(unittest.TestCase):
         self.assertIsNone(back.dense_head[2].bias)
         self.assertIn("(no bias)", back.report[-3] + back.report[-2] + back.report[-1])
 
+    def test_imagenet_top_is_the_classifier(self):
+        # keras.applications.MobileNetV2(include_top=True): one Dense(1000, softmax), "predictions".
+        net = keras_net(dense="predictions=1000:softmax")
+        back = tflite_reader.read_tflite_bytes(tflite_writer.write_tflite(net).data, "top.tflite")
+        self.assertEqual(back.dense_head, [])
+        self.assertEqual((back.classifier.num_classes, back.classifier.label_offset), (1000, 1))
+        self.assertTrue(np.array_equal(back.classifier.weights, net.dense_head[0].weights))
+        self.assertTrue(np.array_equal(back.classifier.bias, net.dense_head[0].bias))
+        self.assertIn("kept classifier 'predictions' 1280 -> 1000 (ops 67 FULLY_CONNECTED, 68 SOFTMAX): "
+                      "the ImageNet top, kept as logits (featx classify applies softmax)", back.report)
+        back = tflite_reader.read_tflite_bytes(
+            tflite_writer.write_tflite(keras_net(dense="64:relu,1000:softmax")).data, "two.tflite")
+        self.assertIsNone(back.classifier)  # a user's head keeps its layers
+        self.assertEqual([d.out_features for d in back.dense_head], [64, 1000])
+
     def test_odd_input_sizes_whose_pads_are_same(self):
         # correct_pad pads (1, 1) on odd sizes: TF SAME for a stride-2 3x3 conv there too.
         for size in ((97, 97), (97, 80), (225, 161)):
@@ -327,6 +342,33 @@ class KerasTfliteRuntimeTest(unittest.TestCase):
             self.assertEqual([c for _, _, c, _ in ranks], list(np.argsort(-probs[n], kind="stable")))
             for _, p, c, _ in ranks:
                 self.assertAlmostEqual(p, probs[n, c], delta=1e-5)
+
+    def test_imagenet_top_classifies_with_the_labels_file(self):
+        support.require_shared()
+        tmp = self.tmp.name
+        net = keras_net(dense="predictions=1000:softmax")
+        path, model = os.path.join(tmp, "top.tflite"), os.path.join(tmp, "top.featx")
+        tflite_writer.write_tflite(net, path, quantization="int8")
+        read = tflite_reader.read_tflite(path)
+        proc = subprocess.run([sys.executable, SCRIPT, "--tflite", path, "-o", model], capture_output=True,
+                              text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        images = np.random.default_rng(9).random((1, 96, 96, 3), dtype=np.float32)
+        inputs = os.path.join(tmp, "top.npy")
+        np.save(inputs, images)
+        onnx = os.path.join(tmp, "top.onnx")
+        onnx_export.to_onnx(read, 96, 96, onnx)
+        c = read.classifier
+        probs = featx_cli.head_reference(ort_runner.run(onnx, images, "features"),
+                                         [(c.weights, c.bias, "softmax")])
+        with open(os.path.join(support.IMAGES, "imagenet_labels.txt")) as f:
+            labels = f.read().splitlines()
+        (_, ranks), = featx_cli.classify(model, [inputs], "-k", "3", "--labels",
+                                         os.path.join(support.IMAGES, "imagenet_labels.txt"))
+        self.assertEqual([k for _, _, k, _ in ranks], list(np.argsort(-probs[0], kind="stable")[:3]))
+        for _, p, k, label in ranks:
+            self.assertAlmostEqual(p, probs[0, k], delta=1e-5)
+            self.assertEqual(label, labels[k + 1])  # 1000 classes: line 0 is "background"
 
 
 if __name__ == "__main__":

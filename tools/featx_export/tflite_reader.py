@@ -37,7 +37,8 @@ left in the file, and how it maps (docs/tflite.md has the details):
 - Head: MEAN over [1, 2] or a global AVERAGE_POOL_2D, then either a 1x1
   CONV_2D (slim logits -> ir.Classifier) or FULLY_CONNECTED ops (-> the
   user's ir.Dense layers, a SOFTMAX / RELU / RELU6 op after one becoming its
-  activation). RESHAPE, SQUEEZE, QUANTIZE and DEQUANTIZE carry no numbers
+  activation; one linear or softmax layer of 1000 or 1001 outputs is the
+  ImageNet top and becomes the classifier, so a labels file lines up). RESHAPE, SQUEEZE, QUANTIZE and DEQUANTIZE carry no numbers
   for a float runtime and are skipped, and reported. Any other op is refused.
 - The graph is walked by structure, not by tensor names (the TF2 file's names
   are merged and numbered one off from slim's); conv layers get slim names.
@@ -713,6 +714,15 @@ def _read(model: S.Model, what: str) -> ir.Network:
         used = {c.name for b in blocks for c in (b.expand, b.depthwise, b.project) if c}
         used |= {stem.name, head.name} | {b.name for b in blocks}
         dense = walk.dense_head(k, x, head.out_channels, head.name, used)
+        if len(dense) == 1 and dense[0].out_features in (1000, 1001) and dense[0].activation in (
+                "linear", "softmax"):
+            # The ImageNet top (keras.applications' "predictions"): logits, so a labels file lines up.
+            d = dense.pop()
+            classifier = ir.Classifier(weights=d.weights, bias=d.bias,
+                                       label_offset=1 if d.out_features == 1000 else 0)
+            ops = walk.report.pop().rpartition(" (")[2].rstrip(")")
+            walk.report.append(f"kept classifier '{d.name}' {d.in_features} -> {d.out_features} ({ops}): "
+                               f"the ImageNet top, kept as logits (featx classify applies softmax)")
 
     # Every op must have been understood (float16 weights' DEQUANTIZE ops aside).
     for i, (op_name, op) in enumerate(graph.ops):
