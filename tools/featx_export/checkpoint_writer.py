@@ -87,8 +87,7 @@ def write_checkpoint(prefix: str, tensors: Dict[str, np.ndarray], *, compress: b
     name to its path (default: the name split on "/"), e.g. ["variables", "3"]
     like Hub's TF2 exports, to prove names come from the graph, not the keys.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    keyed: Dict[str, Tuple[str, np.ndarray]] = {}
+    keyed: Dict[str, np.ndarray] = {}
     graph_entries = []
     for name, array in tensors.items():
         key = name
@@ -98,11 +97,20 @@ def write_checkpoint(prefix: str, tensors: Dict[str, np.ndarray], *, compress: b
             graph_entries.append((list(path), name, key))
         if key in keyed:
             raise ValueError(f"two tensors map to checkpoint key {key!r}")
-        keyed[key] = (name, np.asarray(array))
+        keyed[key] = np.asarray(array)
+    return write_bundle(prefix, keyed, object_graph=object_graph(graph_entries) if tf2 else None,
+                        compress=compress, num_shards=num_shards, block_size=block_size)
+
+
+def write_bundle(prefix: str, keyed: Dict[str, np.ndarray], *, object_graph: Optional[bytes] = None,
+                 compress: bool = False, num_shards: int = 1, block_size: int = 4096) -> str:
+    """The bundle itself: `keyed` ({checkpoint key: array}) plus, when given, a
+    serialized TrackableObjectGraph as the `_CHECKPOINTABLE_OBJECT_GRAPH` string."""
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     shards = [bytearray() for _ in range(num_shards)]
     index: List[Tuple[bytes, bytes]] = []
     for i, key in enumerate(sorted(keyed)):
-        _, array = keyed[key]
+        array = np.asarray(keyed[key])
         dtype = _DTYPE_ENUM.get(array.dtype.newbyteorder("="))
         if dtype is None:
             raise ValueError(f"{key}: dtype {array.dtype} has no TF bundle encoding here")
@@ -111,8 +119,8 @@ def write_checkpoint(prefix: str, tensors: Dict[str, np.ndarray], *, compress: b
         index.append((key.encode(), _entry(dtype, array.shape, shard, len(shards[shard]),
                                            len(raw), crc32c(raw))))
         shards[shard] += raw
-    if tf2:
-        data, crc = _string_tensor([object_graph(graph_entries)])
+    if object_graph is not None:
+        data, crc = _string_tensor([object_graph])
         index.append((OBJECT_GRAPH_KEY.encode(), _entry(DT_STRING, (), 0, len(shards[0]),
                                                          len(data), crc)))
         shards[0] += data

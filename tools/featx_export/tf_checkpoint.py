@@ -62,6 +62,7 @@ class Checkpoint:
     entries: Dict[str, Entry]
     names: Dict[str, str] = field(default_factory=dict)  # checkpoint key -> full_name
     notes: List[str] = field(default_factory=list)
+    object_graph: bytes = b""  # the serialized TrackableObjectGraph (TF2), else empty
 
     def keys(self) -> List[str]:
         """Raw checkpoint keys (the header entry excluded)."""
@@ -273,6 +274,7 @@ def open_checkpoint(path: str) -> Checkpoint:
         graph = ckpt.read(OBJECT_GRAPH_KEY).reshape(-1)
         if graph.size != 1:
             raise CheckpointError(f"{prefix}: {OBJECT_GRAPH_KEY} is not a scalar string")
+        ckpt.object_graph = bytes(graph[0])
         try:
             ckpt.names = _object_graph_names(graph[0])
         except ValueError as exc:
