@@ -228,6 +228,33 @@ class KerasSavedModelRead(unittest.TestCase):
         self.assertIn("skipped RandomFlip 'random_flip' (augmentation, identity at inference)",
                       back.report)
 
+    def test_batch_norm_epsilon_from_the_layer_config(self):
+        def edit(path, meta):
+            if path == "root":
+                nested = meta["config"]["layers"][1]["config"]["layers"]
+                next(e for e in nested if e["name"] == "block_3_expand_BN")["config"][
+                    "epsilon"] = 1e-5
+        model = self.write("epsilon", self.net, base="keras", edit_metadata=edit)
+        back = read_saved_model(model)
+        self.assertEqual(back.blocks[3].expand.batch_norm.epsilon, 1e-5)
+        self.assertEqual(back.blocks[3].depthwise.batch_norm.epsilon, 0.001)
+        self.assertIn("batch-norm epsilon from the layer configs (1 layers, e.g. "
+                      "'block_3_expand_BN' 1e-05)", back.report)
+
+    def test_node_paths_missing_from_the_object_graph(self):
+        # Metadata paths the checkpoint's graph does not have: variables by full name.
+        for base in ("hub", "keras"):
+            with self.subTest(base):
+                model = self.write(f"paths_{base}", self.net, base=base)
+                path = os.path.join(model, "keras_metadata.pb")
+                with open(path, "rb") as f:
+                    nodes = smp.parse_saved_metadata(f.read())
+                for n in nodes:
+                    n.node_path = n.node_path.replace("layer_with_weights-", "weights_layer-")
+                with open(path, "wb") as f:
+                    f.write(smp.encode_saved_metadata(nodes))
+                self.assert_reads_back(model, self.net)
+
     def test_activation_layer_folds_into_a_linear_dense(self):
         net = random_network(0.35, 96, seed=23, dense="embedding_layer=16:relu,dense_1=4:linear")
 

@@ -37,7 +37,8 @@ import numpy as np
 
 from . import ir
 from . import saved_model_proto as smp
-from .mobilenet_names import (INPUT_OFFSET, INPUT_SCALE, SCHEMES, network_from_variables,
+from .mobilenet_names import (INPUT_OFFSET, INPUT_SCALE, SCHEMES, KerasScheme,
+                              network_from_variables,
                               network_variables, normalize_names, parse_model_name)
 
 KERAS_METADATA_FILE = "keras_metadata.pb"
@@ -283,8 +284,12 @@ class KerasSavedModel:
         hub.KerasLayer whose variables are not its direct children)."""
         node = self._node(layer)
         out: Dict[str, np.ndarray] = {}
-        nodes = self.graph.subtree(node) if node is not None else []
-        for i in nodes:
+        if node is None:  # the path is not in the checkpoint's graph: every variable by name
+            for key, entry in self.ckpt.entries.items():
+                if entry.dtype != 7 and smp.OPTIMIZER_SLOT not in key.split("/"):
+                    out[self.ckpt.variable_name(key)] = self._value(key)
+            return out
+        for i in self.graph.subtree(node):
             key = self.graph.nodes[i].checkpoint_key()
             if key is not None and key in self.ckpt.entries:
                 out[self.graph.nodes[i].full_name() or key] = self._value(key)
@@ -446,6 +451,9 @@ def read_keras_saved_model(model_dir: str, ckpt, objects: List[KerasObject], sou
                       f"'{base[0].name}' ... '{base[-1].name}', {len(variables)} Keras-named "
                       f"variables): width {net.width_multiplier}, {net.feature_dim} features")
 
+    if base_kind == "keras":
+        _set_epsilons(km, net, base, report)
+
     # ---- input normalisation: internal = input_scale * x + input_offset, x in [0, 1]
     if rescaled:
         # The model takes pixels u = 255 x; the layers give v = scale * u + offset to the base.
@@ -535,6 +543,35 @@ def read_keras_saved_model(model_dir: str, ckpt, objects: List[KerasObject], sou
     except ValueError as exc:
         km.fail(str(exc))
     return net
+
+
+def _set_epsilons(km: KerasSavedModel, net: ir.Network, base: List[Layer],
+                  report: List[str]) -> None:
+    """Batch-norm epsilon from each BatchNormalization layer's config (Keras MobileNetV2
+    builds them with 1e-3, which is also network_from_variables' default)."""
+    scheme = KerasScheme()
+    convs = {scheme.bn("stem", "x").rsplit("/", 1)[0]: net.stem,
+             scheme.bn("head", "x").rsplit("/", 1)[0]: net.head}
+    for i, block in enumerate(net.blocks):
+        for role, conv in (("expand", block.expand), ("depthwise", block.depthwise),
+                           ("project", block.project)):
+            if conv is not None:
+                convs[scheme.bn((role, i), "x").rsplit("/", 1)[0]] = conv
+    changed = []
+    for layer in base:
+        conv = convs.get(layer.name)
+        eps = _scalar(layer.config.get("epsilon"))
+        if layer.class_name != "BatchNormalization" or conv is None or conv.batch_norm is None \
+                or eps is None:
+            continue
+        if eps <= 0.0:
+            km.fail(f"BatchNormalization '{layer.name}': epsilon {eps} is not positive")
+        if eps != conv.batch_norm.epsilon:
+            conv.batch_norm.epsilon = eps
+            changed.append(layer.name)
+    if changed:
+        report.append(f"batch-norm epsilon from the layer configs ({len(changed)} layers, e.g. "
+                      f"'{changed[0]}' {convs[changed[0]].batch_norm.epsilon:g})")
 
 
 def _activation_layer(km: KerasSavedModel, layer: Layer) -> str:
