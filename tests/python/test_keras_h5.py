@@ -1,6 +1,8 @@
 """Keras .h5 reading: files written with h5py in Keras 2's layouts (model.save
-and save_weights) from a random network, read back exactly."""
+and save_weights) from a random network, read back exactly. Whole models with
+a head: test_keras_model.py."""
 
+import json
 import os
 import shutil
 import sys
@@ -23,11 +25,15 @@ from featx_export.mobilenet_names import keras_variables  # noqa: E402
 from featx_export.random_model import random_network  # noqa: E402
 from network_compare import assert_same_weights  # noqa: E402
 
+if h5py is not None:
+    import keras_writers  # noqa: E402
+
 
 def write_keras_h5(path, net, full_model=True, chunk_layer_names=0, prefix=""):
     """A Keras 2 style .h5: layer_names on the weights group, weight_names per
     layer, datasets at <layer>/<weight name>:0 (the "/" makes a subgroup).
-    Weightless layers (input, activations) are listed too, as Keras does."""
+    Weightless layers (input, activations) are listed too, as Keras does.
+    full_model: model.save()'s layout (the config is keras_writers.mobilenet_v2's)."""
     layers = {}
     for name, value in keras_variables(net).items():
         layer = name.split("/")[0]
@@ -41,7 +47,9 @@ def write_keras_h5(path, net, full_model=True, chunk_layer_names=0, prefix=""):
         if full_model:
             f.attrs["keras_version"] = b"2.13.1"
             f.attrs["backend"] = b"tensorflow"
-            f.attrs["model_config"] = b'{"class_name": "Functional"}'
+            model = keras_writers.mobilenet_v2(net, net.resolution,
+                                               include_top=net.classifier is not None)
+            f.attrs["model_config"] = json.dumps(keras_writers.serialize(model, "keras2")).encode()
             root = f.create_group("model_weights")
         else:
             root = f
@@ -108,7 +116,7 @@ class KerasH5(unittest.TestCase):
             read_keras_h5(self.path("other.h5"))
         with open(self.path("text.h5"), "w") as f:
             f.write("not hdf5")
-        with self.assertRaisesRegex(ValueError, "not an HDF5 file"):
+        with self.assertRaisesRegex(ValueError, "not a readable HDF5 file"):
             read_keras_h5(self.path("text.h5"))
 
     def test_missing_weights_named(self):
