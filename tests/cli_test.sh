@@ -96,6 +96,33 @@ head -c 300 /dev/urandom > "$tmp/noise.png"
 expect_error "noise.png" "$featx" extract -m "$model" "$tmp/noise.png"
 head -c 200 "$tmp/a.png" > "$tmp/cut.png"
 expect_error "cut.png" "$featx" extract -m "$model" "$tmp/cut.png"
+# JPEGs cut short (even by just the EOI marker), corrupt, zero-size, oversized.
+"$py" - "$tmp" <<'PYEOF'
+import sys
+d = sys.argv[1]
+j = open(d + "/grey.jpg", "rb").read()
+sof = j.index(b"\xff\xc0")
+def patched(at, b):
+    x = bytearray(j)
+    x[at:at + len(b)] = b
+    return bytes(x)
+for name, data in (("cut", j[:len(j) // 2]), ("noeoi", j[:-2]), ("zero", patched(sof + 5, b"\0\0")),
+                   ("huge", patched(sof + 5, b"\x75\x30\x75\x30")), ("corrupt", patched(sof + 4, b"\x0c"))):
+    open(f"{d}/{name}.jpg", "wb").write(data)
+PYEOF
+for f in cut noeoi zero huge corrupt; do expect_error "$f.jpg" "$featx" extract -m "$model" "$tmp/$f.jpg"; done
+for p in tf tf-antialias keras fast; do
+  "$featx" extract -m "$model" --preprocess $p -o "$tmp/p_$p.npy" "$tmp/grey.jpg" "$tmp/a.png" || fail "--preprocess $p"
+done
+"$py" -c "
+import numpy as np
+a, b = np.load('$tmp/p_tf.npy'), np.load('$tmp/p_keras.npy')
+assert a.shape == b.shape == (2, 1280) and not np.array_equal(a, b)
+" || fail "--preprocess keras gives the same features as tf"
+"$featx" classify -m "$classifier" --preprocess keras -k 1 "$tmp/a.png" | grep -qE "^  1	" || fail "classify --preprocess"
+expect_error "'pil'" "$featx" extract -m "$model" --preprocess pil "$tmp/a.png"
+"$featx" --version | grep -qE "^jpeg decoder: (libjpeg|stb_image)" || fail "--version names the JPEG decoder"
+"$featx" inspect "$model" | grep -qE "^jpeg decoder: " || fail "inspect names the JPEG decoder"
 expect_error "f64.npy" "$featx" extract -m "$model" "$tmp/f64.npy"
 expect_error "shape.npy" "$featx" extract -m "$model" "$tmp/shape.npy"
 expect_error "range.npy" "$featx" extract -m "$model" "$tmp/range.npy"

@@ -738,6 +738,180 @@ TEST_CASE("load_image: decode, crop, resize") {
   CHECK(got.rgb.empty());
 }
 
+TEST_CASE("presets: names parse back; unknown ones are refused") {
+  for (featx::Preset p : {featx::Preset::tf, featx::Preset::tf_antialias, featx::Preset::keras, featx::Preset::fast}) {
+    featx::Preset back = featx::Preset::tf;
+    REQUIRE(featx::parse_preset(featx::preset_name(p), &back).ok());
+    CHECK(back == p);
+  }
+  CHECK(std::string(featx::preset_name(featx::Preset::tf_antialias)) == "tf-antialias");
+  featx::Preset p = featx::Preset::keras;
+  const featx::Status st = featx::parse_preset("pil", &p);
+  CHECK(st.code() == featx::StatusCode::invalid_argument);
+  CHECK(contains(st.message(), "'pil'"));
+  CHECK(p == featx::Preset::keras);
+  CHECK(featx::PreprocessOptions{}.preset == featx::Preset::tf);  // the default is TF's numbers
+}
+
+TEST_CASE("fast preset: the largest DCT scale that keeps 2x the target per side") {
+  featx::PreprocessOptions opt;  // 224 x 224
+  CHECK(featx::fast_jpeg_scale_denom(3000, 4000, opt) == 4);  // 750 x 1000 (1/8: 375 < 448)
+  CHECK(featx::fast_jpeg_scale_denom(3584, 3584, opt) == 8);  // 448 exactly
+  CHECK(featx::fast_jpeg_scale_denom(3583, 3584, opt) == 8);  // ceil(3583 / 8) = 448
+  CHECK(featx::fast_jpeg_scale_denom(3576, 3584, opt) == 4);  // 447
+  CHECK(featx::fast_jpeg_scale_denom(720, 1280, opt) == 1);   // 360 < 448 at 1/2
+  CHECK(featx::fast_jpeg_scale_denom(900, 1352, opt) == 2);   // 450 x 676
+  opt.central_crop = 0.5;                                     // the crop must keep 2x too
+  CHECK(featx::fast_jpeg_scale_denom(3000, 4000, opt) == 2);
+  opt.central_crop = 1.0;
+  opt.height = 96;
+  opt.width = 1000;
+  CHECK(featx::fast_jpeg_scale_denom(3000, 4000, opt) == 2);  // the wide side decides
+}
+
+TEST_CASE("resize_antialias: TF's triangle spans by hand; upsampling is bilinear") {
+  // 4 -> 2: kernel radius 2, samples at 1.0 and 3.0; weights 3/7, 3/7, 1/7 and mirrored.
+  Image in;
+  in.height = 1;
+  in.width = 4;
+  in.rgb = {0, 0, 0, 1, 1, 1, 2, 2, 2, 4, 4, 4};
+  Image out;
+  featx::resize_antialias(in, 1, 2, &out);
+  REQUIRE(out.width == 2);
+  CHECK(pixel(out, 0, 0, 0) == doctest::Approx(5.0 / 7).epsilon(1e-6));
+  CHECK(pixel(out, 0, 1, 2) == doctest::Approx(19.0 / 7).epsilon(1e-6));
+  // Same size: weights 0, 1, 0, an exact copy.
+  const Image noise = random_image(13, 17, 9);
+  featx::resize_antialias(noise, 13, 17, &out);
+  CHECK(out.rgb == noise.rgb);
+  // Upsampling keeps radius 1: bilinear up to float rounding (edges renormalised, not clamped).
+  for (auto size : {std::array<int, 2>{40, 50}, std::array<int, 2>{13, 34}, std::array<int, 2>{26, 17}}) {
+    Image bilinear;
+    featx::resize_antialias(noise, size[0], size[1], &out);
+    featx::resize_bilinear(noise, size[0], size[1], &bilinear);
+    CHECK(max_abs_diff(out.rgb, std::vector<double>(bilinear.rgb.begin(), bilinear.rgb.end())) < 2e-6);
+  }
+  // Downsampling averages where bilinear samples: a 2-pixel checkerboard halved is flat grey.
+  Image checker;
+  checker.height = checker.width = 16;
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) checker.rgb.insert(checker.rgb.end(), 3, static_cast<float>((x / 2 + y / 2) % 2));
+  featx::resize_antialias(checker, 4, 4, &out);
+  for (float v : out.rgb) CHECK(v == doctest::Approx(0.5).epsilon(0.15));
+  featx::resize_antialias(checker, 0, 4, &out);
+  CHECK(out.rgb.empty());
+}
+
+TEST_CASE("resize_nearest_pil: Pillow's running-sum coordinates") {
+  Image in;
+  in.height = 1;
+  in.width = 3;
+  in.rgb = {0, 0, 0, 1, 1, 1, 2, 2, 2};
+  Image out;
+  featx::resize_nearest_pil(in, 1, 5, &out);  // 0.3, 0.9, 1.5, 2.1, 2.7
+  REQUIRE(out.width == 5);
+  const float expect[5] = {0, 0, 1, 2, 2};
+  for (int x = 0; x < 5; ++x) CHECK(pixel(out, 0, x, 0) == expect[x]);
+  const Image noise = random_image(11, 7, 4);
+  featx::resize_nearest_pil(noise, 5, 3, &out);  // steps 2.2 and 7/3
+  const int ys[5] = {1, 3, 5, 7, 9}, xs[3] = {1, 3, 5};
+  for (int y = 0; y < 5; ++y)
+    for (int x = 0; x < 3; ++x) CHECK(pixel(out, y, x, 1) == pixel(noise, ys[y], xs[x], 1));
+  featx::resize_nearest_pil(noise, 11, 7, &out);
+  CHECK(out.rgb == noise.rgb);
+}
+
+TEST_CASE("load_image: each preset is its decode, crop and resize") {
+  TempDir tmp;
+  const std::vector<uint8_t> px = pattern(40, 30, 3, 8);
+  Bytes png;
+  REQUIRE(stbi_write_png_to_func(stbiw_append, &png, 40, 30, 3, px.data(), 40 * 3));
+  const std::string path = tmp.file("in.png");
+  write_bytes(path, png);
+  featx::PreprocessOptions opt;
+  opt.height = 21;
+  opt.width = 19;
+  opt.central_crop = 0.9;
+  Image tf_decoded, keras_decoded, cropped, expect, got;
+  REQUIRE(featx::decode_image_file(path, &tf_decoded).ok());
+  featx::DecodeOptions keras_style;
+  keras_style.style = featx::DecodeStyle::keras;
+  REQUIRE(featx::decode_image_file(path, keras_style, &keras_decoded).ok());
+  CHECK(tf_decoded.decoder == std::string("stb_image"));
+  for (size_t i = 0; i < px.size(); ++i) {
+    CHECK(tf_decoded.rgb[i] == static_cast<float>(px[i]) * static_cast<float>(1.0 / 255));
+    CHECK(keras_decoded.rgb[i] == static_cast<float>(px[i]) / 255.0f);
+  }
+  auto check = [&](featx::Preset preset, const Image& decoded, void (*resize)(const Image&, int, int, Image*)) {
+    CAPTURE(featx::preset_name(preset));
+    opt.preset = preset;
+    REQUIRE(featx::central_crop(decoded, 0.9, &cropped).ok());
+    resize(cropped, 21, 19, &expect);
+    REQUIRE(featx::load_image(path, opt, &got).ok());
+    CHECK(got.rgb == expect.rgb);
+    CHECK(got.decoder == std::string("stb_image"));
+  };
+  check(featx::Preset::tf, tf_decoded, featx::resize_bilinear);
+  check(featx::Preset::fast, tf_decoded, featx::resize_bilinear);  // only JPEGs decode smaller
+  check(featx::Preset::tf_antialias, tf_decoded, featx::resize_antialias);
+  check(featx::Preset::keras, keras_decoded, featx::resize_nearest_pil);
+}
+
+TEST_CASE("image: the decoder that ran is named") {
+  TempDir tmp;
+  Bytes ppm = text_bytes("P6 1 1 255 ");
+  ppm.insert(ppm.end(), {1, 2, 3});
+  Image im;
+  REQUIRE(decode_via_file(tmp, "a.ppm", ppm, &im).ok());
+  CHECK(im.decoder == std::string("featx-pnm"));
+  REQUIRE(decode_via_file(tmp, "b.jpg", jpeg_blocks(1, 1, block_colours(1, 1)), &im).ok());
+  CHECK(im.decoder == std::string(featx::jpeg_decoder_name()));
+#ifdef FEATX_WITH_LIBJPEG
+  CHECK(contains(im.decoder, "libjpeg"));
+  CHECK(contains(im.decoder, "JDCT_IFAST, fancy upsampling"));
+#else
+  CHECK(im.decoder == std::string("stb_image"));
+#endif
+}
+
+#ifdef FEATX_WITH_LIBJPEG
+TEST_CASE("libjpeg: warnings decode like TF, DCT scaling, bad scales") {
+  TempDir tmp;
+  const Bytes clean = jpeg_blocks(4, 2, block_colours(8, 3));
+  Image ref;
+  REQUIRE(featx::decode_image_memory(clean.data(), clean.size(), "clean.jpg", &ref).ok());
+  CHECK(ref.jpeg_warnings == 0);
+  // Junk between the scan and EOI: libjpeg warns "extraneous bytes before
+  // marker 0xd9"; TF decodes such files, so does featx (and counts it).
+  Bytes junk = clean;
+  junk.insert(junk.end() - 2, {0x12, 0x34, 0x56});
+  Image im;
+  const featx::Status st = featx::decode_image_memory(junk.data(), junk.size(), "junk.jpg", &im);
+  REQUIRE_MESSAGE(st.ok(), st.message());
+  CHECK(im.jpeg_warnings >= 1);
+  CHECK(im.rgb == ref.rgb);
+  // 1/2 .. 1/8 in the DCT: flat 8x8 blocks stay flat, one pixel per block at 1/8.
+  for (int d : {2, 4, 8}) {
+    CAPTURE(d);
+    featx::DecodeOptions o;
+    o.jpeg_scale_denom = d;
+    REQUIRE(featx::decode_image_memory(clean.data(), clean.size(), "clean.jpg", o, &im).ok());
+    CHECK(im.width == 32 / d);
+    CHECK(im.height == 16 / d);
+    CHECK(contains(im.decoder, "1/" + std::to_string(d)));
+    CHECK(pixel(im, 0, 0, 0) == pixel(ref, 0, 0, 0));
+  }
+  featx::DecodeOptions bad;
+  bad.jpeg_scale_denom = 3;
+  CHECK(featx::decode_image_memory(clean.data(), clean.size(), "clean.jpg", bad, &im).code() ==
+        featx::StatusCode::invalid_argument);
+  int w = 0, h = 0;
+  REQUIRE(featx::read_jpeg_size(clean.data(), clean.size(), "clean.jpg", &w, &h).ok());
+  CHECK(w == 32);
+  CHECK(h == 16);
+}
+#endif
+
 TEST_CASE("image: bad inputs fail with a message naming the file, never crash") {
   TempDir tmp;
   auto expect_fail = [&](const std::string& name, const Bytes& b, const std::string& part = "") {

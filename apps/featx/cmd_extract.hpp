@@ -33,6 +33,8 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
       return featx::invalid_argument("--crop must be a fraction in (0, 1], got '" + s + "'");
     setup->pre.central_crop = f;
   }
+  if (args.has("--preprocess"))
+    FEATX_RETURN_IF_ERROR(featx::parse_preset(args.get("--preprocess"), &setup->pre.preset));
   if (args.has("--batch")) FEATX_RETURN_IF_ERROR(parse_int("--batch", args.get("--batch"), 1, 4096, &setup->batch));
   if (args.has("--threads")) FEATX_RETURN_IF_ERROR(parse_int("--threads", args.get("--threads"), 1, 1024, &setup->threads));
   if (args.positional.empty()) return featx::invalid_argument("no input files given");

@@ -31,6 +31,7 @@ inline featx::Status cmd_inspect(const Args& args) {
               m->folded_bytes());
   std::printf("isa: %s (best on this CPU: %s; FEATX_ISA overrides)\n",
               featx::isa_name(featx::selected_isa()), featx::isa_name(featx::best_isa()));
+  std::printf("jpeg decoder: %s\n", featx::jpeg_decoder_name());
   std::printf("goldens: %zu\n", m->goldens().size());
   // Each output under its slim name and, where Keras has one, its Keras name.
   std::printf("layers: (slim name, Keras name)\n");

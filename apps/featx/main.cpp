@@ -10,17 +10,24 @@
 #include "cmd_inspect.hpp"
 #include "cmd_verify.hpp"
 
+#ifndef FEATX_VERSION_STRING
+#define FEATX_VERSION_STRING "(version unknown)"
+#endif
+
 namespace {
 
 const char* kUsage =
     "usage:\n"
     "  featx extract  -m MODEL [--pool avg|max|none] [--layer NAME] [--threads N]\n"
-    "                 [--batch B] [--size HxW] [--crop F] [-o OUT.npy|OUT.csv|OUT.jsonl] INPUT...\n"
-    "  featx classify -m MODEL [--labels FILE] [-k 5] [--size HxW] [--crop F] IMAGE...\n"
+    "                 [--batch B] [--size HxW] [--crop F] [--preprocess P]\n"
+    "                 [-o OUT.npy|OUT.csv|OUT.jsonl] INPUT...\n"
+    "  featx classify -m MODEL [--labels FILE] [-k 5] [--size HxW] [--crop F] [--preprocess P] IMAGE...\n"
     "  featx inspect  MODEL\n"
     "  featx verify   MODEL\n"
     "  featx bench    -m MODEL [--threads N] [--batch B] [--size HxW] [--runs R] [--profile] [--no-fuse]\n"
-    "INPUT: an image file, a directory of images, or a float32 .npy (N,H,W,3) in [0, 1].\n";
+    "  featx --version\n"
+    "INPUT: an image file, a directory of images, or a float32 .npy (N,H,W,3) in [0, 1].\n"
+    "P: tf (default: TF's decode_jpeg + tf.image.resize), tf-antialias, keras (load_img), fast.\n";
 
 }  // namespace
 
@@ -31,12 +38,16 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string cmd = argv[1];
+  if (cmd == "--version") {
+    std::printf("featx %s\njpeg decoder: %s\n", FEATX_VERSION_STRING, featx::jpeg_decoder_name());
+    return 0;
+  }
   const std::map<std::string, std::string> aliases = {
       {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"}};
   const std::set<std::string> switches = {"--profile", "--no-fuse"};
   const std::set<std::string> with_value = {"--model", "--output", "--top", "--threads", "--batch",
                                             "--pool", "--layer", "--labels", "--size", "--crop",
-                                            "--runs", "--warmup"};
+                                            "--runs", "--warmup", "--preprocess"};
   Args args;
   featx::Status st = parse_args(argc, argv, 2, aliases, with_value, switches, &args);
   if (st.ok()) {

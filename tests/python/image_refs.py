@@ -17,6 +17,8 @@ FEATX_IMAGE_WORK (scratch folder in the build tree), FEATX_SHARED_DIR.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -85,6 +87,46 @@ def djpeg(jpeg: str, dct: str = "fast", *args) -> np.ndarray:
         with Image.open(out) as im:
             a = np.asarray(im)
     return np.repeat(a[:, :, None], 3, axis=2) if a.ndim == 2 else a
+
+
+def turbojpeg_cmyk(path: str) -> np.ndarray:
+    """Raw CMYK samples (JDCT_IFAST, fancy upsampling) through TurboJPEG's C API."""
+    name = ctypes.util.find_library("turbojpeg") or "libturbojpeg.so.0"
+    try:
+        tj = ctypes.CDLL(name)
+    except OSError:
+        support._loud_skip("libturbojpeg not found (Debian: libturbojpeg0)")
+    tj.tjInitDecompress.restype = ctypes.c_void_p
+    tj.tjDecompressHeader3.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong] + [
+        ctypes.POINTER(ctypes.c_int)] * 4
+    tj.tjDecompress2.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p,
+                                 ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    tj.tjDestroy.argtypes = [ctypes.c_void_p]
+    data = read_bytes(path)
+    h = tj.tjInitDecompress()
+    w, ht, sub, cs = (ctypes.c_int() for _ in range(4))
+    assert tj.tjDecompressHeader3(h, data, len(data), ctypes.byref(w), ctypes.byref(ht), ctypes.byref(sub),
+                                  ctypes.byref(cs)) == 0
+    out = np.zeros((ht.value, w.value, 4), np.uint8)
+    TJPF_CMYK, TJFLAG_FASTDCT = 11, 2048
+    assert tj.tjDecompress2(h, data, len(data), out.ctypes.data, w.value, 0, ht.value, TJPF_CMYK,
+                            TJFLAG_FASTDCT) == 0
+    tj.tjDestroy(h)
+    return out
+
+
+def has_adobe_marker(path: str) -> bool:
+    data = read_bytes(path)
+    at = data.find(b"Adobe")
+    return at >= 4 and data[at - 4:at - 2] == b"\xff\xee"
+
+
+def tf_cmyk_decode(path: str) -> np.ndarray:
+    """TF's decode of a CMYK JPEG: raw IFAST CMYK, then jpeg_mem.cc's integer formula."""
+    raw = turbojpeg_cmyk(path).astype(np.int64)
+    c, k = raw[..., :3], raw[..., 3:]
+    rgb = (k * c) // 255 if has_adobe_marker(path) else ((255 - k) * (255 - c)) // 255
+    return rgb.astype(np.uint8)
 
 
 def tf_unit(u8: np.ndarray) -> np.ndarray:
