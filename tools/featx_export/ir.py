@@ -37,6 +37,22 @@ MOBILENET_V2_BLOCKS = [
 ]
 
 
+def apply_scalar_op(scale: float, offset: float, op: str, value: float):
+    """(scale, offset) of `(scale * x + offset) op value`, op mul/div/add/sub (any case):
+    how a chain of scalar ops on the input (Keras Rescaling / preprocess_input ops,
+    TFLite MUL/DIV/ADD/SUB) composes into one input normalisation."""
+    op = op.lower()
+    if op == "mul":
+        return scale * value, offset * value
+    if op == "div":
+        return scale / value, offset / value
+    if op == "add":
+        return scale, offset + value
+    if op == "sub":
+        return scale, offset - value
+    raise ValueError(f"scalar op {op!r}: expected mul, div, add or sub")
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
     """Channel rounding used by both slim and Keras MobileNetV2."""
     if min_value is None:

@@ -13,7 +13,7 @@ why exactly 17 inverted-residual blocks are required.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -304,11 +304,21 @@ def _bn_arrays(bn: ir.BatchNorm) -> Dict[str, np.ndarray]:
     return {p: getattr(bn, p) for p in BN_PARAMS}
 
 
+def named_convs(net: ir.Network) -> Iterator[Tuple[object, ir.Conv]]:
+    """(Scheme layer key: "stem", ("expand", i), ..., "head"; conv) of every conv, in order."""
+    yield "stem", net.stem
+    for i, block in enumerate(net.blocks):
+        if block.expand is not None:
+            yield ("expand", i), block.expand
+        yield ("depthwise", i), block.depthwise
+        yield ("project", i), block.project
+    yield "head", net.head
+
+
 def network_variables(net: ir.Network, scheme: Scheme) -> Dict[str, np.ndarray]:
     """The variables a TF model of `net` would hold under `scheme`'s names."""
     out: Dict[str, np.ndarray] = {}
-
-    def put(layer, conv: ir.Conv) -> None:
+    for layer, conv in named_convs(net):
         kernel = conv.kernel
         if conv.kind == "depthwise":
             kernel = kernel[:, :, :, None]
@@ -318,14 +328,6 @@ def network_variables(net: ir.Network, scheme: Scheme) -> Dict[str, np.ndarray]:
         if conv.batch_norm is not None:
             for p, value in _bn_arrays(conv.batch_norm).items():
                 out[scheme.bn(layer, p)] = value
-
-    put("stem", net.stem)
-    for i, block in enumerate(net.blocks):
-        if block.expand is not None:
-            put(("expand", i), block.expand)
-        put(("depthwise", i), block.depthwise)
-        put(("project", i), block.project)
-    put("head", net.head)
     if net.classifier is not None:
         weights, biases = scheme.logits()
         w = net.classifier.weights.T

@@ -387,14 +387,7 @@ class _Walk:
             v = float(values[0])
             if name == "DIV" and v == 0:
                 raise ValueError(f"{what}: op {k} DIV of the input by 0")
-            if name == "MUL":
-                mul, add = mul * v, add * v
-            elif name == "DIV":
-                mul, add = mul / v, add / v
-            elif name == "ADD":
-                add += v
-            else:
-                add -= v
+            mul, add = ir.apply_scalar_op(mul, add, name, v)
             ops.append(f"{k} {name} {v:.9g}")
             self.visited.add(k)
             k, x = self.next(self.out(k), skip_add=False)

@@ -193,25 +193,15 @@ class _Builder:
                 b.PrependUOffsetTRelative(o)
             return b.EndVector()
 
+        prepend = {"off": b.PrependUOffsetTRelativeSlot, "u8": b.PrependUint8Slot,
+                   "i8": b.PrependInt8Slot, "i32": b.PrependInt32Slot, "u32": b.PrependUint32Slot,
+                   "f32": b.PrependFloat32Slot, "bool": b.PrependBoolSlot}
+
         def table(fields):
             """fields: (slot, kind, value[, default]); kind 'off' | 'u8' | 'i8' | 'i32' | 'u32' | 'f32' | 'bool'."""
             b.StartObject(max(f[0] for f in fields) + 1 if fields else 0)
             for slot, kind, value, *default in fields:
-                d = default[0] if default else 0
-                if kind == "off":
-                    b.PrependUOffsetTRelativeSlot(slot, value, 0)
-                elif kind == "u8":
-                    b.PrependUint8Slot(slot, value, d)
-                elif kind == "i8":
-                    b.PrependInt8Slot(slot, value, d)
-                elif kind == "i32":
-                    b.PrependInt32Slot(slot, value, d)
-                elif kind == "u32":
-                    b.PrependUint32Slot(slot, value, d)
-                elif kind == "f32":
-                    b.PrependFloat32Slot(slot, value, d)
-                elif kind == "bool":
-                    b.PrependBoolSlot(slot, value, d)
+                prepend[kind](slot, value, default[0] if default and kind != "off" else 0)
             return b.EndObject()
 
         # Buffers: 0 is the empty sentinel, then one per tensor, then the metadata buffer.
@@ -519,16 +509,7 @@ def write_tflite(net: ir.Network, path=None, *, quantization: str = "float32",
             g.op(op, [x, c], [y], [(0, "i8", 0)])
             x = y
             v = float(np.float32(value)) if np.ndim(value) == 0 else float("nan")
-            if op == "MUL":
-                mul, add = mul * v, add * v
-            elif op == "DIV":
-                mul, add = mul / v, add / v
-            elif op == "ADD":
-                add += v
-            elif op == "SUB":
-                add -= v
-            else:
-                raise ValueError(f"preprocessing op {op!r}: expected MUL, DIV, ADD or SUB")
+            mul, add = ir.apply_scalar_op(mul, add, op, v)
         input_scale, input_offset = 255.0 * mul, add  # the graph takes pixel values in [0, 255]
 
     # Stem.
