@@ -69,6 +69,12 @@ def head_reference(features: np.ndarray, layers, upto: int = -1, activate_last: 
     return x
 
 
+def rel_l2(actual, expected) -> float:
+    """|actual - expected| / |expected| (L2, in float64)."""
+    expected = np.asarray(expected, np.float64)
+    return float(np.linalg.norm(np.asarray(actual, np.float64) - expected) / np.linalg.norm(expected))
+
+
 def assert_close(test, actual, expected, max_abs, what) -> float:
     """Max |actual - expected| <= max_abs; returns the error."""
     err = float(np.max(np.abs(np.asarray(actual, np.float64) - np.asarray(expected, np.float64))))

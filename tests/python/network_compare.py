@@ -1,4 +1,4 @@
-"""Exact comparison of two ir.Networks' weights, for reader round-trip tests."""
+"""Exact comparison of two ir.Networks' weights and Dense heads, for reader round-trip tests."""
 
 import numpy as np
 
@@ -32,3 +32,15 @@ def assert_same_weights(test, expected, actual):
     if expected.classifier is not None:
         test.assertTrue(np.array_equal(expected.classifier.weights, actual.classifier.weights))
         test.assertTrue(np.array_equal(expected.classifier.bias, actual.classifier.bias))
+
+
+def assert_same_head(test, expected, actual):
+    """The Dense heads: names, activations, float32 weights and biases equal."""
+    test.assertEqual([d.name for d in actual.dense_head], [d.name for d in expected.dense_head])
+    for a, b in zip(expected.dense_head, actual.dense_head):
+        test.assertEqual(a.activation, b.activation, a.name)
+        test.assertEqual(b.weights.dtype, np.float32)
+        test.assertTrue(np.array_equal(a.weights, b.weights), f"{a.name} weights")
+        test.assertEqual(a.bias is None, b.bias is None, f"{a.name} bias")
+        if a.bias is not None:
+            test.assertTrue(np.array_equal(a.bias, b.bias), f"{a.name} bias")

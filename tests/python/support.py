@@ -24,6 +24,12 @@ def _loud_skip(reason: str):
     raise unittest.SkipTest(reason)
 
 
+def assert_contains(test, haystack, *needles):
+    """Every needle in `haystack`: substrings of a text, or items of a list."""
+    for needle in needles:
+        test.assertIn(needle, haystack)
+
+
 def require_shared():
     if not os.path.isfile(TF2_MODEL) or not os.path.isfile(SLIM_MODEL):
         _loud_skip(f"shared folder with the .tflite models not found at {SHARED} "

@@ -93,13 +93,9 @@ class DenseHeadRuntimeTest(unittest.TestCase):
         self.assertIn("needs --pool avg", proc.stderr)
 
     def test_inspect_lists_both_names_and_the_head(self):
-        out = featx_cli.run("inspect", self.model).stdout
-        self.assertIn("expanded_conv_3/expand", out)
-        self.assertIn("block_3_expand_relu", out)
-        self.assertIn("embedding_layer", out)
-        self.assertIn("dense_1", out)
-        self.assertIn("(no bias)", out)
-        self.assertIn("format_version: 2", out)
+        support.assert_contains(self, featx_cli.run("inspect", self.model).stdout,
+                                "expanded_conv_3/expand", "block_3_expand_relu", "embedding_layer",
+                                "dense_1", "(no bias)", "format_version: 2")
 
 
 class LabelsTest(unittest.TestCase):

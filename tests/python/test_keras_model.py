@@ -19,38 +19,15 @@ import zipfile
 import numpy as np
 
 import support  # noqa: F401  (import path)
+import featx_cli
 import keras_writers as kw
 from featx_export import onnx_export, ort_runner, reader, writer
 from featx_export.keras_reader import read_keras
 from featx_export.random_model import random_network
-from network_compare import assert_same_weights
+from network_compare import assert_same_head, assert_same_weights
 
 SCRIPT = os.path.join(support.TOOLS, "export_weights.py")
 ROWS = 96
-
-
-def rel_l2(a, b):
-    return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
-
-
-def head_reference(features, layers):
-    """float64 numpy over [(weights [out, in], bias, activation)]."""
-    x = np.asarray(features, np.float64)
-    for w, b, act in layers:
-        x = x @ w.T + (0.0 if b is None else b)
-        if act == "relu":
-            x = np.maximum(x, 0.0)
-        elif act == "relu6":
-            x = np.clip(x, 0.0, 6.0)
-        elif act == "softmax":
-            e = np.exp(x - x.max(axis=1, keepdims=True))
-            x = e / e.sum(axis=1, keepdims=True)
-    return x
-
-
-def featx_bin():
-    path = os.environ.get("FEATX_BIN", os.path.join(support.REPO_ROOT, "build", "featx"))
-    return path if os.path.isfile(path) else None
 
 
 def tm_network():
@@ -85,16 +62,6 @@ class KerasModelTest(unittest.TestCase):
 
     # -- checks shared by every format
 
-    def assert_same_head(self, expected, back):
-        self.assertEqual([d.name for d in back.dense_head], [d.name for d in expected.dense_head])
-        for a, b in zip(expected.dense_head, back.dense_head):
-            self.assertEqual(a.activation, b.activation, a.name)
-            self.assertEqual(b.weights.dtype, np.float32)
-            self.assertTrue(np.array_equal(a.weights, b.weights), a.name)
-            self.assertEqual(a.bias is None, b.bias is None, a.name)
-            if a.bias is not None:
-                self.assertTrue(np.array_equal(a.bias, b.bias), a.name)
-
     def ort_features(self, net):
         key = id(net)
         if key not in self.ort:
@@ -112,45 +79,32 @@ class KerasModelTest(unittest.TestCase):
         back.input_scale, back.input_offset = expected.input_scale, expected.input_offset
         assert_same_weights(self, expected, back)
         back.input_scale, back.input_offset = scale, offset
-        self.assert_same_head(expected, back)
+        assert_same_head(self, expected, back)
         self.assertEqual(back.resolution, ROWS)
         self.assertTrue(any(line.startswith("kept dense") for line in back.report), back.report)
         model = self.path(label + ".featx")
         writer.write_featx(back, model)
         again = reader.read_featx(model)
-        self.assert_same_head(expected, again)
+        assert_same_head(self, expected, again)
         ref = self.ort_features(back)
-        binary = featx_bin()
-        if ref is None or binary is None:
-            support._loud_skip("ONNX Runtime or the featx binary missing: the Keras models were "
-                               "compared at the IR level only")
-        np.save(self.path("x.npy"), self.x)
-
-        def extract(*flags):
-            out = self.path("out.npy")
-            proc = subprocess.run([binary, "extract", "-m", model, *flags, "-o", out,
-                                   self.path("x.npy")], capture_output=True, text=True)
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            return np.load(out)
-
-        features = extract()
-        err = float(np.max(np.abs(features - ref)))
-        rel = rel_l2(features, ref)
-        self.assertLessEqual(err, 5e-5, label)
+        if ref is None:
+            support._loud_skip("ONNX Runtime missing: the Keras models were compared at the IR "
+                               "level only")
+        x = self.path("x.npy")
+        np.save(x, self.x)
+        features = featx_cli.extract(model, [x])  # a missing binary skips loudly here
+        err = featx_cli.assert_close(self, features, ref, 5e-5, label)
+        rel = featx_cli.rel_l2(features, ref)
         self.assertLessEqual(rel, 1e-5, label)
-        want = head_reference(ref, dense_layers)
-        got = extract("--layer", expected.dense_head[-1].name)
+        want = featx_cli.head_reference(ref, dense_layers)
+        got = featx_cli.extract(model, [x], "--layer", expected.dense_head[-1].name)
         self.assertEqual(got.shape, want.shape)
-        head_err = float(np.max(np.abs(got - want)))
-        self.assertLessEqual(head_err, 1e-5, label)
+        head_err = featx_cli.assert_close(self, got, want, 1e-5, label)
         if expected.dense_head[-1].activation == "softmax":
-            proc = subprocess.run([binary, "classify", "-m", model, "-k", "1", self.path("x.npy")],
-                                  capture_output=True, text=True)
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            top = [line.split("\t") for line in proc.stdout.splitlines() if line.startswith("  ")]
-            self.assertEqual([int(t[2]) for t in top], list(np.argmax(want, axis=1)))
-            for t, row in zip(top, want):
-                self.assertAlmostEqual(float(t[1]), float(row.max()), delta=1e-5)
+            top = [ranks[0] for _name, ranks in featx_cli.classify(model, [x], "-k", "1")]
+            self.assertEqual([c for _, _, c, _ in top], list(np.argmax(want, axis=1)))
+            for (_, p, _, _), row in zip(top, want):
+                self.assertAlmostEqual(p, float(row.max()), delta=1e-5)
         MEASURED[label] = (err, rel, head_err)
         return back
 
@@ -186,11 +140,11 @@ class KerasModelTest(unittest.TestCase):
                             name_prefix="mobilenetv2_0.35_96/")
         acts = [d.activation for d in self.net.dense_head]
         back = self.check("k2_nested", path, self.net, self.dense_from_file(path, refs, activations=acts))
-        text = "\n".join(back.report)
-        self.assertIn("skipped RandomFlip 'random_flip'", text)
-        self.assertIn("kept rescaling 'rescaling' (0.00784313725 * x - 1)", text)
-        self.assertIn("folded activation 'activation' (softmax) into dense 'dense_1' -> softmax", text)
-        self.assertIn("input: the model takes pixels in [0, 255]", text)
+        support.assert_contains(
+            self, "\n".join(back.report), "skipped RandomFlip 'random_flip'",
+            "kept rescaling 'rescaling' (0.00784313725 * x - 1)",
+            "folded activation 'activation' (softmax) into dense 'dense_1' -> softmax",
+            "input: the model takes pixels in [0, 255]")
 
     def test_keras3_legacy_h5(self):
         """model.save('m.h5') in Keras 3: the same HDF5 layout, Keras 3 configs (inbound nodes
@@ -200,17 +154,24 @@ class KerasModelTest(unittest.TestCase):
                      config_dialect="keras3", name_prefix="mobilenetv2_0.35_96/")
         back = read_keras(path)
         assert_same_weights(self, self.net, back)
-        self.assert_same_head(self.net, back)
+        assert_same_head(self, self.net, back)
+
+    def read_preprocess_ops(self, path):
+        """A model with preprocess_input's x / 127.5 - 1 inside: read as 2 x - 1, weights and
+        head as written."""
+        back = read_keras(path)
+        self.assertAlmostEqual(back.input_scale, 2.0, places=12)
+        self.assertAlmostEqual(back.input_offset, -1.0, places=12)
+        assert_same_weights(self, self.net, back)
+        assert_same_head(self, self.net, back)
+        return back
 
     def test_keras2_h5_preprocess_input_ops(self):
         """x = preprocess_input(x) in a tf.keras Functional model: tf.math.truediv(127.5) and
         tf.math.subtract(1) TFOpLambda layers fold into the input normalisation."""
         path = self.path("ops.h5")
         kw.keras2_h5(path, kw.functional_nested(self.net, rescaling=False, tf_ops=True))
-        back = read_keras(path)
-        self.assertAlmostEqual(back.input_scale, 2.0, places=12)
-        self.assertAlmostEqual(back.input_offset, -1.0, places=12)
-        assert_same_weights(self, self.net, back)
+        self.read_preprocess_ops(path)
 
     def test_keras2_h5_rescaling_to_unit_range(self):
         """Rescaling(1/255) before the base: the base sees [0, 1], so internal = x."""
@@ -245,7 +206,7 @@ class KerasModelTest(unittest.TestCase):
         refs = kw.keras2_h5(path, kw.hub_sequential(self.net, handle))
         back = read_keras(path)
         assert_same_weights(self, self.net, back)
-        self.assert_same_head(self.net, back)
+        assert_same_head(self, self.net, back)
         self.assertEqual(back.resolution, 96)
         dense = self.dense_from_file(path, refs)
         self.assertTrue(np.array_equal(dense[0][0], back.dense_head[0].weights))
@@ -262,7 +223,7 @@ class KerasModelTest(unittest.TestCase):
             f.write(kw.model_json(model))
         back = read_keras(path, config_path=config)
         assert_same_weights(self, self.net, back)
-        self.assert_same_head(self.net, back)
+        assert_same_head(self, self.net, back)
 
     # -- .keras archives and .weights.h5
 
@@ -310,11 +271,7 @@ class KerasModelTest(unittest.TestCase):
         config (not layers: the weights file has no groups for them)."""
         path = self.path("k3ops.keras")
         kw.keras_archive(path, kw.functional_nested(self.net, rescaling=False, keras3_ops=True))
-        back = read_keras(path)
-        self.assertAlmostEqual(back.input_scale, 2.0, places=12)
-        self.assertAlmostEqual(back.input_offset, -1.0, places=12)
-        assert_same_weights(self, self.net, back)
-        self.assert_same_head(self.net, back)
+        back = self.read_preprocess_ops(path)
         self.assertIn("kept TrueDivide op 'true_divide' (y = 127.5) as part of the input "
                       "normalisation", back.report)
 
@@ -324,7 +281,7 @@ class KerasModelTest(unittest.TestCase):
         self.assertEqual(refs[0].kernel, "layers/dense/vars/0")
         back = read_keras(path)
         assert_same_weights(self, self.net, back)
-        self.assert_same_head(self.net, back)
+        assert_same_head(self, self.net, back)
         self.assertIn("tf_keras, Keras 3's group paths (layers/...)", back.report[0])
 
     def test_windows_backslash_group_names(self):
@@ -365,7 +322,7 @@ class KerasModelTest(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertIn("export_weights: kept dense 'embedding_layer' 1280 -> 128 relu", proc.stderr)
             self.assertIn("dense embedding_layer", proc.stdout)
-            self.assert_same_head(self.net, reader.read_featx(out))
+            assert_same_head(self, self.net, reader.read_featx(out))
         proc = subprocess.run([sys.executable, SCRIPT, "--tflite", path, "--keras-config", path,
                                "-o", out], capture_output=True, text=True)
         self.assertEqual(proc.returncode, 2)

@@ -27,7 +27,7 @@ from featx_export.keras_saved_model_writer import write_keras_saved_model
 from featx_export.random_model import random_network
 from featx_export.saved_model_reader import read_saved_model
 from featx_export.tf_checkpoint import open_checkpoint, read_checkpoint
-from network_compare import assert_same_weights
+from network_compare import assert_same_head, assert_same_weights
 
 SHARED = os.environ.get("FEATX_SHARED_DIR", os.path.join(os.path.dirname(support.REPO_ROOT),
                                                          "shared"))
@@ -35,17 +35,6 @@ TF2 = os.path.join(SHARED, "fixtures", "tf_saved_models", "saved_model_half_plus
                    "00000123")
 EXPORT = os.path.join(support.TOOLS, "export_weights.py")
 HEAD = "embedding_layer=128:relu,10:softmax"
-
-
-def assert_same_head(test, expected, actual):
-    test.assertEqual([d.name for d in actual.dense_head], [d.name for d in expected.dense_head])
-    for a, b in zip(expected.dense_head, actual.dense_head):
-        test.assertEqual(a.activation, b.activation, a.name)
-        test.assertEqual(b.weights.dtype, np.float32)
-        test.assertTrue(np.array_equal(a.weights, b.weights), f"{a.name} weights")
-        test.assertEqual(a.bias is None, b.bias is None, f"{a.name} bias")
-        if a.bias is not None:
-            test.assertTrue(np.array_equal(a.bias, b.bias), f"{a.name} bias")
 
 
 def edit_root_layers(fn):
@@ -154,18 +143,18 @@ class KerasSavedModelRead(unittest.TestCase):
     def test_a_hub_keras_layer_sequential(self):
         model = self.write("hub", self.net)
         keys = open_checkpoint(model).keys()
-        self.assertIn("layer_with_weights-0/MobilenetV2.SConv.Sweights:0/.ATTRIBUTES/"
-                      "VARIABLE_VALUE", keys)
-        self.assertIn("layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE", keys)
+        support.assert_contains(
+            self, keys, "layer_with_weights-0/MobilenetV2.SConv.Sweights:0/.ATTRIBUTES/VARIABLE_VALUE",
+            "layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE")
         self.assertTrue(any(".OPTIMIZER_SLOT" in k for k in keys))
         back = self.assert_reads_back(model, self.net)
-        report = "\n".join(back.report)
-        self.assertIn("kept base hub.KerasLayer 'keras_layer' (260 slim-named variables", report)
-        self.assertIn("kept dense 'embedding_layer' 1280 -> 128 relu +bias", report)
-        self.assertIn("kept dense 'dense_1' 128 -> 10 softmax +bias", report)
-        self.assertIn("skipped dropout 'dropout' (identity at inference)", report)
-        self.assertIn("8 optimizer slots", report)
-        self.assertIn("internal = 2 x - 1", report)
+        support.assert_contains(
+            self, "\n".join(back.report),
+            "kept base hub.KerasLayer 'keras_layer' (260 slim-named variables",
+            "kept dense 'embedding_layer' 1280 -> 128 relu +bias",
+            "kept dense 'dense_1' 128 -> 10 softmax +bias",
+            "skipped dropout 'dropout' (identity at inference)", "8 optimizer slots",
+            "internal = 2 * x - 1")
 
     def test_a_variants(self):
         # Keras <= 2.4 (metadata inside saved_model.pb), a functional root, Snappy blocks,
@@ -187,11 +176,10 @@ class KerasSavedModelRead(unittest.TestCase):
             with self.subTest(name):
                 model = self.write(f"keras_{name}", self.net, **kwargs)
                 back = self.assert_reads_back(model, self.net)
-                report = "\n".join(back.report)
-                self.assertIn("kept base keras.applications MobileNetV2", report)
-                self.assertIn("'Conv1' ... 'out_relu', 260 Keras-named variables", report)
-                self.assertIn("kept global average pooling 'global_average_pooling2d'", report)
-                self.assertIn("preprocess_input outside the model", report)
+                support.assert_contains(
+                    self, "\n".join(back.report), "kept base keras.applications MobileNetV2",
+                    "'Conv1' ... 'out_relu', 260 Keras-named variables",
+                    "kept pooling 'global_average_pooling2d'", "preprocess_input outside the model")
 
     def test_c_no_bias_on_the_last_layer(self):
         for base in ("hub", "keras"):
@@ -264,7 +252,7 @@ class KerasSavedModelRead(unittest.TestCase):
         model = self.write("activation", net, edit_metadata=edit_root_layers(add_softmax))
         back = read_saved_model(model)
         self.assertEqual(back.dense_head[-1].activation, "softmax")
-        self.assertIn("kept activation 'activation' as the softmax of dense 'dense_1'",
+        self.assertIn("folded activation 'activation' (softmax) into dense 'dense_1' -> softmax",
                       back.report)
 
     def test_keras_applications_top_is_the_classifier(self):
@@ -354,37 +342,37 @@ class KerasSavedModelErrors(unittest.TestCase):
 
     def test_unknown_activation(self):
         model = self.write("sigmoid", activations={"dense_1": "sigmoid"})
-        self.assert_error(model, "dense layer 'dense_1'", "activation 'sigmoid' is not supported",
+        self.assert_error(model, "layer 'dense_1' (Dense)", "activation 'sigmoid': featx's head runs",
                           "linear, relu, relu6, softmax")
 
     def test_dense_input_width_is_not_the_feature_width(self):
         net = random_network(0.35, 96, seed=32, dense="embedding_layer=8:relu")
         net.dense_head[0].weights = np.zeros((8, 1000), np.float32)
         model = self.write("width", net)
-        self.assert_error(model, "dense layer 'embedding_layer'", "takes 1000 inputs",
+        self.assert_error(model, "layer 'embedding_layer' (Dense)", "takes 1000 inputs",
                           "the layer before it gives 1280")
 
     def test_missing_head_variable(self):
         model = self.write("no_bias", omit=["dense_1/bias"])
-        self.assert_error(model, "dense layer 'dense_1'", "no bias variable",
+        self.assert_error(model, "layer 'dense_1' (Dense)", "holds no bias",
                           "root.layer_with_weights-2")
         model = self.write("no_kernel", omit=["embedding_layer/kernel"])
-        self.assert_error(model, "dense layer 'embedding_layer'", "no kernel variable")
+        self.assert_error(model, "layer 'embedding_layer' (Dense)", "holds no kernel")
 
     def test_unsupported_layers(self):
         def insert(index, entry):
             return edit_root_layers(lambda layers: layers.insert(index, entry))
         bn = {"class_name": "BatchNormalization", "config": {"name": "batch_normalization"}}
         model = self.write("bn_after", edit_metadata=insert(3, bn))
-        self.assert_error(model, "layer 'batch_normalization' (BatchNormalization) after pooling "
-                          "is not supported")
+        self.assert_error(model, "layer 'batch_normalization' (BatchNormalization): after "
+                          "MobileNetV2")
         model = self.write("lambda_before", edit_metadata=insert(1, {
             "class_name": "Lambda", "config": {"name": "lambda"}}))
-        self.assert_error(model, "layer 'lambda' (Lambda) before the MobileNetV2 base")
+        self.assert_error(model, "layer 'lambda' (Lambda): before MobileNetV2")
         model = self.write("no_pool", base="keras", edit_metadata=edit_root_layers(
             lambda layers: layers.pop(2)))
-        self.assert_error(model, "layer 'embedding_layer' (Dense) after the MobileNetV2 base",
-                          "GlobalAveragePooling2D first")
+        self.assert_error(model, "layer 'embedding_layer' (Dense): a Dense layer on the spatial map "
+                          "before global pooling")
 
         def subclassed(path, meta):
             if path == "root":
@@ -396,7 +384,19 @@ class KerasSavedModelErrors(unittest.TestCase):
         def branch(layers):
             layers[-1]["inbound_nodes"] = [[["dropout", 0, 0, {}]]]
         model = self.write("branch", root="functional", edit_metadata=edit_root_layers(branch))
-        self.assert_error(model, "layer 'dense_1' (Dense)", "only a straight chain")
+        self.assert_error(model, "layer 'embedding_layer' (Dense)",
+                          "not on the path from the input through MobileNetV2 to the output")
+
+    def test_base_checked_like_every_keras_container(self):
+        def miswire(path, meta):
+            if path == "root":
+                base = meta["config"]["layers"][1]["config"]["layers"]
+                add = next(e for e in base if e["config"]["name"] == "block_2_add")
+                add["inbound_nodes"] = [[["block_2_project_BN", 0, 0, {}],
+                                         ["block_2_depthwise_relu", 0, 0, {}]]]
+        model = self.write("miswired", base="keras", edit_metadata=miswire)
+        self.assert_error(model, "layer 'block_2_add' (Add): takes",
+                          "the standard MobileNetV2 takes")
 
     def test_export_cli_one_line(self):
         model = self.write("cli_sigmoid", activations={"embedding_layer": "tanh"})
@@ -406,12 +406,8 @@ class KerasSavedModelErrors(unittest.TestCase):
         lines = proc.stderr.strip().splitlines()
         self.assertEqual(len(lines), 1, proc.stderr)
         self.assertIn(model, lines[0])
-        self.assertIn("activation 'tanh' is not supported", lines[0])
+        self.assertIn("activation 'tanh': featx's head runs", lines[0])
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.featx")))
-
-
-def rel_l2(a, b):
-    return float(np.linalg.norm(np.asarray(a, np.float64) - b) / np.linalg.norm(b))
 
 
 class KerasSavedModelRuntime(unittest.TestCase):
@@ -468,9 +464,9 @@ class KerasSavedModelRuntime(unittest.TestCase):
                 self.assertEqual(got.shape, features.shape)
                 err = float(np.max(np.abs(got - features)))
                 self.assertLessEqual(err, 5e-5, base)
-                self.assertLessEqual(rel_l2(got, features), 1e-5, base)
+                self.assertLessEqual(self.cli.rel_l2(got, features), 1e-5, base)
                 print(f"\n  keras saved model {base}: features max|err| {err:.2g} "
-                      f"rel L2 {rel_l2(got, features):.2g}", file=sys.stderr)
+                      f"rel L2 {self.cli.rel_l2(got, features):.2g}", file=sys.stderr)
 
     def test_head_matches_numpy(self):
         for base, (model, features, layers, _) in self.cases.items():

@@ -8,12 +8,9 @@ import numpy as np
 import onnx
 
 import support
+from featx_cli import rel_l2
 from featx_export import numpy_reference, onnx_export, ort_runner
 from featx_export.random_model import random_network
-
-
-def rel_l2(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
 class SamePadsTest(unittest.TestCase):

@@ -1,10 +1,13 @@
 """A whole Keras model (its JSON config plus its weights) -> ir.Network.
 
-Shared by every Keras container: the Keras 2 / tf.keras full-model .h5
-(config in the root attribute `model_config`, weights by name), the .keras
-archive of Keras 3 and of tf.keras 2.12-2.15 (config.json, weights by
-position in model.weights.h5) and a bare .weights.h5 plus its config.
-Each container supplies a `WeightStore`; everything else is here:
+The one Keras-config interpreter, shared by every container: the Keras 2 /
+tf.keras full-model .h5 (config in the root attribute `model_config`, weights
+by name, keras_h5_reader), the .keras archive of Keras 3 and of tf.keras
+2.12-2.15 (config.json, weights by position in model.weights.h5) and a bare
+.weights.h5 plus its config (keras_archive_reader), and a Keras 2 SavedModel
+(the root's config in keras_metadata.pb, weights through the checkpoint's
+object graph, keras_saved_model). Each container supplies a `WeightStore`;
+everything else is here:
 
 1. `flatten` turns the config into one graph of leaf layers: nested
    Sequential / Functional models are expanded in place (their input layers
@@ -34,7 +37,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import ir
-from .mobilenet_names import KerasScheme, block_strides, network_from_variables, parse_model_name
+from .mobilenet_names import (KerasScheme, block_strides, named_convs, network_from_variables,
+                              parse_model_name)
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # Layers whose `weights` list is not empty once built (tf.keras 2.12/2.13 count them twice when
@@ -51,7 +55,11 @@ INFERENCE_NOOPS = frozenset((
 AUGMENTATION_NOOPS = frozenset((
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
     "RandomBrightness", "RandomHeight", "RandomWidth"))
-HUB_CLASSES = ("KerasLayer",)
+
+
+def is_hub_layer(cls: str) -> bool:
+    """tensorflow_hub's KerasLayer, under its class name or a registered "hub>KerasLayer"."""
+    return cls == "KerasLayer" or cls.endswith(">KerasLayer")
 
 
 class KerasModelError(ValueError):
@@ -376,6 +384,10 @@ class WeightStore:
         """{"kernel", "bias", "depthwise_kernel", "gamma", ...: array} of a leaf layer."""
         raise NotImplementedError
 
+    def location(self, node: Node) -> str:
+        """Where the layer's weights were looked for, for messages ("the file")."""
+        return "the file"
+
     def hub_variables(self, node: Node) -> Dict[str, np.ndarray]:
         """{variable name: array} of a TF Hub KerasLayer (its module's own names)."""
         raise KerasModelError(f"{self.where}: {node.describe()}: a .keras archive stores a Hub "
@@ -503,6 +515,11 @@ class _Context:
     graph: Graph
     store: WeightStore
     report: List[str]
+    source_format: str = ""
+    resolution: Optional[int] = None          # the caller's
+    default_resolution: Optional[int] = None  # the container's guess
+    width_multiplier: Optional[float] = None
+    notes: List[str] = field(default_factory=list)
 
     def fail(self, node: Optional[Node], message: str):
         prefix = f"{node.describe()}: " if node is not None else ""
@@ -598,22 +615,24 @@ def _check_base(ctx: _Context, base: Dict[str, Node], net: ir.Network, base_inpu
             ctx.fail(node, f"strides {node.config.get('strides')}, expected [1, 1]")
 
 
-def _set_epsilons(net: ir.Network, base: Dict[str, Node]) -> None:
+def _set_epsilons(ctx: _Context, net: ir.Network, base: Dict[str, Node]) -> None:
+    """Batch-norm epsilon from each BatchNormalization config (keras.applications builds
+    them with 1e-3, network_from_variables' default); a line in the report if any differs."""
     scheme = KerasScheme()
-
-    def apply(layer, conv):
-        bn_name = scheme.bn(layer, "gamma").split("/")[0]
-        node = base.get(bn_name)
-        if node is not None and conv.batch_norm is not None and "epsilon" in node.config:
-            conv.batch_norm.epsilon = float(node.config["epsilon"])
-
-    apply("stem", net.stem)
-    for i, block in enumerate(net.blocks):
-        if block.expand is not None:
-            apply(("expand", i), block.expand)
-        apply(("depthwise", i), block.depthwise)
-        apply(("project", i), block.project)
-    apply("head", net.head)
+    changed = []
+    for layer, conv in named_convs(net):
+        node = base.get(scheme.bn(layer, "gamma").split("/")[0])
+        if node is None or conv.batch_norm is None or node.config.get("epsilon") is None:
+            continue
+        eps = node.config["epsilon"]
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            ctx.fail(node, f"epsilon {eps!r} is not a positive number")
+        if float(eps) != conv.batch_norm.epsilon:
+            conv.batch_norm.epsilon = float(eps)
+            changed.append(node.name)
+    if changed:
+        ctx.report.append(f"batch-norm epsilon from the layer configs ({len(changed)} layers, e.g. "
+                          f"'{changed[0]}' {base[changed[0]].config['epsilon']:g})")
 
 
 # ----------------------------------------------------------------------------- before and after the base
@@ -659,20 +678,14 @@ def _input_affine(ctx: _Context, chain: List[Node]) -> Tuple[float, float, bool]
         elif ((node.cls == "TFOpLambda" and c.get("function") in _OP_FUNCTIONS)
               or (node.is_op and node.cls in _KERAS3_OPS)):
             op, y, what = _scalar_op(ctx, node)
-            if op == "div":
-                scale, offset = scale / y, offset / y
-            elif op == "mul":
-                scale, offset = scale * y, offset * y
-            elif op == "sub":
-                offset -= y
-            else:
-                offset += y
+            if op == "div" and y == 0.0:
+                ctx.fail(node, f"{what} by 0")
+            scale, offset = ir.apply_scalar_op(scale, offset, op, y)
             scaled = True
             ctx.report.append(f"kept {what} '{node.name}' (y = {y:.9g}) as part of the input "
                               "normalisation")
         elif node.cls in AUGMENTATION_NOOPS or node.cls in INFERENCE_NOOPS:
-            ctx.report.append(f"skipped {node.cls} '{node.name}' (training-time augmentation, "
-                              "identity at inference)")
+            ctx.report.append(f"skipped {node.cls} '{node.name}' (augmentation, identity at inference)")
         else:
             ctx.fail(node, "before MobileNetV2: featx reads only Rescaling (or the scalar ops of "
                            "preprocess_input) and skips augmentation layers there")
@@ -710,9 +723,11 @@ def _activation_of(ctx: _Context, node: Node) -> str:
 
 def _dense(ctx: _Context, node: Node, width: int) -> ir.Dense:
     weights = ctx.store.named_weights(node)
+    where = ctx.store.location(node)
     c = node.config
     if "kernel" not in weights:
-        ctx.fail(node, f"no kernel among its weights ({', '.join(sorted(weights)) or 'none'})")
+        ctx.fail(node, f"{where} holds no kernel for it (its weights there: "
+                       f"{', '.join(sorted(weights)) or 'none'})")
     kernel = np.asarray(weights["kernel"], dtype=np.float32)
     units = c.get("units")
     if kernel.ndim != 2 or (units is not None and kernel.shape[1] != int(units)):
@@ -723,13 +738,13 @@ def _dense(ctx: _Context, node: Node, width: int) -> ir.Dense:
     bias = None
     if c.get("use_bias", True):
         if "bias" not in weights:
-            ctx.fail(node, "use_bias is set but the file holds no bias")
+            ctx.fail(node, f"use_bias is set but {where} holds no bias for it")
         bias = np.asarray(weights["bias"], dtype=np.float32).reshape(-1)
         if bias.shape != (kernel.shape[1],):
             ctx.fail(node, f"bias shape {list(np.shape(weights['bias']))} does not match "
                            f"{kernel.shape[1]} units")
     elif "bias" in weights:
-        ctx.fail(node, "use_bias is off but the file holds a bias")
+        ctx.fail(node, f"use_bias is off but {where} holds a bias for it")
     extra = sorted(set(weights) - {"kernel", "bias"})
     if extra:
         ctx.fail(node, f"unexpected weights {extra} (quantized or LoRA Dense layers are not supported)")
@@ -739,9 +754,10 @@ def _dense(ctx: _Context, node: Node, width: int) -> ir.Dense:
     return ir.Dense(name=node.name, weights=np.ascontiguousarray(kernel.T), bias=bias, activation=act)
 
 
-def _head(ctx: _Context, chain: List[Node], features: int, pooled: bool) -> List[ir.Dense]:
-    dense: List[ir.Dense] = []
-    width = features
+def _head(ctx: _Context, chain: List[Node], dense: List[ir.Dense], width: int,
+          pooled: bool) -> List[ir.Dense]:
+    """The Dense layers of the chain after the base, appended to `dense` (which takes
+    `width` inputs from the base, or gives them if it is not empty)."""
     for node in chain:
         cls = node.cls
         if cls == "GlobalAveragePooling2D":
@@ -771,7 +787,7 @@ def _head(ctx: _Context, chain: List[Node], features: int, pooled: bool) -> List
             dense.append(d)
             width = d.out_features
             ctx.report.append(f"kept dense '{d.name}' {d.in_features} -> {d.out_features} {d.activation}"
-                              f"{'' if d.bias is not None else ' (no bias)'}")
+                              f"{' +bias' if d.bias is not None else ' (no bias)'}")
         elif cls in ("Activation", "Softmax", "ReLU"):
             act = _activation_of(ctx, node)
             if not dense:
@@ -802,22 +818,40 @@ def _head(ctx: _Context, chain: List[Node], features: int, pooled: bool) -> List
 
 # ----------------------------------------------------------------------------- the network
 
-def _resolution(graph: Graph, base_model: Optional[str], hint: Optional[int],
-                notes: List[str]) -> Optional[int]:
-    if hint:
-        return hint
-    for name, shape in graph.input_shapes:
-        if isinstance(shape, list) and len(shape) == 4 and shape[1] and shape[2]:
-            h, w = int(shape[1]), int(shape[2])
-            if h != w:
-                notes.append(f"input {h}x{w} is not square; resolution recorded as {max(h, w)}")
-            return max(h, w)
-    if base_model:
-        m = re.search(r"mobilenetv2_(\d\.\d+)_(\d+)$", base_model)
-        if m:
-            notes.append(f"input size not fixed; resolution {m.group(2)} from the base's name")
-            return int(m.group(2))
+def _batch_shape(shape) -> Optional[Tuple[int, int]]:
+    """(height, width) of a [batch, H, W, C] shape from a config (a list, or a serialised
+    TensorShape {"class_name": "TensorShape", "items": [...]}); None if not fixed."""
+    if isinstance(shape, dict):
+        shape = shape.get("items")
+    if (isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int)
+            and isinstance(shape[2], int) and shape[1] > 0 and shape[2] > 0):
+        return shape[1], shape[2]
     return None
+
+
+def _resolution(ctx: _Context, name: Optional[str]) -> Optional[int]:
+    """The caller's, else the model's input shape (InputLayers, then any layer's
+    batch_input_shape), else the base model's or Hub handle's `name`, else the container's
+    default; None leaves network_from_variables' 224."""
+    if ctx.resolution:
+        return ctx.resolution
+    shapes = [shape for _name, shape in ctx.graph.input_shapes] + [
+        n.config.get("batch_input_shape") or n.config.get("batch_shape")
+        for n in ctx.graph.nodes.values()]
+    for shape in shapes:
+        hw = _batch_shape(shape)
+        if hw is not None:
+            if hw[0] != hw[1]:
+                ctx.notes.append(f"input {hw[0]}x{hw[1]} is not square; resolution recorded as "
+                                 f"{max(hw)}")
+            return max(hw)
+    if name:
+        m = re.search(r"mobilenetv2_(\d\.\d+)_(\d+)$", name)
+        res = int(m.group(2)) if m else parse_model_name(name)[1]
+        if res:
+            ctx.notes.append(f"input size not fixed; resolution {res} from the name {name!r}")
+            return res
+    return ctx.default_resolution
 
 
 def _chain_back(ctx: _Context, start: str, stop: set, what: str,
@@ -843,14 +877,66 @@ def _chain_back(ctx: _Context, start: str, stop: set, what: str,
     return chain[::-1]
 
 
+def _hub_base(ctx: _Context, node: Node) -> ir.Network:
+    """The network inside a TF Hub KerasLayer, from its module's own (slim) variable names."""
+    variables = ctx.store.hub_variables(node)
+    handle = str(node.config.get("handle", ""))
+    handle_width, _res = parse_model_name(handle)
+    try:
+        net = network_from_variables(variables, resolution=_resolution(ctx, handle),
+                                     width_multiplier=ctx.width_multiplier, source=ctx.where,
+                                     source_format=ctx.source_format)
+    except ValueError as exc:
+        ctx.fail(node, str(exc))
+    if handle_width is not None and abs(handle_width - net.width_multiplier) > 1e-6:
+        ctx.notes.append(f"handle says width {handle_width}, channels say {net.width_multiplier}")
+    scheme = net.notes.split(" ", 1)[0]  # network_from_variables' notes start with the scheme
+    ctx.report.append(f"kept base hub.KerasLayer '{node.name}' ({len(variables)} {scheme}-named "
+                      f"variables, handle {handle or 'not recorded'}): MobileNetV2 width "
+                      f"{net.width_multiplier}, {net.feature_dim} features")
+    return net
+
+
+def _keras_base(ctx: _Context, base: Dict[str, Node]) -> Tuple[ir.Network, str]:
+    """The keras.applications base, checked layer by layer; (network, base input node id)."""
+    graph = ctx.graph
+    variables = {}
+    for name, node in base.items():
+        for var, value in ctx.store.named_weights(node).items():
+            variables[f"{name}/{var}"] = value
+    enclosing = [lin for lin, _cls in graph.models if base["Conv1"].lineage[:len(lin)] == lin]
+    base_model = max(enclosing, key=len)[-1] if enclosing else None
+    try:
+        net = network_from_variables(variables, resolution=_resolution(ctx, base_model),
+                                     width_multiplier=ctx.width_multiplier, source=ctx.where,
+                                     source_format=ctx.source_format)
+    except ValueError as exc:
+        raise KerasModelError(f"{ctx.where}: MobileNetV2 base: {exc}") from None
+    first = base.get("Conv1_pad", base["Conv1"])
+    if len(first.inputs) != 1:
+        ctx.fail(first, f"takes {len(first.inputs)} inputs, expected the image")
+    _check_base(ctx, base, net, first.inputs[0], variables)
+    model = f" {base_model!r}" if base_model else ""
+    ctx.report.append(f"kept base keras.applications MobileNetV2{model} (layers '{first.name}' ... "
+                      f"'out_relu', {len(variables)} Keras-named variables): width "
+                      f"{net.width_multiplier}, {net.feature_dim} features")
+    _set_epsilons(ctx, net, base)
+    return net, first.inputs[0]
+
+
 def build_network(graph: Graph, store: WeightStore, *, where: str, source_format: str,
-                  resolution: Optional[int] = None, width_multiplier: Optional[float] = None,
+                  resolution: Optional[int] = None, default_resolution: Optional[int] = None,
+                  width_multiplier: Optional[float] = None,
                   labels: Optional[List[str]] = None, report_header: str = "") -> ir.Network:
-    """The ir.Network of a flattened Keras model; see the module docstring."""
+    """The ir.Network of a flattened Keras model; see the module docstring. Resolution: the
+    argument, else the model's input shape, else the base's or Hub handle's name, else
+    `default_resolution` (the container's guess, e.g. from a directory name), else 224."""
     report: List[str] = [report_header] if report_header else []
-    ctx = _Context(where=where, graph=graph, store=store, report=report)
+    ctx = _Context(where=where, graph=graph, store=store, report=report,
+                   source_format=source_format, resolution=resolution,
+                   default_resolution=default_resolution, width_multiplier=width_multiplier)
     nodes = graph.nodes
-    hub = [n for n in nodes.values() if n.cls in HUB_CLASSES]
+    hub = [n for n in nodes.values() if is_hub_layer(n.cls)]
     by_name: Dict[str, List[Node]] = {}
     for n in nodes.values():
         if n.name in BASE_NAMES:
@@ -863,65 +949,25 @@ def build_network(graph: Graph, store: WeightStore, *, where: str, source_format
         ctx.fail(hub[0], "a Hub KerasLayer next to keras.applications MobileNetV2 layers")
     if len(hub) > 1:
         ctx.fail(hub[1], "a second Hub KerasLayer")
-    notes: List[str] = []
-    base_ids = {n.id for n in base.values()}
     if hub:
         node = hub[0]
-        handle = str(node.config.get("handle", ""))
-        if "classification" in handle:
-            ctx.fail(node, f"handle {handle} is a classification model; featx reads feature_vector "
-                           "models (the head after it is yours)")
-        variables = store.hub_variables(node)
-        _width, res_hint = parse_model_name(handle)
-        try:
-            net = network_from_variables(variables, resolution=resolution or res_hint,
-                                         width_multiplier=width_multiplier, source=where,
-                                         source_format=source_format)
-        except ValueError as exc:
-            ctx.fail(node, str(exc))
-        if net.classifier is not None:
-            ctx.fail(node, "the Hub module holds a classifier (Logits); featx reads feature_vector "
-                           "modules")
-        base_in, base_out, base_ids = node.inputs[0] if node.inputs else None, node.id, {node.id}
-        if base_in is None:
-            ctx.fail(node, "has no input")
+        if len(node.inputs) != 1:
+            ctx.fail(node, f"takes {len(node.inputs)} inputs, expected the image")
+        net = _hub_base(ctx, node)
+        base_in, base_out, base_ids = node.inputs[0], node.id, {node.id}
         # A Hub image module takes [0, 1] and scales to [-1, 1] itself.
         seen_scale, seen_offset = 2.0, -1.0
-        default_range = "[0, 1] (TF Hub image modules' convention)"
-        report.append(f"kept TF Hub KerasLayer '{node.name}' ({handle or 'no handle'}): MobileNetV2 "
-                      f"width {net.width_multiplier}, {len(net.blocks)} blocks, slim variable names")
-        pooled = True
+        default_range = "[0, 1] (hub.KerasLayer: x * 2 - 1 inside)"
+        pooled = True  # a feature vector (or a classification module's logits)
     else:
         if "Conv1" not in base:
             models = ", ".join(f"'{lin[-1]}' ({cls})" for lin, cls in graph.models) or "none"
             ctx.fail(None, "no MobileNetV2 base: no layer named Conv1 (keras.applications.MobileNetV2) "
                            f"and no Hub KerasLayer; nested models: {models}")
-        variables = {}
-        for name, node in base.items():
-            for var, value in store.named_weights(node).items():
-                variables[f"{name}/{var}"] = value
-        enclosing = [lin for lin, _cls in graph.models if base["Conv1"].lineage[:len(lin)] == lin]
-        base_model = max(enclosing, key=len)[-1] if enclosing else None
-        res = _resolution(graph, base_model, resolution, notes)
-        try:
-            net = network_from_variables(variables, resolution=res, width_multiplier=width_multiplier,
-                                         source=where, source_format=source_format)
-        except ValueError as exc:
-            raise KerasModelError(f"{where}: MobileNetV2 base: {exc}") from None
-        first = base.get("Conv1_pad", base["Conv1"])
-        base_in = first.inputs[0] if len(first.inputs) == 1 else None
-        if base_in is None:
-            ctx.fail(first, f"takes {len(first.inputs)} inputs, expected the image")
-        _check_base(ctx, base, net, base_in, variables)
-        _set_epsilons(net, base)
-        base_out = base["out_relu"].id
+        net, base_in = _keras_base(ctx, base)
+        base_out, base_ids = base["out_relu"].id, {n.id for n in base.values()}
         seen_scale, seen_offset = 1.0, 0.0
-        default_range = "[-1, 1] (keras.applications.mobilenet_v2.preprocess_input)"
-        eps = ", ".join(f"{e:g}" for e in sorted({c.batch_norm.epsilon for c in net.layers()
-                                                   if c.batch_norm is not None}))
-        report.append(f"kept MobileNetV2 base{f' {base_model!r}' if base_model else ''}: "
-                      f"{len(base)} layers (keras.applications names), width {net.width_multiplier}, "
-                      f"{len(net.blocks)} blocks, batch norm epsilon {eps}")
+        default_range = "[-1, 1] (keras.applications.mobilenet_v2.preprocess_input outside the model)"
         pooled = False
 
     # Before the base: the input normalisation.
@@ -941,31 +987,45 @@ def build_network(graph: Graph, store: WeightStore, *, where: str, source_format
     in_scale = seen_scale * scale * model_scale
     in_offset = seen_scale * (scale * model_offset + offset) + seen_offset
     net.input_scale, net.input_offset = float(in_scale), float(in_offset)
-    report.append(f"input: the model takes {range_note}; featx's x in [0, 1] -> "
-                  f"{affine_text(in_scale, in_offset)} inside the network")
+    report.append(f"input: the model takes {range_note}; featx's x in [0, 1] -> internal = "
+                  f"{affine_text(in_scale, in_offset)}")
 
-    # After the base: the head, a single chain up to the model output.
+    # After the base: a single chain up to the model output, and nothing off the path.
     head_chain = _chain_back(ctx, graph.output, {base_out}, "after MobileNetV2",
                              forbid=frozenset(base_ids))
-    dense = _head(ctx, head_chain, net.feature_dim, pooled)
     used = base_ids | {n.id for n in pre} | {n.id for n in head_chain} | set(graph.inputs)
     for n in nodes.values():
         if n.id not in used:
             ctx.fail(n, "not on the path from the input through MobileNetV2 to the output")
+    dense: List[ir.Dense] = []
+    width = net.feature_dim
+    if net.classifier is not None:  # a Hub classification module
+        c = net.classifier
+        if any(n.cls not in INFERENCE_NOOPS and n.cls != "Flatten" for n in head_chain):
+            # Its logits feed the user's layers: they are the head's first layer.
+            dense.append(ir.Dense(name="Logits", weights=c.weights, bias=c.bias, activation="linear"))
+            net.classifier = None
+            width = c.num_classes
+            report.append(f"kept the base's logits as dense 'Logits' {net.feature_dim} -> {width} "
+                          "linear")
+        else:
+            report.append(f"kept the base's classifier ({c.num_classes} classes)")
+    dense = _head(ctx, head_chain, dense, width, pooled)
 
     if (len(dense) == 1 and dense[0].name == "predictions" and dense[0].out_features == 1000
-            and dense[0].activation == "softmax" and not hub):
+            and dense[0].activation in ("softmax", "linear") and not hub):
         d = dense[0]
         net.classifier = ir.Classifier(weights=d.weights, bias=d.bias, label_offset=1)
         at = next(i for i, line in enumerate(report) if line.startswith("kept dense 'predictions'"))
-        report[at] = (f"kept dense 'predictions' {d.in_features} -> 1000 softmax as the ImageNet classifier "
-                      "(keras.applications include_top; labels offset 1 in imagenet_labels.txt)")
+        report[at] = (f"kept dense 'predictions' {d.in_features} -> 1000 {d.activation} as the ImageNet "
+                      "classifier (keras.applications include_top; labels offset 1 in "
+                      "imagenet_labels.txt)")
     else:
         net.dense_head = dense
     if labels:
         net.labels = list(labels)
-    if notes:
-        net.notes = "; ".join([net.notes] + notes if net.notes else notes)
+    if ctx.notes:
+        net.notes = "; ".join([net.notes] + ctx.notes if net.notes else ctx.notes)
     net.report = report
     try:
         net.validate()

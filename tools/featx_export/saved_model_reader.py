@@ -4,8 +4,9 @@ TF1 Hub module) or a bare checkpoint prefix, without TensorFlow.
 The variables bundle is read by tf_checkpoint.py. A Keras model saved whole
 (`model.save('dir')` in TF 2.x Keras 2) also carries its layer structure in
 keras_metadata.pb (or, before Keras 2.5, in saved_model.pb): then the layers
-around the base are read too (keras_saved_model.py): the Dense head after
-pooling, a Rescaling before the base. Without Keras metadata only the
+around the base are read too, by the Keras-config interpreter every Keras
+container shares (keras_saved_model.py supplies config and weights to
+keras_model.py): the Dense head after pooling, a Rescaling before the base. Without Keras metadata only the
 MobileNetV2 variables are read (the architecture is fixed and named,
 mobilenet_names.py), and variables that look like a head are an error
 rather than silently dropped.
