@@ -7,6 +7,8 @@
 //                          libjpeg-turbo like TF (FEATX_WITH_LIBJPEG) or
 //                          stb_image; PNG, BMP, GIF, TGA via stb_image; PNM
 //   jpeg_turbo.hpp         the libjpeg decoder (TF's flags, CMYK, truncation)
+//   pixel_view.hpp         8-bit decoded pixels and windows on them (load_image
+//                          resizes from 8-bit samples; internal)
 //   central_crop.hpp       tf.image.central_crop
 //   resize_bilinear.hpp    tf.image.resize (bilinear, half-pixel, no antialias)
 //   resize_antialias.hpp   tf.image.resize(antialias=True) (ScaleAndTranslate)
@@ -19,6 +21,7 @@
 #include "featx/image/core.hpp"
 #include "featx/image/decode.hpp"
 #include "featx/image/jpeg_turbo.hpp"
+#include "featx/image/pixel_view.hpp"
 #include "featx/image/preprocess.hpp"
 #include "featx/image/resize_antialias.hpp"
 #include "featx/image/resize_bilinear.hpp"

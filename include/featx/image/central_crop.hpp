@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "featx/image/core.hpp"
+#include "featx/image/pixel_view.hpp"
 #include "featx/status.hpp"
 
 namespace featx {
@@ -16,6 +17,17 @@ namespace image_detail {
 inline int crop_start(int size, double fraction) {
   const double s = size;
   return static_cast<int>((s - rounded(s * fraction)) / 2);
+}
+
+// The central_crop window of a view (fraction in (0, 1], checked by the caller).
+template <typename T>
+inline RgbView<T> crop_view(RgbView<T> v, double fraction) {
+  if (fraction == 1.0) return v;
+  const int top = crop_start(v.height, fraction), left = crop_start(v.width, fraction);
+  v.data += size_t(top) * v.stride + size_t(left) * 3;
+  v.height -= 2 * top;
+  v.width -= 2 * left;
+  return v;
 }
 
 }  // namespace image_detail

@@ -36,6 +36,7 @@
 #include "featx/file.hpp"
 #include "featx/image/core.hpp"
 #include "featx/image/jpeg_turbo.hpp"
+#include "featx/image/pixel_view.hpp"
 #include "featx/status.hpp"
 
 namespace featx {
@@ -100,8 +101,9 @@ inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& na
   return Status::Ok();
 }
 
+// 8-bit files into *px (stb's own buffer), 16-bit PNGs into *flt.
 inline Status decode_stb(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                         Image* out) {
+                         Pixels8* px, Image* flt) {
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
     return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes)");
   const int len = static_cast<int>(size);
@@ -115,33 +117,56 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
 
   // 3 channels requested: grey is replicated, alpha dropped (see top).
   int dw = 0, dh = 0, file_channels = 0;
-  std::vector<float> rgb;
   if (stbi_is_16_bit_from_memory(data, len)) {
-    stbi_us* px = stbi_load_16_from_memory(data, len, &dw, &dh, &file_channels, 3);
-    if (px == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
+    stbi_us* samples = stbi_load_16_from_memory(data, len, &dw, &dh, &file_channels, 3);
+    if (samples == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
     if (dw == w && dh == h) {
-      rgb.resize(size_t(w) * size_t(h) * 3);
-      to_unit_float(px, rgb.size(), 65535.0, style, rgb.data());
+      flt->rgb.resize(size_t(w) * size_t(h) * 3);
+      to_unit_float(samples, flt->rgb.size(), 65535.0, style, flt->rgb.data());
+      flt->height = h;
+      flt->width = w;
+      flt->decoder = "stb_image";
     }
-    stbi_image_free(px);
+    stbi_image_free(samples);
   } else {
-    stbi_uc* px = stbi_load_from_memory(data, len, &dw, &dh, &file_channels, 3);
-    if (px == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
-    if (dw == w && dh == h) {
-      rgb.resize(size_t(w) * size_t(h) * 3);
-      to_unit_float(px, rgb.size(), 255.0, style, rgb.data());
-    }
-    stbi_image_free(px);
+    stbi_uc* samples = stbi_load_from_memory(data, len, &dw, &dh, &file_channels, 3);
+    if (samples == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
+    px->reset(samples, stbi_image_free, dh, dw);
+    px->decoder = "stb_image";
   }
   // The header and the decoder must agree, or the limits above meant nothing.
-  if (dw != w || dh != h)
+  if (dw != w || dh != h) {
+    px->reset();
+    clear(flt);
     return corrupt(name + ": decoded size " + std::to_string(dw) + "x" + std::to_string(dh) +
                    " differs from the header's " + std::to_string(w) + "x" + std::to_string(h));
-  out->height = h;
-  out->width = w;
-  out->rgb = std::move(rgb);
-  out->decoder = "stb_image";
+  }
   return Status::Ok();
+}
+
+// Decodes to 8-bit samples where the decoder makes them (*px: JPEG, 8-bit
+// PNG, BMP, GIF, TGA) and straight to float otherwise (*flt: 16-bit PNG,
+// PNM); exactly one of the two is filled on success.
+inline Status decode_samples(const uint8_t* data, size_t size, const std::string& name,
+                             const DecodeOptions& options, Pixels8* px, Image* flt) {
+  px->reset();
+  clear(flt);
+  if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
+  if (size == 0) return corrupt(name + ": empty file");
+  if (is_pnm(data, size)) {
+    int w = 0, h = 0;
+    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, &w, &h, &flt->rgb));
+    flt->height = h;
+    flt->width = w;
+    flt->decoder = "featx-pnm";
+    return Status::Ok();
+  }
+#ifdef FEATX_WITH_LIBJPEG
+  // Files TF's decode_image takes for JPEG (by the same three bytes).
+  if (is_jpeg(data, size))
+    return decode_jpeg_pixels(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom), px);
+#endif
+  return decode_stb(data, size, name, options.style, px, flt);
 }
 
 }  // namespace image_detail
@@ -150,27 +175,17 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
 inline Status decode_image_memory(const uint8_t* data, size_t size, const std::string& name,
                                   const DecodeOptions& options, Image* out) {
   using namespace image_detail;
-  clear(out);
-  if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
-  if (size == 0) return corrupt(name + ": empty file");
-
-  if (is_pnm(data, size)) {
-    int w = 0, h = 0;
-    std::vector<float> rgb;
-    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, &w, &h, &rgb));
-    out->height = h;
-    out->width = w;
-    out->rgb = std::move(rgb);
-    out->decoder = "featx-pnm";
-    return Status::Ok();
-  }
-#ifdef FEATX_WITH_LIBJPEG
-  // Files TF's decode_image takes for JPEG (by the same three bytes).
-  if (is_jpeg(data, size))
-    return decode_jpeg_libjpeg(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom),
-                               out);
-#endif
-  return decode_stb(data, size, name, options.style, out);
+  Pixels8 px;
+  FEATX_RETURN_IF_ERROR(decode_samples(data, size, name, options, &px, out));
+  if (px.data() == nullptr) return Status::Ok();  // decoded to float already
+  const float* unit = unit_table(options.style);
+  out->rgb.resize(size_t(px.height()) * size_t(px.width()) * 3);
+  for (size_t i = 0; i < out->rgb.size(); ++i) out->rgb[i] = unit[px.data()[i]];
+  out->height = px.height();
+  out->width = px.width();
+  out->decoder = px.decoder;
+  out->jpeg_warnings = px.jpeg_warnings;
+  return Status::Ok();
 }
 
 inline Status decode_image_memory(const uint8_t* data, size_t size, const std::string& name, Image* out) {

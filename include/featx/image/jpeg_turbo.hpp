@@ -43,8 +43,12 @@
 #include <vector>
 
 #include <jpeglib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "featx/image/core.hpp"
+#include "featx/image/pixel_view.hpp"
 #include "featx/status.hpp"
 
 // Progressive JPEGs may hold any number of scans, each a full pass over the
@@ -142,6 +146,23 @@ inline void source_skip(j_decompress_ptr cinfo, long count) {
   src->bytes_in_buffer -= static_cast<size_t>(count);
 }
 
+// The decoded rows' buffer (freed with std::free). Large ones are 2 MiB
+// aligned and marked for transparent huge pages: first-touch page faults
+// were most of the time of a 12 MP decode on a VM.
+inline unsigned char* allocate_pixels(size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (bytes >= 4 * kHuge) {
+    const size_t whole = (bytes + kHuge - 1) / kHuge * kHuge;
+    if (void* p = std::aligned_alloc(kHuge, whole)) {
+      (void)madvise(p, whole, MADV_HUGEPAGE);  // advice only: fine if refused
+      return static_cast<unsigned char*>(p);
+    }
+  }
+#endif
+  return static_cast<unsigned char*>(std::malloc(bytes));
+}
+
 // Runs libjpeg on job->data. Returns false with job->result set on failure.
 inline bool run_decode(DecodeJob* job) {
   jpeg_decompress_struct* const cinfo = &job->cinfo;
@@ -198,7 +219,7 @@ inline bool run_decode(DecodeJob* job) {
   job->height = cinfo->output_height;
   job->channels = static_cast<unsigned>(cinfo->output_components);
   const size_t row_bytes = size_t(job->width) * job->channels;
-  job->pixels = static_cast<unsigned char*>(std::malloc(row_bytes * job->height));
+  job->pixels = allocate_pixels(row_bytes * job->height);
   if (job->pixels == nullptr) {
     job->result = JobResult::out_of_memory;
     jpeg_destroy_decompress(cinfo);
@@ -284,12 +305,12 @@ inline Status read_jpeg_size(const uint8_t* data, size_t size, const std::string
   return Status::Ok();
 }
 
-// Decodes a JPEG held in memory to float RGB in [0, 1] with `style`'s IDCT,
-// CMYK conversion and float conversion (see featx/image/core.hpp), at
-// 1/scale_denom of its size (1, 2, 4 or 8; libjpeg rounds sizes up).
-inline Status decode_jpeg_libjpeg(const uint8_t* data, size_t size, const std::string& name,
-                                  DecodeStyle style, unsigned scale_denom, Image* out) {
-  image_detail::clear(out);
+// Decodes a JPEG held in memory to 8-bit RGB with `style`'s IDCT and CMYK
+// conversion (see featx/image/core.hpp), at 1/scale_denom of its size (1, 2,
+// 4 or 8; libjpeg rounds sizes up).
+inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
+                                 unsigned scale_denom, image_detail::Pixels8* out) {
+  out->reset();
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     return invalid_argument(name + ": JPEG scale 1/" + std::to_string(scale_denom) +
                             " is not one of 1/1, 1/2, 1/4, 1/8");
@@ -299,28 +320,21 @@ inline Status decode_jpeg_libjpeg(const uint8_t* data, size_t size, const std::s
   job.dct_method = style == DecodeStyle::keras ? JDCT_ISLOW : JDCT_IFAST;
   job.scale_denom = scale_denom;
   if (!jpeg_detail::run_decode(&job)) return jpeg_detail::job_status(job, name);
-
-  const size_t pixels = size_t(job.width) * size_t(job.height);
-  std::vector<float> rgb(pixels * 3);
-  // A table per byte value: the conversion is the same whatever the pixel.
-  float unit[256];
-  for (unsigned v = 0; v < 256; ++v) unit[v] = image_detail::unit_float(v, 255.0, style);
-  const unsigned char* p = job.pixels;
-  if (job.channels == 3) {
-    for (size_t i = 0; i < pixels * 3; ++i) rgb[i] = unit[p[i]];
-  } else {  // CMYK
-    for (size_t i = 0; i < pixels; ++i, p += 4) {
-      for (int c = 0; c < 3; ++c) {
-        const uint8_t v = style == DecodeStyle::keras ? jpeg_detail::pil_cmyk_channel(p[c], p[3])
-                                                      : jpeg_detail::tf_cmyk_channel(p[c], p[3], job.adobe_marker);
-        rgb[i * 3 + size_t(c)] = unit[v];
-      }
+  if (job.channels == 4) {  // CMYK -> RGB in place: pixel i's 3 bytes never pass pixel i's 4
+    const size_t pixels = size_t(job.width) * size_t(job.height);
+    unsigned char* p = job.pixels;
+    for (size_t i = 0; i < pixels; ++i) {
+      const unsigned char* cmyk = p + 4 * i;
+      uint8_t rgb[3];
+      for (int c = 0; c < 3; ++c)
+        rgb[c] = style == DecodeStyle::keras ? jpeg_detail::pil_cmyk_channel(cmyk[c], cmyk[3])
+                                             : jpeg_detail::tf_cmyk_channel(cmyk[c], cmyk[3], job.adobe_marker);
+      p[3 * i] = rgb[0];
+      p[3 * i + 1] = rgb[1];
+      p[3 * i + 2] = rgb[2];
     }
   }
-  std::free(job.pixels);
-  out->width = static_cast<int>(job.width);
-  out->height = static_cast<int>(job.height);
-  out->rgb = std::move(rgb);
+  out->reset(job.pixels, std::free, static_cast<int>(job.height), static_cast<int>(job.width));
   out->decoder = libjpeg_decoder_name(style, scale_denom);
   out->jpeg_warnings = static_cast<int>(job.warnings);
   return Status::Ok();

@@ -27,6 +27,7 @@
 #include "featx/image/central_crop.hpp"
 #include "featx/image/core.hpp"
 #include "featx/image/decode.hpp"
+#include "featx/image/pixel_view.hpp"
 #include "featx/image/resize_antialias.hpp"
 #include "featx/image/resize_bilinear.hpp"
 #include "featx/image/resize_nearest_pil.hpp"
@@ -81,6 +82,27 @@ inline Status check_options(const std::string& name, const PreprocessOptions& op
   return Status::Ok();
 }
 
+// Crop (a window) and resize as the preset says.
+template <typename T>
+inline void prepare(const RgbView<T>& decoded, const PreprocessOptions& opt, const char* decoder, int warnings,
+                    Image* out) {
+  const RgbView<T> in = crop_view(decoded, opt.central_crop);
+  std::vector<float> rgb;
+  switch (opt.preset) {
+    case Preset::tf_antialias:
+      resize_antialias_view(in, opt.height, opt.width, &rgb);
+      break;
+    case Preset::keras:
+      resize_nearest_pil_view(in, opt.height, opt.width, &rgb);
+      break;
+    case Preset::tf:
+    case Preset::fast:
+      resize_bilinear_view(in, opt.height, opt.width, &rgb);
+      break;
+  }
+  set_image(out, opt.height, opt.width, std::move(rgb), decoder, warnings);
+}
+
 }  // namespace image_detail
 
 // The fast preset's JPEG scale: the largest denominator d in 8, 4, 2 for
@@ -111,20 +133,16 @@ inline Status load_image_memory(const uint8_t* data, size_t size, const std::str
     decode.jpeg_scale_denom = fast_jpeg_scale_denom(h, w, opt);
   }
 #endif
-  Image img;
-  FEATX_RETURN_IF_ERROR(decode_image_memory(data, size, name, decode, &img));
-  if (opt.central_crop < 1.0) FEATX_RETURN_IF_ERROR(central_crop(img, opt.central_crop, &img));
-  switch (opt.preset) {
-    case Preset::tf_antialias:
-      resize_antialias(img, opt.height, opt.width, out);
-      break;
-    case Preset::keras:
-      resize_nearest_pil(img, opt.height, opt.width, out);
-      break;
-    case Preset::tf:
-    case Preset::fast:
-      resize_bilinear(img, opt.height, opt.width, out);
-      break;
+  // 8-bit samples stay 8-bit until the resize reads them (pixel_view.hpp).
+  image_detail::Pixels8 px;
+  Image flt;
+  FEATX_RETURN_IF_ERROR(image_detail::decode_samples(data, size, name, decode, &px, &flt));
+  if (px.data() != nullptr) {
+    const image_detail::RgbView<uint8_t> view{px.data(), px.height(), px.width(), size_t(px.width()) * 3,
+                                              image_detail::unit_table(decode.style)};
+    image_detail::prepare(view, opt, px.decoder, px.jpeg_warnings, out);
+  } else {
+    image_detail::prepare(image_detail::view_of(flt), opt, flt.decoder, flt.jpeg_warnings, out);
   }
   return Status::Ok();
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "featx/image/core.hpp"
+#include "featx/image/pixel_view.hpp"
 
 namespace featx {
 namespace image_detail {
@@ -83,17 +84,9 @@ inline Spans triangle_spans(int output_size, int input_size, float scale) {
   return spans;
 }
 
-}  // namespace image_detail
-
-// tf.image.resize(images, [out_h, out_w], antialias=True) (bilinear), see
-// the top of this file. `out` may alias `in`. If `in` is malformed or
-// out_h/out_w < 1, *out becomes an empty 0x0 image.
-inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) {
-  using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
-    clear(out);
-    return;
-  }
+// ScaleAndTranslate (triangle, antialias) from any RGB window into *dst.
+template <typename T>
+inline void resize_antialias_view(const RgbView<T>& in, int out_h, int out_w, std::vector<float>* dst) {
   // tf.image.resize: scale = cast(size, float32) / cast(input shape, float32).
   const Spans rows = triangle_spans(out_h, in.height, static_cast<float>(out_h) / static_cast<float>(in.height));
   const Spans cols = triangle_spans(out_w, in.width, static_cast<float>(out_w) / static_cast<float>(in.width));
@@ -102,21 +95,21 @@ inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) 
   // GatherRows: out_h x in.width, each row a weighted sum of input rows.
   std::vector<float> mid(size_t(out_h) * in_row, 0.0f);
   for (int y = 0; y < out_h; ++y) {
-    float* dst = mid.data() + size_t(y) * in_row;
+    float* to = mid.data() + size_t(y) * in_row;
     const int first = rows.starts[size_t(y)];
     const int count = std::min(first + rows.span_size, in.height) - first;
     const float* w = rows.weights.data() + size_t(y) * size_t(rows.span_size);
     for (int k = 0; k < count; ++k) {
-      const float* src = in.rgb.data() + size_t(first + k) * in_row;
+      const T* src = in.row(first + k);
       const float wk = w[k];
-      for (size_t i = 0; i < in_row; ++i) dst[i] += wk * src[i];
+      for (size_t i = 0; i < in_row; ++i) to[i] += wk * value(in, src + i);
     }
   }
   // GatherColumns: each output pixel a weighted sum of intermediate pixels.
-  std::vector<float> dst(size_t(out_h) * size_t(out_w) * 3);
+  dst->resize(size_t(out_h) * size_t(out_w) * 3);
   for (int y = 0; y < out_h; ++y) {
     const float* src_row = mid.data() + size_t(y) * in_row;
-    float* o = dst.data() + size_t(y) * size_t(out_w) * 3;
+    float* o = dst->data() + size_t(y) * size_t(out_w) * 3;
     for (int x = 0; x < out_w; ++x, o += 3) {
       const int first = cols.starts[size_t(x)];
       const int count = std::min(first + cols.span_size, in.width) - first;
@@ -133,13 +126,22 @@ inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) 
       o[2] = b;
     }
   }
-  const char* decoder = in.decoder;
-  const int warnings = in.jpeg_warnings;
-  out->height = out_h;
-  out->width = out_w;
-  out->rgb = std::move(dst);
-  out->decoder = decoder;
-  out->jpeg_warnings = warnings;
+}
+
+}  // namespace image_detail
+
+// tf.image.resize(images, [out_h, out_w], antialias=True) (bilinear), see
+// the top of this file. `out` may alias `in`. If `in` is malformed or
+// out_h/out_w < 1, *out becomes an empty 0x0 image.
+inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) {
+  using namespace image_detail;
+  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+    clear(out);
+    return;
+  }
+  std::vector<float> dst;
+  resize_antialias_view(view_of(in), out_h, out_w, &dst);
+  set_image(out, out_h, out_w, std::move(dst), in.decoder, in.jpeg_warnings);
 }
 
 }  // namespace featx

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "featx/image/core.hpp"
+#include "featx/image/pixel_view.hpp"
 
 namespace featx {
 
@@ -52,6 +53,27 @@ inline float lerp2d(float tl, float tr, float bl, float br, float xl, float yl) 
   return top + (bottom - top) * yl;
 }
 
+// ResizeBilinear (half-pixel centres) from any RGB window into *dst.
+template <typename T>
+inline void resize_bilinear_view(const RgbView<T>& in, int out_h, int out_w, std::vector<float>* dst) {
+  const std::vector<Interp> ys = interpolation(out_h, in.height);
+  const std::vector<Interp> xs = interpolation(out_w, in.width);
+  dst->resize(size_t(out_h) * size_t(out_w) * 3);
+  float* o = dst->data();
+  for (int y = 0; y < out_h; ++y) {
+    const Interp& iy = ys[size_t(y)];
+    const T* top = in.row(static_cast<int>(iy.lower));
+    const T* bot = in.row(static_cast<int>(iy.upper));
+    for (int x = 0; x < out_w; ++x) {
+      const Interp& ix = xs[size_t(x)];
+      const size_t l = size_t(ix.lower) * 3, u = size_t(ix.upper) * 3;
+      for (size_t c = 0; c < 3; ++c)
+        *o++ = lerp2d(value(in, top + l + c), value(in, top + u + c), value(in, bot + l + c),
+                      value(in, bot + u + c), ix.lerp, iy.lerp);
+    }
+  }
+}
+
 }  // namespace image_detail
 
 // Resizes like TF2's tf.image.resize(images, [out_h, out_w]) with its
@@ -64,35 +86,16 @@ inline float lerp2d(float tl, float tr, float bl, float br, float xl, float yl) 
 inline void resize_bilinear(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
   if (!well_formed(in) || out_h < 1 || out_w < 1) {
-    out->height = out->width = 0;
-    out->rgb.clear();
+    clear(out);
     return;
   }
   if (out_h == in.height && out_w == in.width) {
     if (out != &in) *out = in;
     return;
   }
-  const std::vector<Interp> ys = interpolation(out_h, in.height);
-  const std::vector<Interp> xs = interpolation(out_w, in.width);
-  std::vector<float> dst(size_t(out_h) * size_t(out_w) * 3);
-  const size_t row = size_t(in.width) * 3;
-  float* o = dst.data();
-  for (int y = 0; y < out_h; ++y) {
-    const Interp& iy = ys[size_t(y)];
-    const float* top = in.rgb.data() + size_t(iy.lower) * row;
-    const float* bot = in.rgb.data() + size_t(iy.upper) * row;
-    for (int x = 0; x < out_w; ++x) {
-      const Interp& ix = xs[size_t(x)];
-      const size_t l = size_t(ix.lower) * 3, u = size_t(ix.upper) * 3;
-      for (size_t c = 0; c < 3; ++c)
-        *o++ = lerp2d(top[l + c], top[u + c], bot[l + c], bot[u + c], ix.lerp, iy.lerp);
-    }
-  }
-  out->height = out_h;
-  out->width = out_w;
-  out->rgb = std::move(dst);
-  out->decoder = in.decoder;
-  out->jpeg_warnings = in.jpeg_warnings;
+  std::vector<float> dst;
+  resize_bilinear_view(view_of(in), out_h, out_w, &dst);
+  set_image(out, out_h, out_w, std::move(dst), in.decoder, in.jpeg_warnings);
 }
 
 }  // namespace featx

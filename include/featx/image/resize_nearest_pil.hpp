@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "featx/image/core.hpp"
+#include "featx/image/pixel_view.hpp"
 
 namespace featx {
 namespace image_detail {
@@ -30,6 +31,26 @@ inline std::vector<int> pil_nearest_indices(int out_size, int in_size) {
   return index;
 }
 
+// PIL NEAREST from any RGB window into *dst (pure selection of values).
+template <typename T>
+inline void resize_nearest_pil_view(const RgbView<T>& in, int out_h, int out_w, std::vector<float>* dst) {
+  const std::vector<int> ys = pil_nearest_indices(out_h, in.height);
+  const std::vector<int> xs = pil_nearest_indices(out_w, in.width);
+  dst->assign(size_t(out_h) * size_t(out_w) * 3, 0.0f);
+  float* o = dst->data();
+  for (int y = 0; y < out_h; ++y) {
+    const int sy = ys[size_t(y)];
+    for (int x = 0; x < out_w; ++x, o += 3) {
+      const int sx = xs[size_t(x)];
+      if (sy < 0 || sx < 0) continue;
+      const T* p = in.row(sy) + size_t(sx) * 3;
+      o[0] = value(in, p);
+      o[1] = value(in, p + 1);
+      o[2] = value(in, p + 2);
+    }
+  }
+}
+
 }  // namespace image_detail
 
 // Nearest-neighbour resize with Pillow's coordinates (see top). Pure
@@ -41,28 +62,9 @@ inline void resize_nearest_pil(const Image& in, int out_h, int out_w, Image* out
     clear(out);
     return;
   }
-  const std::vector<int> ys = pil_nearest_indices(out_h, in.height);
-  const std::vector<int> xs = pil_nearest_indices(out_w, in.width);
-  std::vector<float> dst(size_t(out_h) * size_t(out_w) * 3, 0.0f);
-  float* o = dst.data();
-  for (int y = 0; y < out_h; ++y) {
-    const int sy = ys[size_t(y)];
-    for (int x = 0; x < out_w; ++x, o += 3) {
-      const int sx = xs[size_t(x)];
-      if (sy < 0 || sx < 0) continue;
-      const float* p = in.rgb.data() + (size_t(sy) * size_t(in.width) + size_t(sx)) * 3;
-      o[0] = p[0];
-      o[1] = p[1];
-      o[2] = p[2];
-    }
-  }
-  const char* decoder = in.decoder;
-  const int warnings = in.jpeg_warnings;
-  out->height = out_h;
-  out->width = out_w;
-  out->rgb = std::move(dst);
-  out->decoder = decoder;
-  out->jpeg_warnings = warnings;
+  std::vector<float> dst;
+  resize_nearest_pil_view(view_of(in), out_h, out_w, &dst);
+  set_image(out, out_h, out_w, std::move(dst), in.decoder, in.jpeg_warnings);
 }
 
 }  // namespace featx
