@@ -67,11 +67,14 @@ def main() -> int:
     args = p.parse_args()
     dump, dump_stb = (os.path.join(b, "tests", "featx_image_dump") for b in (args.build, args.stb_build))
     jpegs = make_jpegs(os.path.join(args.build, "image_bench"))
-    print(f"decode (median of {args.runs} runs, file read included):")
+    print(f"median of {args.runs} runs, file read included; 'pixels' = decode to the 8-bit samples load_image "
+          f"resizes from, 'float' = decode_image_file's float Image:")
     for name, path in jpegs.items():
-        print(f"  {name} libjpeg tf:    {time_ms(dump, args.runs, path, '--decode')}")
-        print(f"  {name} libjpeg keras: {time_ms(dump, args.runs, path, '--decode', '--style', 'keras')}")
-        print(f"  {name} stb_image:     {time_ms(dump_stb, args.runs, path, '--decode')}")
+        for what in ("--pixels", "--decode"):
+            label = "pixels" if what == "--pixels" else "float "
+            print(f"  {name} {label} libjpeg tf:    {time_ms(dump, args.runs, path, what)}")
+            print(f"  {name} {label} libjpeg keras: {time_ms(dump, args.runs, path, what, '--style', 'keras')}")
+            print(f"  {name} {label} stb_image:     {time_ms(dump_stb, args.runs, path, what)}")
         for preset in ("tf", "fast", "tf-antialias", "keras"):
             print(f"  {name} {preset} preset, decode + resize to 224: "
                   f"{time_ms(dump, args.runs, path, '--preset', preset)}")

@@ -6,8 +6,10 @@
 //       load_image with that preset (default tf, size 224x224)
 //   featx_image_dump --decode [--style tensorflow|keras] [--scale D] IN OUT.npy
 //       decode only
-//   featx_image_dump --time RUNS [load_image or --decode options] IN
-//       prints the median milliseconds of RUNS runs (file read each time)
+//   featx_image_dump --time RUNS [load_image or --decode options] [--pixels] IN
+//       prints the median milliseconds of RUNS runs (file read each time,
+//       a fresh Image each run); --pixels times the decode to 8-bit samples
+//       that load_image resizes from, without the float copy
 // Prints the decoder that ran on stdout; errors as one line on stderr, exit 1.
 #include <algorithm>
 #include <chrono>
@@ -32,7 +34,7 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   featx::PreprocessOptions pre;
   featx::DecodeOptions decode;
-  bool decode_only = false;
+  bool decode_only = false, pixels_only = false;
   int runs = 0;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
       decode.style = v == "keras" ? featx::DecodeStyle::keras : featx::DecodeStyle::tensorflow;
     } else if (a == "--scale") {
       decode.jpeg_scale_denom = std::atoi(value().c_str());
+    } else if (a == "--pixels") {
+      pixels_only = decode_only = true;
     } else if (a == "--time") {
       runs = std::atoi(value().c_str());
     } else {
@@ -63,6 +67,19 @@ int main(int argc, char** argv) {
   if (files.size() != (runs > 0 ? 1u : 2u)) return fail("usage: see tests/tools/image_dump.cpp");
   featx::Image img;
   auto once = [&]() {
+    img = featx::Image{};
+    if (pixels_only) {
+      std::vector<uint8_t> bytes;
+      featx::Status st = featx::read_file(files[0], &bytes, 1u << 31);
+      featx::image_detail::Pixels8 px;
+      if (st) st = featx::image_detail::decode_samples(bytes.data(), bytes.size(), files[0], decode, &px, &img);
+      if (st && px.data() != nullptr) {
+        img.height = px.height();
+        img.width = px.width();
+        img.decoder = px.decoder;
+      }
+      return st;
+    }
     return decode_only ? featx::decode_image_file(files[0], decode, &img) : featx::load_image(files[0], pre, &img);
   };
   if (runs > 0) {

@@ -92,29 +92,27 @@ inline void resize_antialias_view(const RgbView<T>& in, int out_h, int out_w, st
   const Spans cols = triangle_spans(out_w, in.width, static_cast<float>(out_w) / static_cast<float>(in.width));
   const size_t in_row = size_t(in.width) * 3;
 
-  // GatherRows: out_h x in.width, each row a weighted sum of input rows.
-  std::vector<float> mid(size_t(out_h) * in_row, 0.0f);
-  for (int y = 0; y < out_h; ++y) {
-    float* to = mid.data() + size_t(y) * in_row;
-    const int first = rows.starts[size_t(y)];
-    const int count = std::min(first + rows.span_size, in.height) - first;
-    const float* w = rows.weights.data() + size_t(y) * size_t(rows.span_size);
-    for (int k = 0; k < count; ++k) {
-      const T* src = in.row(first + k);
-      const float wk = w[k];
-      for (size_t i = 0; i < in_row; ++i) to[i] += wk * value(in, src + i);
-    }
-  }
-  // GatherColumns: each output pixel a weighted sum of intermediate pixels.
+  // TF filters all rows into an out_h x in.width image (GatherRows), then
+  // its columns (GatherColumns); an output row reads only its own filtered
+  // row, so one row at a time gives the same sums without the big buffer.
+  std::vector<float> mid(in_row);
   dst->resize(size_t(out_h) * size_t(out_w) * 3);
   for (int y = 0; y < out_h; ++y) {
-    const float* src_row = mid.data() + size_t(y) * in_row;
+    std::fill(mid.begin(), mid.end(), 0.0f);
+    const int first_row = rows.starts[size_t(y)];
+    const int row_count = std::min(first_row + rows.span_size, in.height) - first_row;
+    const float* row_weights = rows.weights.data() + size_t(y) * size_t(rows.span_size);
+    for (int k = 0; k < row_count; ++k) {
+      const T* src = in.row(first_row + k);
+      const float wk = row_weights[k];
+      for (size_t i = 0; i < in_row; ++i) mid[i] += wk * value(in, src + i);
+    }
     float* o = dst->data() + size_t(y) * size_t(out_w) * 3;
     for (int x = 0; x < out_w; ++x, o += 3) {
       const int first = cols.starts[size_t(x)];
       const int count = std::min(first + cols.span_size, in.width) - first;
       const float* w = cols.weights.data() + size_t(x) * size_t(cols.span_size);
-      const float* p = src_row + size_t(first) * 3;
+      const float* p = mid.data() + size_t(first) * 3;
       float r = 0.0f, g = 0.0f, b = 0.0f;
       for (int k = 0; k < count; ++k, p += 3) {
         r += w[k] * p[0];
