@@ -16,16 +16,20 @@
 //
 // What matches TensorFlow (tested against ONNX Runtime on the same weights):
 // TF SAME padding (extra row/column bottom/right), batch norm folded at load,
-// ReLU6, residual adds, mean over H and W; tf.image.resize bilinear with
-// half-pixel centres and no antialias for images.
+// ReLU6, residual adds, mean over H and W; for images tf.io.decode_jpeg's
+// pixels (with libjpeg) and tf.image.resize bilinear with half-pixel centres,
+// no antialias (other presets: featx/image/preprocess.hpp).
 //
 // Configuration macros (define before including):
 //   FEATX_NO_EXCEPTIONS       drop the throwing convenience layer below
 //   FEATX_STB_IMAGE_EXTERNAL  you compile stb_image yourself; featx only declares it
 //   FEATX_NO_IMAGE            leave out image decoding (no stb_image at all)
+//   FEATX_WITH_LIBJPEG        decode JPEG with libjpeg-turbo as TF does (link -ljpeg)
 //
 // Dependencies: FlatBuffers 2.0.8 headers (the generated schema header checks
-// the version), stb_image (images), OpenMP (optional: without it, one thread).
+// the version), stb_image (images), libjpeg-turbo (optional: TF's JPEG
+// pixels; without it stb_image decodes JPEG), OpenMP (optional: without it,
+// one thread).
 #pragma once
 
 #include "featx/extractor.hpp"
