@@ -67,10 +67,11 @@ inline bool split_keras_block(const std::string& name, int* block, std::string* 
     }
     return false;
   }
-  if (!starts_with(name, "block_")) return false;
+  // Keras numbers blocks 1..16 without leading zeros; block 0 is "expanded_conv".
+  if (!starts_with(name, "block_") || name.size() < 7 || name[6] < '1' || name[6] > '9') return false;
   size_t i = 6, digits = 0;
   while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i, ++digits;
-  if (digits == 0 || digits > 3 || i >= name.size() || name[i] != '_') return false;
+  if (digits > 3 || i >= name.size() || name[i] != '_') return false;
   *block = std::atoi(name.c_str() + 6);
   *suffix = name.substr(i + 1);
   return true;
@@ -88,7 +89,7 @@ inline std::string keras_name(const Model& model, const std::string& slim) {
   for (size_t b = 0; b < model.blocks().size(); ++b) {
     const BlockInfo& info = model.blocks()[b];
     const std::string k = keras_block(int(b));
-    if (slim == info.name) return info.residual ? "block_" + std::to_string(b) + "_add" : k + "_project_BN";
+    if (slim == info.name) return info.residual ? k + "_add" : k + "_project_BN";
     if (slim == info.name + "/expand") return k + "_expand_relu";
     if (slim == info.name + "/depthwise") return k + "_depthwise_relu";
     if (slim == info.name + "/project") return k + "_project_BN";
@@ -118,8 +119,8 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
   }
   auto refuse = [&](const std::string& nearest) {
     return not_found(model.name() + ": Keras layer '" + name +
-                     "' is an output featx never computes (batch norm is folded and the "
-                     "activation fused into the conv); the nearest is '" + nearest + "'");
+                     "' is an output featx never computes (batch norm is folded, the activation "
+                     "fused into the conv and padding done inside it); the nearest is '" + nearest + "'");
   };
   if (name == "Conv1_relu") return resolve_layer(model, "Conv", out);
   if (name == "Conv1" || name == "bn_Conv1" || name == "Conv1_pad") return refuse("Conv1_relu");
@@ -136,8 +137,12 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
     if (suffix == "project_BN") return resolve_layer(model, info.name + "/project", out);
     if (suffix == "add" && info.residual) return resolve_layer(model, info.name, out);
     if ((suffix == "expand" || suffix == "expand_BN") && info.expand >= 0) return refuse(k + "_expand_relu");
-    if (suffix == "pad" || suffix == "depthwise" || suffix == "depthwise_BN") return refuse(k + "_depthwise_relu");
+    if (suffix == "pad") return refuse(info.expand >= 0 ? k + "_expand_relu" : "Conv1_relu");
+    if (suffix == "depthwise" || suffix == "depthwise_BN") return refuse(k + "_depthwise_relu");
     if (suffix == "project") return refuse(k + "_project_BN");
+    if (suffix == "add")
+      return not_found(model.name() + ": '" + name + "': block " + std::to_string(block) +
+                       " has no residual add; its output is '" + k + "_project_BN'");
   }
   return not_found("no layer or block named '" + name + "' in " + model.name() +
                    " (featx inspect lists the slim and Keras names)");

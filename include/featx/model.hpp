@@ -123,6 +123,16 @@ class Model {
   // Line of a labels file that names class 0 (1001-line ImageNet files with
   // a background line for 1000-class models: 0 or 1).
   int label_offset() const { return label_offset_; }
+  // Deprecated (head() replaced it): a one-layer head (a classification
+  // .tflite's logits) as the classifier it used to be; empty otherwise.
+  struct ClassifierView {
+    int num_classes = 0, label_offset = 0;
+    FloatSpan weights, bias;  // [classes][features], [classes]
+  };
+  ClassifierView classifier() const {
+    if (head_.size() != 1) return {};
+    return {num_classes(), label_offset_, head_[0].weights, head_[0].bias};
+  }
   // Index into head() of the Dense layer called `name`, or -1.
   int find_dense(const std::string& layer_name) const {
     for (size_t i = 0; i < head_.size(); ++i)
@@ -361,7 +371,9 @@ class Model {
       for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
         total += WeightArena::slice_floats(fold_floats(c));
     if (const fb::Classifier* c = net->classifier())
-      total += WeightArena::slice_floats(c->weights()->size() + size_t(std::max(0, c->num_classes())));
+      // weights + one bias per class; an inconsistent count is refused later.
+      total += WeightArena::slice_floats(c->weights()->size() +
+                                         std::min(size_t(c->weights()->size()), size_t(std::max(0, c->num_classes()))));
     return total;
   }
 
@@ -480,6 +492,8 @@ class Model {
     d.name = "Logits";
     d.in_features = int(features);
     d.out_features = c->num_classes();
+    if (c->label_offset() < 0 || c->label_offset() > (1 << 20))
+      return fail("classifier label offset " + std::to_string(c->label_offset()) + " out of range");
     label_offset_ = c->label_offset();
     const auto* weights = c->weights();
     float* copy = weight_arena_.take(weights->size() + size_t(d.out_features));

@@ -82,7 +82,10 @@ class DenseHeadRuntimeTest(unittest.TestCase):
     def test_bad_layer_names(self):
         for name, needle in [("block_3_expand_BN", "nearest is 'block_3_expand_relu'"),
                              ("Conv1", "nearest is 'Conv1_relu'"),
-                             ("block_1_add", "no layer or block named 'block_1_add'"),
+                             ("block_1_add", "block 1 has no residual add; its output is 'block_1_project_BN'"),
+                             ("block_0_depthwise_relu", "no layer or block named 'block_0_depthwise_relu'"),
+                             ("block_04_add", "no layer or block named 'block_04_add'"),
+                             ("block_4_pad", "the nearest is 'block_4_expand_relu'"),
                              ("dense_9", "no layer or block named 'dense_9'")]:
             proc = featx_cli.run("extract", "-m", self.model, "--layer", name, self.input, check=False)
             self.assertNotEqual(proc.returncode, 0)

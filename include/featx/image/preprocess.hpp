@@ -124,6 +124,8 @@ inline Status load_image_memory(const uint8_t* data, size_t size, const std::str
                                 const PreprocessOptions& opt, Image* out) {
   image_detail::clear(out);
   FEATX_RETURN_IF_ERROR(image_detail::check_options(name, opt));
+  if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
+  if (size == 0) return corrupt(name + ": empty file");
   DecodeOptions decode;
   decode.style = opt.preset == Preset::keras ? DecodeStyle::keras : DecodeStyle::tensorflow;
 #ifdef FEATX_WITH_LIBJPEG
