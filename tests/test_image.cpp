@@ -449,21 +449,35 @@ TEST_CASE("image: formats and channel layouts decode to the expected RGB") {
     }
   }
 
-  SUBCASE("16-bit PNG keeps 16-bit precision (x / 65535)") {
+  SUBCASE("16-bit PNG: the high byte, as tf.io.decode_png's default dtype=uint8; keras: PIL's clip") {
     const std::vector<uint16_t> rgb = {0, 1, 65535, 257, 32768, 12345, 65534, 2, 40000, 7, 8, 9};
+    const auto rgb_png = png16(2, 2, 3, rgb);
     Image im;
-    featx::Status st = decode_via_file(tmp, "rgb16.png", png16(2, 2, 3, rgb), &im);
+    featx::Status st = decode_via_file(tmp, "rgb16.png", rgb_png, &im);
     REQUIRE_MESSAGE(st.ok(), st.message());
     REQUIRE(im.rgb.size() == 12);
-    for (size_t i = 0; i < 12; ++i) CHECK(im.rgb[i] == u16(rgb[i]));
-    CHECK(im.rgb[1] > 0.f);  // 1/65535 would be 0 after an 8-bit detour
+    for (size_t i = 0; i < 12; ++i) CHECK(im.rgb[i] == u8(rgb[i] >> 8));
 
     const std::vector<uint16_t> grey = {0, 1, 65535, 4660, 30000, 65000};
-    st = decode_via_file(tmp, "grey16.png", png16(3, 2, 1, grey), &im);
+    const auto grey_png = png16(3, 2, 1, grey);
+    st = decode_via_file(tmp, "grey16.png", grey_png, &im);
     REQUIRE_MESSAGE(st.ok(), st.message());
     REQUIRE(im.width == 3);
     for (size_t i = 0; i < 6; ++i)
-      for (int c = 0; c < 3; ++c) CHECK(im.rgb[i * 3 + static_cast<size_t>(c)] == u16(grey[i]));
+      for (int c = 0; c < 3; ++c) CHECK(im.rgb[i * 3 + static_cast<size_t>(c)] == u8(grey[i] >> 8));
+
+    // PIL (keras.utils.load_img): 16-bit RGB keeps the high byte too, 16-bit
+    // grey is clipped at 255 by convert('RGB'). Keras divides by 255.
+    featx::DecodeOptions keras;
+    keras.style = featx::DecodeStyle::keras;
+    st = featx::decode_image_memory(rgb_png.data(), rgb_png.size(), "rgb16.png", keras, &im);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    for (size_t i = 0; i < 12; ++i) CHECK(im.rgb[i] == float(rgb[i] >> 8) / 255.0f);
+    st = featx::decode_image_memory(grey_png.data(), grey_png.size(), "grey16.png", keras, &im);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    for (size_t i = 0; i < 6; ++i)
+      for (int c = 0; c < 3; ++c)
+        CHECK(im.rgb[i * 3 + static_cast<size_t>(c)] == float(grey[i] < 255 ? grey[i] : 255) / 255.0f);
   }
 
   SUBCASE("GIF: first frame only") {

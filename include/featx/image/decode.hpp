@@ -5,9 +5,10 @@
 //   PNG, BMP, GIF (first frame), TGA   stb_image;
 //   binary PNM (P5/P6)                 featx itself (detail/pnm.hpp).
 //
-// Pixel conversion follows tf.image.convert_image_dtype: 8-bit x -> x * (1/255)
-// and 16-bit x (PNG) -> x * (1/65535), the scale rounded to float32 first and
-// the product taken in float32, as TF's multiply does; PNM uses 1/maxval.
+// Pixel conversion follows tf.image.convert_image_dtype: 8-bit x -> x * (1/255),
+// the scale rounded to float32 first and the product taken in float32, as
+// TF's multiply does; 16-bit PNGs keep their high byte, as tf.io.decode_png's
+// default dtype=uint8 does (see decode_stb); PNM uses 1/maxval.
 // DecodeStyle::keras divides instead (x / 255 in float32, what Keras users
 // write after load_img). Grey becomes R=G=B. An alpha channel is dropped,
 // not composited onto any background (as tf.io.decode_png(channels=3) does).
@@ -27,6 +28,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -101,7 +103,7 @@ inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& na
   return Status::Ok();
 }
 
-// 8-bit files into *px (stb's own buffer), 16-bit PNGs into *flt.
+// Into *px: stb's own buffer (8-bit files) or the high bytes of a 16-bit PNG.
 inline Status decode_stb(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
                          Pixels8* px, Image* flt) {
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
@@ -118,14 +120,25 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
   // 3 channels requested: grey is replicated, alpha dropped (see top).
   int dw = 0, dh = 0, file_channels = 0;
   if (stbi_is_16_bit_from_memory(data, len)) {
+    // tf.io.decode_png / decode_image default to dtype=uint8, which keeps
+    // each sample's high byte (libpng's png_set_strip_16); PIL (the keras
+    // style) keeps the high byte of 16-bit RGB too, but opens 16-bit grey as
+    // 32-bit integers that load_img's convert('RGB') clips at 255.
     stbi_us* samples = stbi_load_16_from_memory(data, len, &dw, &dh, &file_channels, 3);
     if (samples == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
     if (dw == w && dh == h) {
-      flt->rgb.resize(size_t(w) * size_t(h) * 3);
-      to_unit_float(samples, flt->rgb.size(), 65535.0, style, flt->rgb.data());
-      flt->height = h;
-      flt->width = w;
-      flt->decoder = "stb_image";
+      const size_t n = size_t(w) * size_t(h) * 3;
+      uint8_t* bytes = static_cast<uint8_t*>(std::malloc(n));
+      if (bytes == nullptr) {
+        stbi_image_free(samples);
+        return Status(StatusCode::internal, name + ": out of memory decoding the 16-bit PNG");
+      }
+      const bool clip_grey = style == DecodeStyle::keras && file_channels == 1;
+      for (size_t i = 0; i < n; ++i)
+        bytes[i] = clip_grey ? uint8_t(samples[i] < 255 ? samples[i] : 255) : uint8_t(samples[i] >> 8);
+      px->reset(bytes, std::free, dh, dw);
+      px->decoder = clip_grey ? "stb_image (16-bit grey clipped at 255, as PIL)"
+                              : "stb_image (16-bit, high byte, as tf.io.decode_png)";
     }
     stbi_image_free(samples);
   } else {
