@@ -98,7 +98,8 @@ inline std::string keras_name(const Model& model, const std::string& slim) {
 }
 
 // Resolves `name` (slim, Keras, "global_average_pooling2d" or a Dense
-// layer's name; "" = the feature layer) for `model`.
+// layer's name; "" = the feature layer) for `model`. Keras names of outputs
+// featx does not compute are refused naming the nearest one that it does.
 inline Status resolve_layer(const Model& model, const std::string& name, ResolvedLayer* out) {
   using namespace layer_names_detail;
   *out = ResolvedLayer{};
@@ -122,9 +123,12 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
                      "' is an output featx never computes (batch norm is folded, the activation "
                      "fused into the conv and padding done inside it); the nearest is '" + nearest + "'");
   };
-  if (name == "Conv1_relu") return resolve_layer(model, "Conv", out);
+  // Keras names of outputs featx computes: keras_name() is the one table.
+  for (const ConvLayer& l : model.layers())
+    if (keras_name(model, l.name) == name) return resolve_layer(model, l.name, out);
+  for (const BlockInfo& b : model.blocks())
+    if (keras_name(model, b.name) == name) return resolve_layer(model, b.name, out);
   if (name == "Conv1" || name == "bn_Conv1" || name == "Conv1_pad") return refuse("Conv1_relu");
-  if (name == "out_relu") return resolve_layer(model, model.feature_layer(), out);
   if (name == "Conv_1_bn") return refuse("out_relu");
   int block = -1;
   std::string suffix;
@@ -132,10 +136,6 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
       block < int(model.blocks().size())) {
     const BlockInfo& info = model.blocks()[size_t(block)];
     const std::string k = keras_block(block);
-    if (suffix == "expand_relu" && info.expand >= 0) return resolve_layer(model, info.name + "/expand", out);
-    if (suffix == "depthwise_relu") return resolve_layer(model, info.name + "/depthwise", out);
-    if (suffix == "project_BN") return resolve_layer(model, info.name + "/project", out);
-    if (suffix == "add" && info.residual) return resolve_layer(model, info.name, out);
     if ((suffix == "expand" || suffix == "expand_BN") && info.expand >= 0) return refuse(k + "_expand_relu");
     if (suffix == "pad") return refuse(info.expand >= 0 ? k + "_expand_relu" : "Conv1_relu");
     if (suffix == "depthwise" || suffix == "depthwise_BN") return refuse(k + "_depthwise_relu");
