@@ -293,6 +293,15 @@ std::vector<uint8_t> pattern(int w, int h, int channels, uint32_t seed) {
   return px;
 }
 
+// Writes pattern(w, h, 3, seed) as an RGB PNG at `path`; returns the pattern.
+std::vector<uint8_t> write_pattern_png(const std::string& path, int w, int h, uint32_t seed) {
+  const std::vector<uint8_t> px = pattern(w, h, 3, seed);
+  Bytes png;
+  REQUIRE(stbi_write_png_to_func(stbiw_append, &png, w, h, 3, px.data(), w * 3));
+  write_bytes(path, png);
+  return px;
+}
+
 Image random_image(int h, int w, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(0.f, 1.f);
@@ -716,11 +725,8 @@ TEST_CASE("central_crop: TF's offsets and sizes") {
 
 TEST_CASE("load_image: decode, crop, resize") {
   TempDir tmp;
-  const std::vector<uint8_t> px = pattern(40, 30, 3, 3);
-  Bytes png;
-  REQUIRE(stbi_write_png_to_func(stbiw_append, &png, 40, 30, 3, px.data(), 40 * 3));
   const std::string path = tmp.file("in.png");
-  write_bytes(path, png);
+  write_pattern_png(path, 40, 30, 3);
 
   Image decoded, expect, got;
   REQUIRE(featx::decode_image_file(path, &decoded).ok());
@@ -837,11 +843,8 @@ TEST_CASE("resize_nearest_pil: Pillow's running-sum coordinates") {
 
 TEST_CASE("load_image: each preset is its decode, crop and resize") {
   TempDir tmp;
-  const std::vector<uint8_t> px = pattern(40, 30, 3, 8);
-  Bytes png;
-  REQUIRE(stbi_write_png_to_func(stbiw_append, &png, 40, 30, 3, px.data(), 40 * 3));
   const std::string path = tmp.file("in.png");
-  write_bytes(path, png);
+  const std::vector<uint8_t> px = write_pattern_png(path, 40, 30, 8);
   featx::PreprocessOptions opt;
   opt.height = 21;
   opt.width = 19;
