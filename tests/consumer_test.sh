@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# featx as a dependency, the four ways docs/packaging.md documents: installed
+# (cmake --install) and found with find_package(featx CONFIG), pulled in with
+# add_subdirectory, with FetchContent from a local path, and with pkg-config.
+# Each builds the examples/ consumer project (or extract.cpp alone with g++)
+# and runs its tests on the TF2 MobileNetV2 from the shared folder.
+#
+#   bash tests/consumer_test.sh [WORK_DIR]     (default: a new folder under /tmp)
+# Env: FEATX_SHARED_DIR (default ../shared), FEATX_JOBS (2), FEATX_PYTHON.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+shared=${FEATX_SHARED_DIR:-$src/../shared}
+work=${1:-$(mktemp -d /tmp/featx-consumer.XXXXXX)}
+jobs=${FEATX_JOBS:-2}
+python=${FEATX_PYTHON:-/usr/bin/python3}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+step="start"
+trap 'echo "consumer_test: FAILED at: $step (work dir $work)" >&2' ERR
+passed=0
+pass() { passed=$((passed + 1)); echo "consumer_test: ok: $1"; }
+
+tflite=$shared/models/tf2_mobilenet_v2_1.0_224_ptq.tflite
+image=$shared/images/cat.bmp
+[ -f "$tflite" ] || { echo "consumer_test: $tflite not found (set FEATX_SHARED_DIR)" >&2; exit 1; }
+
+step="export the model"
+model=$work/mobilenet_v2.featx
+"$python" "$src/tools/export_weights.py" --tflite "$tflite" -o "$model" > "$work/export.log" 2>&1
+
+# Header-only: installing needs no compiling (no CLI, no tests).
+step="install featx into $work/prefix"
+prefix=$work/prefix
+cmake -S "$src" -B "$work/featx-build" -DFEATX_BUILD_TESTS=OFF -DFEATX_BUILD_CLI=OFF > "$work/featx-build.log"
+cmake --install "$work/featx-build" --prefix "$prefix" > "$work/install.log"
+for f in include/featx/featx.hpp share/cmake/featx/featxConfig.cmake \
+         share/cmake/featx/featxConfigVersion.cmake share/cmake/featx/featxTargets.cmake share/pkgconfig/featx.pc; do
+  [ -f "$prefix/$f" ] || { echo "consumer_test: $prefix/$f not installed" >&2; false; }
+done
+pass "installed"
+
+for mode in package subdirectory fetchcontent; do
+  step="examples via $mode: configure"
+  dir=$work/examples-$mode
+  extra=()
+  [ "$mode" = package ] && extra=(-DCMAKE_PREFIX_PATH="$prefix")
+  cmake -S "$src/examples" -B "$dir" -DFEATX_EXAMPLES_FEATX=$mode -DFEATX_SOURCE_DIR="$src" \
+        -DFEATX_EXAMPLE_MODEL="$model" -DFEATX_EXAMPLE_IMAGE="$image" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
+        "${extra[@]}" > "$dir.configure.log"
+  if [ "$mode" = package ]; then
+    step="examples via package: featx found in the installed tree, its headers used"
+    grep -qx "featx_DIR:PATH=$prefix/share/cmake/featx" "$dir/CMakeCache.txt"
+    grep -qE -- "(-I|-isystem )$prefix/include" "$dir/compile_commands.json"
+    ! grep -qE -- "(-I|-isystem )$src/include" "$dir/compile_commands.json"
+  else
+    # A consumer's add_subdirectory/FetchContent builds no featx program it did not ask for.
+    step="examples via $mode: featx's CLI and tests not built"
+    cmake --build "$dir" --target help > "$dir.targets"
+    ! grep -qE '(^|[ .])(featx_cli|featx_tests|featx_test_models)($|[ :])' "$dir.targets"
+  fi
+  step="examples via $mode: build"
+  cmake --build "$dir" -j"$jobs" > "$dir.build.log"
+  step="examples via $mode: ctest"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error
+  pass "examples via $mode"
+done
+
+step="extract.cpp with pkg-config"
+export PKG_CONFIG_PATH=$prefix/share/pkgconfig
+flags=$(pkg-config --cflags --libs featx)
+echo "consumer_test: pkg-config --cflags --libs featx: $flags"
+# shellcheck disable=SC2086  # the flags are words
+g++ -std=c++17 -O2 "$src/examples/extract.cpp" $flags -o "$work/extract-pkg-config"
+"$work/extract-pkg-config" "$model" "$image" | tee "$work/extract-pkg-config.out"
+grep -q '^1280 features' "$work/extract-pkg-config.out"
+pass "pkg-config"
+
+echo "consumer_test: $passed passed, 0 failed"
