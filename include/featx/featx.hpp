@@ -20,15 +20,48 @@
 // pixels (with libjpeg) and tf.image.resize bilinear with half-pixel centres,
 // no antialias (other presets: featx/image/preprocess.hpp).
 //
-// Configuration macros (define before including):
-//   FEATX_NO_EXCEPTIONS       drop the throwing convenience layer below
-//   FEATX_STB_IMAGE_EXTERNAL  you compile stb_image yourself; featx only declares it
-//   FEATX_NO_IMAGE            leave out image decoding (no stb_image at all)
-//   FEATX_WITH_LIBJPEG        decode JPEG with libjpeg-turbo as TF does (link -ljpeg)
+// Build: header-only, nothing to compile separately. Every featx function is
+// inline, a template or defined in its class, and stb_image is compiled
+// static into each translation unit, so any number of TUs may include featx
+// and link together: there is no FEATX_IMPLEMENTATION macro to define in one
+// of them (the price is compile time in each TU that includes it).
+// single_include/featx/featx.hpp is this header with every featx header, the
+// FlatBuffers runtime and stb_image inlined (tools/make_single_header.py).
 //
-// Dependencies: FlatBuffers 2.0.8 headers (the generated schema header checks
-// the version), stb_image (images), libjpeg-turbo (optional: TF's JPEG
-// pixels; without it stb_image decodes JPEG), OpenMP (optional: without it,
+// Configuration macros: define them before the first featx include, and the
+// same in every TU of a program (they change inline functions):
+//   FEATX_NO_EXCEPTIONS       drop the throwing convenience layer below; it is
+//                             also left out when exceptions are off
+//                             (-fno-exceptions). The Status API never throws;
+//                             out of memory featx's allocator throws
+//                             std::bad_alloc, or without exceptions prints one
+//                             line and aborts (as libstdc++'s containers do).
+//   FEATX_NO_IMAGE            leave out image decoding (no stb_image at all)
+//   FEATX_WITH_LIBJPEG        decode JPEG with libjpeg-turbo as TF does: includes
+//                             the system's <jpeglib.h> (the only header outside
+//                             the compiler, libc and featx), link -ljpeg
+//   FEATX_STB_IMAGE_EXTERNAL  you compile stb_image yourself; featx only declares
+//                             it (also FEATX_STB_IMAGE_PATH: featx/detail/stb_image.hpp)
+//   FEATX_NO_OPENMP           featx's parallel regions stay single-threaded even
+//                             when the TU is built with -fopenmp (without
+//                             -fopenmp they are off anyway); results do not change
+//   FEATX_NO_SIMD             scalar reference kernels only: no <immintrin.h> or
+//                             <arm_neon.h>, no run-time ISA choice
+//   FEATX_ALIGNED_ALLOC(alignment, bytes), FEATX_FREE(ptr)
+//                             allocator hooks for featx's aligned buffers and
+//                             weight arena, both or neither; FEATX_MALLOC(bytes)
+//                             and FEATX_REALLOC(ptr, bytes) also route stb_image
+//                             (featx/detail/allocator_hooks.hpp)
+//   FEATX_MAX_IMAGE_SIDE, FEATX_MAX_IMAGE_PIXELS, FEATX_MAX_JPEG_SCANS
+//                             limits on untrusted images (featx/image/core.hpp,
+//                             featx/image/jpeg_turbo.hpp)
+// Run-time: FEATX_ISA=scalar|avx2|avx512|neon in the environment picks the kernels.
+//
+// Dependencies: the compiler and its standard library; POSIX (mmap) on Linux.
+// The multi-header tree also needs the FlatBuffers 2.0.8 headers (the
+// generated schema header checks the version) and stb_image unless
+// FEATX_NO_IMAGE; the single header carries both. Optional: libjpeg-turbo
+// (TF's JPEG pixels; without it stb_image decodes JPEG), OpenMP (without it,
 // one thread).
 #pragma once
 
@@ -44,7 +77,8 @@
 #include "featx/image.hpp"
 #endif
 
-#ifndef FEATX_NO_EXCEPTIONS
+// The throwing convenience layer: only where exceptions exist.
+#if defined(__cpp_exceptions) && !defined(FEATX_NO_EXCEPTIONS)
 #include <stdexcept>
 
 namespace featx {

@@ -7,15 +7,16 @@
 // 3500), and each slice is populated in one MADV_POPULATE_WRITE call (Linux
 // 5.14+) as it is taken. The fold writes every float of every slice right
 // after, so this adds nothing to the resident set beyond rounding to a
-// huge page. Elsewhere it is one aligned allocation.
+// huge page. Elsewhere it is one aligned allocation (FEATX_ALIGNED_ALLOC).
 //
 // Layers view their slice through a FloatSpan; the arena lives in the Model.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <utility>
+
+#include "featx/detail/allocator_hooks.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FEATX_ASAN 1
@@ -103,7 +104,7 @@ class WeightArena {
     base_ = static_cast<float*>(base);
     mapped_bytes_ = mapped_bytes;
 #else
-    base_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    base_ = static_cast<float*>(FEATX_ALIGNED_ALLOC(64, (bytes + 63) / 64 * 64));
     if (!base_) return false;
 #endif
     capacity_ = floats;
@@ -159,7 +160,7 @@ class WeightArena {
 #ifdef FEATX_WEIGHT_ARENA_MMAP
       ::munmap(base_, mapped_bytes_);
 #else
-      std::free(base_);
+      FEATX_FREE(base_);
 #endif
     }
     base_ = nullptr;

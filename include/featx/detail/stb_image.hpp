@@ -14,7 +14,9 @@
 // stb's STBI_MAX_DIMENSIONS keeps its default: lowering it would only turn
 // "image too large" into stb's vaguer "unknown image type".)
 //
-// Configuration (define before including any featx header):
+// Configuration (define before including any featx header; FEATX_MALLOC,
+// FEATX_REALLOC and FEATX_FREE, see featx/detail/allocator_hooks.hpp, become
+// STBI_MALLOC, STBI_REALLOC and STBI_FREE unless STBI_MALLOC is set):
 //   FEATX_STB_IMAGE_EXTERNAL  you compile stb_image yourself (one .c/.cpp
 //                             with STB_IMAGE_IMPLEMENTATION); featx only
 //                             includes the declarations. It must have been
@@ -28,6 +30,8 @@
 // with STB_IMAGE_IMPLEMENTATION *after* featx in the same TU does not work:
 // use FEATX_STB_IMAGE_EXTERNAL then.
 #pragma once
+
+#include "featx/detail/allocator_hooks.hpp"
 
 #if defined(STBI_INCLUDE_STB_IMAGE_H) && !defined(FEATX_STB_IMAGE_EXTERNAL)
 #define FEATX_STB_IMAGE_EXTERNAL
@@ -85,13 +89,23 @@
 #ifndef STBI_FAILURE_USERMSG
 #define STBI_FAILURE_USERMSG
 #endif
+// featx's allocator hooks (featx/detail/allocator_hooks.hpp) reach stb too.
+#if defined(FEATX_MALLOC) && !defined(STBI_MALLOC)
+#define STBI_MALLOC(bytes) FEATX_MALLOC(bytes)
+#define STBI_REALLOC(ptr, bytes) FEATX_REALLOC(ptr, bytes)
+#define STBI_FREE(ptr) FEATX_FREE(ptr)
+#endif
 #endif  // FEATX_STB_IMAGE_EXTERNAL
 
 #if defined(FEATX_STB_IMAGE_PATH)
 #include FEATX_STB_IMAGE_PATH
 #elif defined(STBI_INCLUDE_STB_IMAGE_H)
 // Already included by the user: nothing to do.
-#elif defined(__has_include)
+#else
+// The single header (tools/make_single_header.py) puts stb_image.h itself
+// between these two markers.
+// featx-single-header: inline stb/stb_image.h
+#if defined(__has_include)
 #if __has_include(<stb/stb_image.h>)
 #include <stb/stb_image.h>
 #elif __has_include("stb_image.h")
@@ -101,6 +115,8 @@
 #endif
 #else
 #include <stb/stb_image.h>
+#endif
+// featx-single-header: end
 #endif
 
 // The implementation section of stb_image.h has no include guard: make sure a

@@ -12,15 +12,17 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
-#include <new>
 #include <vector>
+
+#include "featx/detail/allocator_hooks.hpp"
 
 namespace featx {
 
 constexpr int kPanelWidth = 16;
 
-// std::allocator with 64-byte alignment (a cache line, an AVX-512 vector).
+// std::allocator with 64-byte alignment (a cache line, an AVX-512 vector),
+// through FEATX_ALIGNED_ALLOC / FEATX_FREE. Out of memory it throws
+// std::bad_alloc, or aborts with a message when exceptions are off.
 template <typename T>
 struct CacheAlignedAllocator {
   using value_type = T;
@@ -29,13 +31,13 @@ struct CacheAlignedAllocator {
   template <typename U>
   CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
   T* allocate(std::size_t n) {
-    if (n > std::size_t(-1) / sizeof(T) - kAlign) throw std::bad_alloc();
+    if (n > (std::size_t(-1) - kAlign) / sizeof(T)) detail::allocation_failed(std::size_t(-1));
     const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    void* p = std::aligned_alloc(kAlign, bytes == 0 ? kAlign : bytes);
-    if (!p) throw std::bad_alloc();
+    void* p = FEATX_ALIGNED_ALLOC(kAlign, bytes == 0 ? kAlign : bytes);
+    if (!p) detail::allocation_failed(bytes);
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, std::size_t) { std::free(p); }
+  void deallocate(T* p, std::size_t) { FEATX_FREE(p); }
   template <typename U>
   bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
   template <typename U>
