@@ -5,12 +5,13 @@
 # Each builds the examples/ consumer project (or extract.cpp alone with g++)
 # and runs its tests on the TF2 MobileNetV2 from the shared folder.
 #
-#   bash tests/consumer_test.sh [WORK_DIR]     (default: a new folder under /tmp)
+#   bash tests/consumer_test.sh [WORK_DIR]     (default: a new folder under /tmp, removed after a pass)
 # Env: FEATX_SHARED_DIR (default ../shared), FEATX_JOBS (2), FEATX_PYTHON.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 shared=${FEATX_SHARED_DIR:-$src/../shared}
-work=${1:-$(mktemp -d /tmp/featx-consumer.XXXXXX)}
+# A folder of its own is removed after a pass; one named on the command line is kept.
+if [ $# -ge 1 ]; then work=$1; keep=1; else work=$(mktemp -d /tmp/featx-consumer.XXXXXX); keep=0; fi
 jobs=${FEATX_JOBS:-2}
 python=${FEATX_PYTHON:-/usr/bin/python3}
 mkdir -p "$work"
@@ -24,9 +25,12 @@ tflite=$shared/models/tf2_mobilenet_v2_1.0_224_ptq.tflite
 image=$shared/images/cat.bmp
 [ -f "$tflite" ] || { echo "consumer_test: $tflite not found (set FEATX_SHARED_DIR)" >&2; exit 1; }
 
+# The TF2 MobileNetV2 with its goldens (read from tests/golden: no ONNX Runtime needed).
 step="export the model"
-model=$work/mobilenet_v2.featx
-"$python" "$src/tools/export_weights.py" --tflite "$tflite" -o "$model" > "$work/export.log" 2>&1
+model_id=tflite_tf2_mobilenet_v2_1.0_224_ptq
+model=$work/models/$model_id.featx
+FEATX_SHARED_DIR=$shared "$python" "$src/tools/make_test_models.py" --out "$work/models" --only $model_id \
+  > "$work/export.log" 2>&1
 
 # Header-only: installing needs no compiling (no CLI, no tests).
 step="install featx into $work/prefix"
@@ -75,4 +79,5 @@ g++ -std=c++17 -O2 "$src/examples/extract.cpp" $flags -o "$work/extract-pkg-conf
 grep -q '^1280 features' "$work/extract-pkg-config.out"
 pass "pkg-config"
 
+[ $keep = 1 ] || rm -rf "$work"
 echo "consumer_test: $passed passed, 0 failed"
