@@ -114,7 +114,7 @@ uint32_t add_conv(Graph& g, const featx::ConvLayer& L, uint32_t x, size_t batch,
   else if (L.activation == featx::Activation::relu) lo = 0.0f;
   const size_t kh = size_t(L.kernel_h), kw = size_t(L.kernel_w);
   const size_t ci = size_t(L.in_channels), co = size_t(L.out_channels);
-  const uint32_t bias = g.tensor({co}, g.keep(L.bias));
+  const uint32_t bias = g.tensor({co}, g.keep(std::vector<float>(L.bias.begin(), L.bias.end())));
   const uint32_t y = g.tensor({batch, size_t(oh), size_t(ow), co});
   if (L.depthwise) {
     // featx [kh][kw][c] is already XNNPACK's [1][kh][kw][c] in memory.

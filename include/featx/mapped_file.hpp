@@ -65,10 +65,12 @@ class ByteSource {
     return s;
   }
 
-  // Copies caller memory into 16-byte aligned storage (FlatBuffers needs 4, SIMD prefers 16+).
+  // Copies caller memory into 64-byte aligned storage: FlatBuffers needs 4,
+  // and a prepacked model's weights are used in place from it, in 64-byte
+  // aligned panels (a cache line, an AVX-512 vector).
   static ByteSource copy(const void* data, size_t size) {
     ByteSource s;
-    s.owned_.resize((size + 15) / 16 + 1);
+    s.owned_.resize((size + sizeof(Chunk) - 1) / sizeof(Chunk) + 1);
     if (size) std::memcpy(s.owned_.data(), data, size);
     s.data_ = reinterpret_cast<const uint8_t*>(s.owned_.data());
     s.size_ = size;
@@ -134,7 +136,7 @@ class ByteSource {
     owned_.clear();
   }
 
-  struct alignas(16) Chunk { uint8_t b[16]; };
+  struct alignas(64) Chunk { uint8_t b[64]; };
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;

@@ -19,6 +19,9 @@ namespace fb {
 struct BatchNorm;
 struct BatchNormBuilder;
 
+struct PackedConv;
+struct PackedConvBuilder;
+
 struct ConvLayer;
 struct ConvLayerBuilder;
 
@@ -250,6 +253,85 @@ inline flatbuffers::Offset<BatchNorm> CreateBatchNormDirect(
       epsilon);
 }
 
+struct PackedConv FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef PackedConvBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_PANEL_WIDTH = 4,
+    VT_WEIGHTS = 6,
+    VT_BIAS = 8
+  };
+  int32_t panel_width() const {
+    return GetField<int32_t>(VT_PANEL_WIDTH, 0);
+  }
+  const flatbuffers::Vector<float> *weights() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_WEIGHTS);
+  }
+  const flatbuffers::Vector<float> *bias() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_BIAS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<int32_t>(verifier, VT_PANEL_WIDTH, 4) &&
+           VerifyOffsetRequired(verifier, VT_WEIGHTS) &&
+           verifier.VerifyVector(weights()) &&
+           VerifyOffsetRequired(verifier, VT_BIAS) &&
+           verifier.VerifyVector(bias()) &&
+           verifier.EndTable();
+  }
+};
+
+struct PackedConvBuilder {
+  typedef PackedConv Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_panel_width(int32_t panel_width) {
+    fbb_.AddElement<int32_t>(PackedConv::VT_PANEL_WIDTH, panel_width, 0);
+  }
+  void add_weights(flatbuffers::Offset<flatbuffers::Vector<float>> weights) {
+    fbb_.AddOffset(PackedConv::VT_WEIGHTS, weights);
+  }
+  void add_bias(flatbuffers::Offset<flatbuffers::Vector<float>> bias) {
+    fbb_.AddOffset(PackedConv::VT_BIAS, bias);
+  }
+  explicit PackedConvBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<PackedConv> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<PackedConv>(end);
+    fbb_.Required(o, PackedConv::VT_WEIGHTS);
+    fbb_.Required(o, PackedConv::VT_BIAS);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<PackedConv> CreatePackedConv(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int32_t panel_width = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> weights = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> bias = 0) {
+  PackedConvBuilder builder_(_fbb);
+  builder_.add_bias(bias);
+  builder_.add_weights(weights);
+  builder_.add_panel_width(panel_width);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<PackedConv> CreatePackedConvDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int32_t panel_width = 0,
+    const std::vector<float> *weights = nullptr,
+    const std::vector<float> *bias = nullptr) {
+  auto weights__ = weights ? _fbb.CreateVector<float>(*weights) : 0;
+  auto bias__ = bias ? _fbb.CreateVector<float>(*bias) : 0;
+  return featx::fb::CreatePackedConv(
+      _fbb,
+      panel_width,
+      weights__,
+      bias__);
+}
+
 struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ConvLayerBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -263,7 +345,8 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_KERNEL = 18,
     VT_BIAS = 20,
     VT_BATCH_NORM = 22,
-    VT_ACTIVATION = 24
+    VT_ACTIVATION = 24,
+    VT_PACKED = 26
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -298,6 +381,9 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   featx::fb::Activation activation() const {
     return static_cast<featx::fb::Activation>(GetField<int8_t>(VT_ACTIVATION, 0));
   }
+  const featx::fb::PackedConv *packed() const {
+    return GetPointer<const featx::fb::PackedConv *>(VT_PACKED);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffsetRequired(verifier, VT_NAME) &&
@@ -315,6 +401,8 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_BATCH_NORM) &&
            verifier.VerifyTable(batch_norm()) &&
            VerifyField<int8_t>(verifier, VT_ACTIVATION, 1) &&
+           VerifyOffset(verifier, VT_PACKED) &&
+           verifier.VerifyTable(packed()) &&
            verifier.EndTable();
   }
 };
@@ -356,6 +444,9 @@ struct ConvLayerBuilder {
   void add_activation(featx::fb::Activation activation) {
     fbb_.AddElement<int8_t>(ConvLayer::VT_ACTIVATION, static_cast<int8_t>(activation), 0);
   }
+  void add_packed(flatbuffers::Offset<featx::fb::PackedConv> packed) {
+    fbb_.AddOffset(ConvLayer::VT_PACKED, packed);
+  }
   explicit ConvLayerBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -381,8 +472,10 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayer(
     flatbuffers::Offset<flatbuffers::Vector<float>> kernel = 0,
     flatbuffers::Offset<flatbuffers::Vector<float>> bias = 0,
     flatbuffers::Offset<featx::fb::BatchNorm> batch_norm = 0,
-    featx::fb::Activation activation = featx::fb::Activation::NONE) {
+    featx::fb::Activation activation = featx::fb::Activation::NONE,
+    flatbuffers::Offset<featx::fb::PackedConv> packed = 0) {
   ConvLayerBuilder builder_(_fbb);
+  builder_.add_packed(packed);
   builder_.add_batch_norm(batch_norm);
   builder_.add_bias(bias);
   builder_.add_kernel(kernel);
@@ -409,7 +502,8 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayerDirect(
     const std::vector<float> *kernel = nullptr,
     const std::vector<float> *bias = nullptr,
     flatbuffers::Offset<featx::fb::BatchNorm> batch_norm = 0,
-    featx::fb::Activation activation = featx::fb::Activation::NONE) {
+    featx::fb::Activation activation = featx::fb::Activation::NONE,
+    flatbuffers::Offset<featx::fb::PackedConv> packed = 0) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto kernel__ = kernel ? _fbb.CreateVector<float>(*kernel) : 0;
   auto bias__ = bias ? _fbb.CreateVector<float>(*bias) : 0;
@@ -425,7 +519,8 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayerDirect(
       kernel__,
       bias__,
       batch_norm,
-      activation);
+      activation,
+      packed);
 }
 
 struct Block FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {

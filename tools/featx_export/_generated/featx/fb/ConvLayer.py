@@ -149,7 +149,18 @@ class ConvLayer(object):
             return self._tab.Get(flatbuffers.number_types.Int8Flags, o + self._tab.Pos)
         return 0
 
-def ConvLayerStart(builder): builder.StartObject(11)
+    # ConvLayer
+    def Packed(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(26))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            from featx.fb.PackedConv import PackedConv
+            obj = PackedConv()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+def ConvLayerStart(builder): builder.StartObject(12)
 def Start(builder):
     return ConvLayerStart(builder)
 def ConvLayerAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -191,6 +202,9 @@ def AddBatchNorm(builder, batchNorm):
 def ConvLayerAddActivation(builder, activation): builder.PrependInt8Slot(10, activation, 0)
 def AddActivation(builder, activation):
     return ConvLayerAddActivation(builder, activation)
+def ConvLayerAddPacked(builder, packed): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(packed), 0)
+def AddPacked(builder, packed):
+    return ConvLayerAddPacked(builder, packed)
 def ConvLayerEnd(builder): return builder.EndObject()
 def End(builder):
     return ConvLayerEnd(builder)
