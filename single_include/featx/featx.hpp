@@ -2825,6 +2825,11 @@ inline KernelSet kernel_set(Isa isa) {
 // computed in double and rounded once to float. The folded copies are the
 // only weight copies made; `folded_bytes()` reports their size.
 //
+// A prepacked file (format version 3, export_weights.py --prepacked) carries
+// the weights already folded and packed; they are used in place, from the
+// mapped file or the caller's embedded array, and folded_bytes() is 0
+// (docs/embedded.md).
+//
 // A Model is immutable after load and safe to share between threads; each
 // thread runs its own Extractor over it.
 #ifndef FEATX_SINGLE_FEATX_MODEL_HPP_
@@ -3409,10 +3414,12 @@ class ByteSource {
     return s;
   }
 
-  // Copies caller memory into 16-byte aligned storage (FlatBuffers needs 4, SIMD prefers 16+).
+  // Copies caller memory into 64-byte aligned storage: FlatBuffers needs 4,
+  // and a prepacked model's weights are used in place from it, in 64-byte
+  // aligned panels (a cache line, an AVX-512 vector).
   static ByteSource copy(const void* data, size_t size) {
     ByteSource s;
-    s.owned_.resize((size + 15) / 16 + 1);
+    s.owned_.resize((size + sizeof(Chunk) - 1) / sizeof(Chunk) + 1);
     if (size) std::memcpy(s.owned_.data(), data, size);
     s.data_ = reinterpret_cast<const uint8_t*>(s.owned_.data());
     s.size_ = size;
@@ -3478,7 +3485,7 @@ class ByteSource {
     owned_.clear();
   }
 
-  struct alignas(16) Chunk { uint8_t b[16]; };
+  struct alignas(64) Chunk { uint8_t b[64]; };
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
@@ -8125,6 +8132,9 @@ namespace fb {
 struct BatchNorm;
 struct BatchNormBuilder;
 
+struct PackedConv;
+struct PackedConvBuilder;
+
 struct ConvLayer;
 struct ConvLayerBuilder;
 
@@ -8356,6 +8366,85 @@ inline flatbuffers::Offset<BatchNorm> CreateBatchNormDirect(
       epsilon);
 }
 
+struct PackedConv FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef PackedConvBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_PANEL_WIDTH = 4,
+    VT_WEIGHTS = 6,
+    VT_BIAS = 8
+  };
+  int32_t panel_width() const {
+    return GetField<int32_t>(VT_PANEL_WIDTH, 0);
+  }
+  const flatbuffers::Vector<float> *weights() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_WEIGHTS);
+  }
+  const flatbuffers::Vector<float> *bias() const {
+    return GetPointer<const flatbuffers::Vector<float> *>(VT_BIAS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<int32_t>(verifier, VT_PANEL_WIDTH, 4) &&
+           VerifyOffsetRequired(verifier, VT_WEIGHTS) &&
+           verifier.VerifyVector(weights()) &&
+           VerifyOffsetRequired(verifier, VT_BIAS) &&
+           verifier.VerifyVector(bias()) &&
+           verifier.EndTable();
+  }
+};
+
+struct PackedConvBuilder {
+  typedef PackedConv Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_panel_width(int32_t panel_width) {
+    fbb_.AddElement<int32_t>(PackedConv::VT_PANEL_WIDTH, panel_width, 0);
+  }
+  void add_weights(flatbuffers::Offset<flatbuffers::Vector<float>> weights) {
+    fbb_.AddOffset(PackedConv::VT_WEIGHTS, weights);
+  }
+  void add_bias(flatbuffers::Offset<flatbuffers::Vector<float>> bias) {
+    fbb_.AddOffset(PackedConv::VT_BIAS, bias);
+  }
+  explicit PackedConvBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<PackedConv> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<PackedConv>(end);
+    fbb_.Required(o, PackedConv::VT_WEIGHTS);
+    fbb_.Required(o, PackedConv::VT_BIAS);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<PackedConv> CreatePackedConv(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int32_t panel_width = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> weights = 0,
+    flatbuffers::Offset<flatbuffers::Vector<float>> bias = 0) {
+  PackedConvBuilder builder_(_fbb);
+  builder_.add_bias(bias);
+  builder_.add_weights(weights);
+  builder_.add_panel_width(panel_width);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<PackedConv> CreatePackedConvDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    int32_t panel_width = 0,
+    const std::vector<float> *weights = nullptr,
+    const std::vector<float> *bias = nullptr) {
+  auto weights__ = weights ? _fbb.CreateVector<float>(*weights) : 0;
+  auto bias__ = bias ? _fbb.CreateVector<float>(*bias) : 0;
+  return featx::fb::CreatePackedConv(
+      _fbb,
+      panel_width,
+      weights__,
+      bias__);
+}
+
 struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef ConvLayerBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -8369,7 +8458,8 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_KERNEL = 18,
     VT_BIAS = 20,
     VT_BATCH_NORM = 22,
-    VT_ACTIVATION = 24
+    VT_ACTIVATION = 24,
+    VT_PACKED = 26
   };
   const flatbuffers::String *name() const {
     return GetPointer<const flatbuffers::String *>(VT_NAME);
@@ -8404,6 +8494,9 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   featx::fb::Activation activation() const {
     return static_cast<featx::fb::Activation>(GetField<int8_t>(VT_ACTIVATION, 0));
   }
+  const featx::fb::PackedConv *packed() const {
+    return GetPointer<const featx::fb::PackedConv *>(VT_PACKED);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyOffsetRequired(verifier, VT_NAME) &&
@@ -8421,6 +8514,8 @@ struct ConvLayer FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyOffset(verifier, VT_BATCH_NORM) &&
            verifier.VerifyTable(batch_norm()) &&
            VerifyField<int8_t>(verifier, VT_ACTIVATION, 1) &&
+           VerifyOffset(verifier, VT_PACKED) &&
+           verifier.VerifyTable(packed()) &&
            verifier.EndTable();
   }
 };
@@ -8462,6 +8557,9 @@ struct ConvLayerBuilder {
   void add_activation(featx::fb::Activation activation) {
     fbb_.AddElement<int8_t>(ConvLayer::VT_ACTIVATION, static_cast<int8_t>(activation), 0);
   }
+  void add_packed(flatbuffers::Offset<featx::fb::PackedConv> packed) {
+    fbb_.AddOffset(ConvLayer::VT_PACKED, packed);
+  }
   explicit ConvLayerBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -8487,8 +8585,10 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayer(
     flatbuffers::Offset<flatbuffers::Vector<float>> kernel = 0,
     flatbuffers::Offset<flatbuffers::Vector<float>> bias = 0,
     flatbuffers::Offset<featx::fb::BatchNorm> batch_norm = 0,
-    featx::fb::Activation activation = featx::fb::Activation::NONE) {
+    featx::fb::Activation activation = featx::fb::Activation::NONE,
+    flatbuffers::Offset<featx::fb::PackedConv> packed = 0) {
   ConvLayerBuilder builder_(_fbb);
+  builder_.add_packed(packed);
   builder_.add_batch_norm(batch_norm);
   builder_.add_bias(bias);
   builder_.add_kernel(kernel);
@@ -8515,7 +8615,8 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayerDirect(
     const std::vector<float> *kernel = nullptr,
     const std::vector<float> *bias = nullptr,
     flatbuffers::Offset<featx::fb::BatchNorm> batch_norm = 0,
-    featx::fb::Activation activation = featx::fb::Activation::NONE) {
+    featx::fb::Activation activation = featx::fb::Activation::NONE,
+    flatbuffers::Offset<featx::fb::PackedConv> packed = 0) {
   auto name__ = name ? _fbb.CreateString(name) : 0;
   auto kernel__ = kernel ? _fbb.CreateVector<float>(*kernel) : 0;
   auto bias__ = bias ? _fbb.CreateVector<float>(*bias) : 0;
@@ -8531,7 +8632,8 @@ inline flatbuffers::Offset<ConvLayer> CreateConvLayerDirect(
       kernel__,
       bias__,
       batch_norm,
-      activation);
+      activation,
+      packed);
 }
 
 struct Block FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
@@ -9550,22 +9652,29 @@ inline void FinishSizePrefixedModelFileBuffer(
 namespace featx {
 
 // Version 2 files carry a dense head (the user's layers after pooling); a
-// version-1 runtime refuses them rather than dropping the head.
-constexpr uint32_t kFormatVersion = 2;
+// version-1 runtime refuses them rather than dropping the head. Version 3
+// files are prepacked (every conv folded and packed, see featx.fbs).
+constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kPrepackedFormatVersion = 3;
+// Where a prepacked file's float vectors start (the exporter pads to it) and
+// what an embedded prepacked array must be aligned to.
+constexpr size_t kPrepackedAlignment = 64;
 
 // One convolution after batch-norm folding. Depthwise weights are
 // [kh][kw][channels] as in TensorFlow. Full and 1x1 conv weights are
 // TensorFlow's [kh][kw][in][out] viewed as a [kh*kw*in][out] matrix and
 // packed in 16-column panels for the GEMM kernels (kernels/packed_weights.hpp);
-// kernel_value() reads either layout by its TensorFlow indices.
+// kernel_value() reads either layout by its TensorFlow indices. Weights and
+// bias are in the Model's weight arena, or in the file itself when it is
+// prepacked.
 struct ConvLayer {
   std::string name;
   bool depthwise = false;
   int kernel_h = 1, kernel_w = 1, stride = 1;
   int in_channels = 0, out_channels = 0;
   Activation activation = Activation::none;
-  FloatSpan weights;        // in the Model's weight arena
-  std::vector<float> bias;  // [out_channels], always present after folding
+  FloatSpan weights;
+  FloatSpan bias;  // [out_channels], always present after folding
 
   // Rows of the packed weight matrix (kh*kw*in); 0 for depthwise layers.
   int weight_rows() const { return depthwise ? 0 : kernel_h * kernel_w * in_channels; }
@@ -9613,10 +9722,19 @@ class Model {
   }
 
   // Uses `data` in place (e.g. an array embedded in the binary); it must stay
-  // alive and unchanged as long as the Model. Misaligned data is copied.
+  // alive and unchanged as long as the Model. A raw file that is not 16-byte
+  // aligned is copied (its weights are copied when folded anyway); a
+  // prepacked one must be 64-byte aligned, since its weights run from it:
+  // otherwise it is refused, not copied behind the caller's back.
   static Status from_embedded(const void* data, size_t size, const std::string& name,
                               std::shared_ptr<const Model>* out) {
-    if (reinterpret_cast<uintptr_t>(data) % 16 != 0) return from_memory(data, size, name, out);
+    const uintptr_t address = reinterpret_cast<uintptr_t>(data);
+    if (address % kPrepackedAlignment != 0 &&
+        peek_format_version(data, size) == kPrepackedFormatVersion)
+      return invalid_argument(name + ": prepacked model is not 64-byte aligned (its weights are used "
+                              "in place): declare the array alignas(64), or put .balign 64 before "
+                              "its .incbin");
+    if (address % 16 != 0) return from_memory(data, size, name, out);
     return from_source(ByteSource::borrow(data, size), name, out);
   }
 
@@ -9659,9 +9777,13 @@ class Model {
   const std::string& source_format() const { return source_format_; }
   const std::string& exporter_version() const { return exporter_version_; }
   uint32_t format_version() const { return format_version_; }
+  // True for a prepacked file: every conv's weights and bias (and a
+  // classifier) are read in place from the file, nothing is folded or copied.
+  bool prepacked() const { return prepacked_; }
   size_t file_bytes() const { return bytes_.size(); }
   bool memory_mapped() const { return bytes_.mapped(); }
-  // Bytes of weights copied at load (folded conv weights, classifier).
+  // Bytes of weights copied at load (folded conv weights and biases,
+  // classifier); 0 for a prepacked file.
   size_t folded_bytes() const { return folded_bytes_; }
   size_t parameter_count() const { return parameter_count_; }
 
@@ -9705,6 +9827,31 @@ class Model {
     return fb::GetModelFile(bytes_.data())->payload_nested_root();
   }
 
+  // The ModelFile's format_version read without trusting alignment or
+  // content (memcpy, bounds checked): only to choose from_embedded's error.
+  // 0 when the bytes are not a readable featx header.
+  static uint32_t peek_format_version(const void* data, size_t size) {
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    auto u32 = [&](size_t at, uint32_t* v) {
+      if (at > size || size - at < 4) return false;
+      std::memcpy(v, p + at, 4);
+      return true;
+    };
+    uint32_t root = 0, vtable_back = 0, version = 0;
+    if (!p || size < 8 || std::memcmp(p + 4, fb::ModelFileIdentifier(), 4) != 0) return 0;
+    if (!u32(0, &root) || !u32(root, &vtable_back)) return 0;
+    const int32_t soffset = int32_t(vtable_back);
+    const int64_t vtable = int64_t(root) - int64_t(soffset);
+    if (vtable < 0 || uint64_t(vtable) + 6 > size) return 0;
+    uint16_t vtable_bytes = 0, field = 0;
+    std::memcpy(&vtable_bytes, p + vtable, 2);
+    const size_t slot = size_t(fb::ModelFile::VT_FORMAT_VERSION);
+    if (vtable_bytes < slot + 2) return 0;  // absent: the default, 0
+    std::memcpy(&field, p + vtable + slot, 2);
+    if (field == 0 || !u32(size_t(root) + field, &version)) return 0;
+    return version;
+  }
+
   static Status from_source(ByteSource bytes, const std::string& name,
                             std::shared_ptr<const Model>* out) {
     std::shared_ptr<Model> model(new Model());
@@ -9739,6 +9886,7 @@ class Model {
                         " is not supported (this featx reads versions 1 to " +
                         std::to_string(kFormatVersion) + ")");
     format_version_ = file->format_version();
+    prepacked_ = format_version_ == kPrepackedFormatVersion;
     const auto* payload = file->payload();
     uint32_t crc = crc32c(payload->data(), payload->size());
     if (crc != file->payload_crc32c())
@@ -9786,6 +9934,7 @@ class Model {
     const size_t cout = size_t(dst->out_channels);
     const size_t taps = size_t(dst->kernel_h) * size_t(dst->kernel_w);
     const size_t expected = dst->depthwise ? taps * cout : taps * size_t(dst->in_channels) * cout;
+    if (prepacked_ || src->packed()) return read_packed(src, expected, dst);
     if (src->kernel()->size() != expected)
       return fail(n + ": kernel has " + std::to_string(src->kernel()->size()) +
                   " values, shape needs " + std::to_string(expected));
@@ -9801,8 +9950,9 @@ class Model {
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
     float* folded = weight_arena_.take(fold_floats(src));
-    if (!folded) return fail(n + ": weight arena exhausted (inconsistent layer sizes)");
-    const bool weights_finite = fold(src, dst, folded);
+    float* folded_bias = weight_arena_.take(cout);
+    if (!folded || !folded_bias) return fail(n + ": weight arena exhausted (inconsistent layer sizes)");
+    const bool weights_finite = fold(src, dst, folded, folded_bias);
     // The folded copy is what runs: drop the file's pages of the raw kernel
     // so the resident set holds the weights once, not twice.
     bytes_.release_range(src->kernel()->data(), src->kernel()->size() * sizeof(float));
@@ -9811,6 +9961,58 @@ class Model {
       if (!std::isfinite(b)) return fail(n + ": non-finite bias after batch-norm folding");
     parameter_count_ += expected + dst->bias.size();
     folded_bytes_ += (dst->weights.size() + dst->bias.size()) * sizeof(float);
+    return Status::Ok();
+  }
+
+  // A prepacked layer: weights and bias already folded and packed, checked
+  // and used in place. `expected`: the weights the shape has (unpadded).
+  Status read_packed(const fb::ConvLayer* src, size_t expected, ConvLayer* dst) {
+    const std::string& n = dst->name;
+    const fb::PackedConv* packed = src->packed();
+    if (!packed)
+      return fail(n + ": no prepacked weights in a prepacked (version 3) file");
+    if (!prepacked_)
+      return fail(n + ": prepacked weights in a version " + std::to_string(format_version_) +
+                  " file (prepacked files are version 3)");
+    if (src->kernel()->size() != 0 || src->bias() || src->batch_norm())
+      return fail(n + ": has raw weights beside its prepacked ones");
+    if (packed->panel_width() != kPanelWidth)
+      return fail(n + ": weights packed in panels of " + std::to_string(packed->panel_width()) +
+                  " columns, this featx runs " + std::to_string(kPanelWidth) +
+                  " (re-export with export_weights.py --prepacked)");
+    const size_t cout = size_t(dst->out_channels);
+    const size_t rows = dst->depthwise ? 0 : size_t(dst->weight_rows());
+    const size_t floats = dst->depthwise ? expected : packed_floats(int(rows), int(cout));
+    const auto* w = packed->weights();
+    const auto* b = packed->bias();
+    if (w->size() != floats)
+      return fail(n + ": prepacked weights have " + std::to_string(w->size()) + " values, " +
+                  (dst->depthwise ? "shape needs " : "16-column panels of its shape need ") +
+                  std::to_string(floats));
+    if (b->size() != cout)
+      return fail(n + ": prepacked bias has " + std::to_string(b->size()) + " values, expected " +
+                  std::to_string(cout));
+    for (const void* v : {static_cast<const void*>(w->data()), static_cast<const void*>(b->data())})
+      if (reinterpret_cast<uintptr_t>(v) % kPrepackedAlignment != 0)
+        return fail(n + ": prepacked weights are not 64-byte aligned");
+    // One pass over the weights, as the fold's own check: finite values,
+    // and zero columns where the last panel pads past the channels.
+    const float* data = w->data();
+    int bad = 0;
+    for (size_t i = 0; i < floats; ++i) bad |= int(!(std::fabs(data[i]) <= std::numeric_limits<float>::max()));
+    if (bad) return fail(n + ": non-finite prepacked weight");
+    for (float x : *b)
+      if (!std::isfinite(x)) return fail(n + ": non-finite prepacked bias");
+    if (!dst->depthwise && cout % size_t(kPanelWidth) != 0) {
+      const float* last = data + (padded_columns(int(cout)) - size_t(kPanelWidth)) * rows;
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t j = cout % size_t(kPanelWidth); j < size_t(kPanelWidth); ++j)
+          if (last[r * size_t(kPanelWidth) + j] != 0.0f)
+            return fail(n + ": prepacked panel padding is not zero (not featx's panel layout)");
+    }
+    dst->weights = FloatSpan{data, floats};
+    dst->bias = FloatSpan{b->data(), cout};
+    parameter_count_ += expected + cout;
     return Status::Ok();
   }
 
@@ -9837,10 +10039,12 @@ class Model {
   }
 
   // Folds the optional conv bias and batch norm into weights and bias,
-  // writing the weights to `out` (fold_floats(src) floats). Returns false
-  // when a folded weight is not finite (checked on the way, not in a second
-  // pass over the weights).
-  static bool fold(const fb::ConvLayer* src, ConvLayer* dst, float* out) {
+  // writing the weights to `out` (fold_floats(src) floats) and the bias to
+  // `bias_out` (out_channels floats). Returns false when a folded weight is
+  // not finite (checked on the way, not in a second pass over the weights).
+  // tools/featx_export/prepack.py computes the same doubles for prepacked
+  // files: keep the two in step, bit for bit.
+  static bool fold(const fb::ConvLayer* src, ConvLayer* dst, float* out, float* bias_out) {
     const size_t cout = size_t(dst->out_channels);
     const auto* k = src->kernel();
     std::vector<double> scale(cout, 1.0), shift(cout, 0.0);
@@ -9850,7 +10054,11 @@ class Model {
         double s = double(bn->gamma()->Get(c)) /
                    std::sqrt(double(bn->moving_variance()->Get(c)) + double(bn->epsilon()));
         scale[c] = s;
-        shift[c] = double(bn->beta()->Get(c)) + (shift[c] - double(bn->moving_mean()->Get(c))) * s;
+        // volatile: the product is rounded before the add, never fused into
+        // an FMA (aarch64, -march=native): the same double on every build,
+        // and the one numpy computes for a prepacked file.
+        volatile double centred = (shift[c] - double(bn->moving_mean()->Get(c))) * s;
+        shift[c] = double(bn->beta()->Get(c)) + centred;
       }
     }
     // The output channel is the fastest-moving index of the file's layout:
@@ -9874,18 +10082,22 @@ class Model {
           for (size_t j = n; j < size_t(kPanelWidth); ++j) dst_row[j] = 0.0f;  // panel padding
       }
     }
-    dst->bias.resize(cout);
-    for (size_t c = 0; c < cout; ++c) dst->bias[c] = float(shift[c]);
+    for (size_t c = 0; c < cout; ++c) bias_out[c] = float(shift[c]);
+    dst->bias = FloatSpan{bias_out, cout};
     return finite;
   }
 
-  // Floats of the weight arena: every layer's folded slice and the classifier.
+  // Floats of the weight arena: every layer's folded weights and bias, and
+  // the classifier; none for a prepacked file.
   static size_t arena_floats(const fb::Network* net) {
-    size_t total = WeightArena::slice_floats(fold_floats(net->stem())) +
-                   WeightArena::slice_floats(fold_floats(net->head()));
+    auto conv_floats = [](const fb::ConvLayer* c) {
+      if (!c) return size_t(0);
+      return WeightArena::slice_floats(fold_floats(c)) +
+             WeightArena::slice_floats(size_t(std::max(0, std::min(c->out_channels(), 65536))));
+    };
+    size_t total = conv_floats(net->stem()) + conv_floats(net->head());
     for (const fb::Block* b : *net->blocks())
-      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
-        total += WeightArena::slice_floats(fold_floats(c));
+      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()}) total += conv_floats(c);
     if (const fb::Classifier* c = net->classifier())
       // weights + one bias per class; an inconsistent count is refused later.
       total += WeightArena::slice_floats(c->weights()->size() +
@@ -9911,7 +10123,7 @@ class Model {
       if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
     }
 
-    if (!weight_arena_.reserve(arena_floats(net)))
+    if (!prepacked_ && !weight_arena_.reserve(arena_floats(net)))
       return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
     ConvLayer stem;
     FEATX_RETURN_IF_ERROR(read_conv(net->stem(), "stem", &stem));
@@ -9995,7 +10207,8 @@ class Model {
   }
 
   // A classification .tflite's ImageNet logits: one linear layer "Logits",
-  // copied into the arena (the file's pages are released).
+  // copied into the arena (the file's pages are released); in place from a
+  // prepacked file ([classes][features] is the layout the head runs on).
   Status read_classifier(const fb::Classifier* c) {
     const size_t features = size_t(feature_dim());
     if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
@@ -10012,6 +10225,17 @@ class Model {
       return fail("classifier label offset " + std::to_string(c->label_offset()) + " out of range");
     label_offset_ = c->label_offset();
     const auto* weights = c->weights();
+    if (prepacked_) {
+      for (const auto* v : {weights, c->bias()})
+        if (v)
+          for (float x : *v)
+            if (!std::isfinite(x)) return fail("classifier: non-finite weight");
+      d.weights = FloatSpan{weights->data(), weights->size()};
+      if (c->bias()) d.bias = FloatSpan{c->bias()->data(), c->bias()->size()};  // else none: 0
+      parameter_count_ += d.weights.size() + size_t(d.out_features);
+      head_.push_back(std::move(d));
+      return Status::Ok();
+    }
     float* copy = weight_arena_.take(weights->size() + size_t(d.out_features));
     if (!copy) return fail("weight arena exhausted (classifier)");
     std::memcpy(copy, weights->data(), weights->size() * sizeof(float));
@@ -10080,6 +10304,7 @@ class Model {
   std::vector<std::string> labels_;
   int label_offset_ = 0;
   uint32_t format_version_ = 1;
+  bool prepacked_ = false;
   size_t folded_bytes_ = 0, parameter_count_ = 0;
 };
 
