@@ -8,7 +8,10 @@ Sources (exactly one):
   --saved-model DIR | --hub HANDLE
 
 Outputs (at least one):
-  -o OUT.featx                        the model file for featx
+  -o OUT.featx [--prepacked]          the model file for featx; --prepacked stores
+                                      the weights folded and packed as the runtime
+                                      runs them (format version 3), used in place
+                                      from a mapped file or ROM (docs/embedded.md)
   --onnx OUT.onnx [--size HxW]        the same float graph for ONNX Runtime
                                       (default size: the model's resolution)
   --print-summary                     layers, shapes and normalisation
@@ -69,6 +72,9 @@ def _parse_args(argv):
     p.add_argument("--dense", default="", metavar="SPEC",
                    help="random Dense head (--random), e.g. 'embedding_layer=128:relu,10:softmax'")
     p.add_argument("-o", "--output", metavar="OUT.featx")
+    p.add_argument("--prepacked", action="store_true",
+                   help="store batch norm folded and weights packed in 16-column panels, "
+                        "64-byte aligned (format version 3: used in place, no copy at load)")
     p.add_argument("--onnx", metavar="OUT.onnx")
     p.add_argument("--size", type=_size, metavar="HxW", help="input size of the ONNX graph and goldens")
     p.add_argument("--golden", nargs="+", metavar="IMAGE", default=[])
@@ -85,6 +91,8 @@ def _parse_args(argv):
         p.error("--keras-config goes with --keras FILE")
     if args.golden and not args.output:
         p.error("--golden stores samples in the model file: give -o OUT.featx")
+    if args.prepacked and not args.output:
+        p.error("--prepacked is a way to write the model file: give -o OUT.featx")
     return args
 
 
@@ -169,7 +177,7 @@ def main(argv=None) -> int:
             _goldens(net, args.golden, height, width)
         if args.output:
             from featx_export.writer import write_featx
-            write_featx(net, args.output)
+            write_featx(net, args.output, prepacked=args.prepacked)
         if args.onnx:
             from featx_export.onnx_export import to_onnx
             to_onnx(net, height, width, args.onnx)

@@ -93,7 +93,7 @@ class WriterReaderTest(unittest.TestCase):
             reader.from_bytes(bytes(bad))
         mf = ModelFile.GetRootAs(data, 0)
         version_at = mf._tab.Pos + mf._tab.Offset(4)
-        struct.pack_into("<I", data, version_at, ir.FORMAT_VERSION_WITH_HEAD + 1)
+        struct.pack_into("<I", data, version_at, ir.FORMAT_VERSION_PREPACKED + 1)
         with self.assertRaisesRegex(ValueError, "format version"):
             reader.from_bytes(bytes(data))
 

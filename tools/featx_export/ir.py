@@ -21,6 +21,8 @@ EXPORTER_VERSION = "0.1.0"
 FORMAT_VERSION = 1
 # Files with a dense head: a version-1 runtime would ignore the head silently.
 FORMAT_VERSION_WITH_HEAD = 2
+# Prepacked files: every conv folded and packed for the runtime (any head).
+FORMAT_VERSION_PREPACKED = 3
 
 DENSE_ACTIVATIONS = ("linear", "relu", "relu6", "softmax")
 

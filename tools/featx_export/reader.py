@@ -1,7 +1,10 @@
 """.featx file -> ir.Network, checking identifier, format version and payload CRC first.
 
 The Python twin of the runtime's loader; the ONNX exporter and the golden
-tools use it to start from exactly what a .featx file says.
+tools use it to start from exactly what a .featx file says. A prepacked file
+(version 3) reads back as its folded weights: each conv's kernel unpacked
+from the panels, its folded bias as the conv bias, no batch norm (the same
+network; written raw again it folds to the same floats, scale 1).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import ir
+from . import ir, prepack
 from .crc32c import crc32c
 from .writer import FILE_IDENTIFIER
 
@@ -33,7 +36,7 @@ def _text(value) -> str:
     return value.decode("utf-8") if value is not None else ""
 
 
-def _conv(fb, where: str) -> ir.Conv:
+def _conv(fb, where: str, prepacked: bool) -> ir.Conv:
     name = _text(fb.Name())
     kind = _KINDS.get(fb.Kind())
     if kind is None:
@@ -43,6 +46,13 @@ def _conv(fb, where: str) -> ir.Conv:
         raise ValueError(f"{where}: layer {name}: unknown activation {fb.Activation()}")
     kh, kw, cin, cout = fb.KernelH(), fb.KernelW(), fb.InChannels(), fb.OutChannels()
     shape = (kh, kw, cin, cout) if kind == "full" else (kh, kw, cout)
+    packed = fb.Packed()
+    if prepacked != (packed is not None):
+        raise ValueError(f"{where}: layer {name}: " + ("no prepacked weights in a prepacked (version "
+                         f"{ir.FORMAT_VERSION_PREPACKED}) file" if prepacked else
+                         f"prepacked weights in a file of version {ir.FORMAT_VERSION_PREPACKED - 1} or older"))
+    if packed is not None:
+        return _packed_conv(fb, packed, name, kind, shape, activation, where)
     kernel = _floats(fb, "Kernel")
     if kernel is None or kernel.size != int(np.prod(shape)):
         found = None if kernel is None else kernel.size
@@ -58,7 +68,28 @@ def _conv(fb, where: str) -> ir.Conv:
                    bias=_floats(fb, "Bias"), batch_norm=bn, activation=activation)
 
 
-def network_from_payload(payload: bytes, where: str = "payload") -> ir.Network:
+def _packed_conv(fb, packed, name, kind, shape, activation, where) -> ir.Conv:
+    if packed.PanelWidth() != prepack.PANEL_WIDTH:
+        raise ValueError(f"{where}: layer {name}: packed in {packed.PanelWidth()}-column panels, "
+                         f"featx uses {prepack.PANEL_WIDTH}")
+    weights, bias = _floats(packed, "Weights"), _floats(packed, "Bias")
+    cout = shape[-1]
+    if bias.size != cout:
+        raise ValueError(f"{where}: layer {name}: packed bias has {bias.size} values, expected {cout}")
+    try:
+        if kind == "full":
+            kernel = prepack.unpack_panels(weights, int(np.prod(shape[:3])), cout)
+        elif weights.size == int(np.prod(shape)):
+            kernel = weights
+        else:
+            raise ValueError(f"{weights.size} values, shape says {shape}")
+    except ValueError as e:
+        raise ValueError(f"{where}: layer {name}: packed weights: {e}") from None
+    return ir.Conv(name=name, kind=kind, kernel=np.ascontiguousarray(kernel).reshape(shape),
+                   stride=fb.Stride(), bias=bias, batch_norm=None, activation=activation)
+
+
+def network_from_payload(payload: bytes, where: str = "payload", prepacked: bool = False) -> ir.Network:
     net = Network.GetRootAs(bytearray(payload), 0)
     norm = net.InputNormalization()
     blocks = []
@@ -67,8 +98,9 @@ def network_from_payload(payload: bytes, where: str = "payload") -> ir.Network:
         blocks.append(ir.Block(
             name=_text(fb.Name()), expansion=fb.Expansion(), stride=fb.Stride(),
             in_channels=fb.InChannels(), out_channels=fb.OutChannels(),
-            expand=_conv(fb.Expand(), where) if fb.Expand() is not None else None,
-            depthwise=_conv(fb.Depthwise(), where), project=_conv(fb.Project(), where)))
+            expand=_conv(fb.Expand(), where, prepacked) if fb.Expand() is not None else None,
+            depthwise=_conv(fb.Depthwise(), where, prepacked),
+            project=_conv(fb.Project(), where, prepacked)))
     classifier = None
     fc = net.Classifier()
     if fc is not None:
@@ -105,7 +137,8 @@ def network_from_payload(payload: bytes, where: str = "payload") -> ir.Network:
         # float32 in the file: 0.35 comes back as 0.3499999940395355 without rounding
         width_multiplier=round(float(net.WidthMultiplier()), 6), resolution=net.Resolution(),
         input_scale=float(norm.Scale()), input_offset=float(norm.Offset()),
-        stem=_conv(net.Stem(), where), blocks=blocks, head=_conv(net.Head(), where),
+        stem=_conv(net.Stem(), where, prepacked), blocks=blocks,
+        head=_conv(net.Head(), where, prepacked),
         classifier=classifier,
         source=_text(prov.Source()) if prov else "",
         source_format=_text(prov.SourceFormat()) if prov else "",
@@ -121,15 +154,16 @@ def from_bytes(data: bytes, where: str = "model") -> ir.Network:
         raise ValueError(f"{where}: not a featx model (file identifier {bytes(data[4:8])!r}, "
                          f"expected {FILE_IDENTIFIER!r})")
     mf = ModelFile.GetRootAs(bytearray(data), 0)
-    if mf.FormatVersion() not in (ir.FORMAT_VERSION, ir.FORMAT_VERSION_WITH_HEAD):
+    known = (ir.FORMAT_VERSION, ir.FORMAT_VERSION_WITH_HEAD, ir.FORMAT_VERSION_PREPACKED)
+    if mf.FormatVersion() not in known:
         raise ValueError(f"{where}: format version {mf.FormatVersion()}, this exporter reads "
-                         f"{ir.FORMAT_VERSION} and {ir.FORMAT_VERSION_WITH_HEAD}")
+                         f"{known[0]} to {known[-1]}")
     if mf.PayloadIsNone():
         raise ValueError(f"{where}: no payload")
     payload = mf.PayloadAsNumpy().tobytes()
     if crc32c(payload) != mf.PayloadCrc32c():
         raise ValueError(f"{where}: checksum mismatch (payload corrupt)")
-    return network_from_payload(payload, where)
+    return network_from_payload(payload, where, mf.FormatVersion() == ir.FORMAT_VERSION_PREPACKED)
 
 
 def read_featx(path) -> ir.Network:
