@@ -10,6 +10,11 @@ File names (deterministic, from the manifest's model_spec column):
       e.g. random_a0.35_r96_s1_c0.featx, random_a1.0_r224_s1_c10.featx
       (<a> as Python prints the float: 0.35, 0.5, 1.0, 1.3)
 
+A few models (PREPACKED) are also written prepacked (export_weights.py
+--prepacked: weights folded and packed, used in place) as
+<model_id>_prepacked.featx, with the same goldens; tests/test_embedded.cpp
+and examples/embedded_rom.cpp use them.
+
 Unless --no-goldens, each model carries its manifest "features" cases as
 GoldenSamples (input and ORT output read from tests/golden, not recomputed),
 so `featx verify` can run on it. A models.tsv index (model_id, file,
@@ -33,6 +38,11 @@ from featx_export import ir, model_spec  # noqa: E402
 from featx_export.writer import write_featx  # noqa: E402
 
 GOLDEN_DIR = os.path.join(model_spec.REPO_ROOT, "tests", "golden")
+
+# Also written prepacked: the smallest model (fast tests, the embedded
+# example), a 1.0 with a classifier (in-place logits), and a real .tflite
+# (conv biases instead of batch norm; RAM figures of docs/embedded.md).
+PREPACKED = ("random_a0.35_r96_s1_c0", "random_a1.0_r224_s1_c10", "tflite_tf2_mobilenet_v2_1.0_224_ptq")
 
 
 def _reference() -> str:
@@ -64,7 +74,9 @@ def main(argv=None) -> int:
         index = []
         for spec, cases in specs.items():
             mid = model_spec.model_id(spec)
-            if args.only and mid not in args.only:
+            variants = [(mid, False)] + ([(f"{mid}_prepacked", True)] if mid in PREPACKED else [])
+            variants = [v for v in variants if not args.only or v[0] in args.only]
+            if not variants:
                 continue
             net = model_spec.build(spec)
             if not args.no_goldens:
@@ -75,10 +87,11 @@ def main(argv=None) -> int:
                     y = np.load(os.path.join(args.golden_dir, outp))
                     net.goldens.append(ir.Golden(name=case, input=x[0], output=y[0], pool="avg",
                                                  reference=reference))
-            path = os.path.join(args.out, f"{mid}.featx")
-            write_featx(net, path)
-            index.append((mid, os.path.basename(path), spec))
-            print(f"{path}: {len(net.goldens)} goldens, {os.path.getsize(path) / 1e6:.1f} MB", flush=True)
+            for file_id, prepacked in variants:
+                path = os.path.join(args.out, f"{file_id}.featx")
+                write_featx(net, path, prepacked=prepacked)
+                index.append((file_id, os.path.basename(path), spec))
+                print(f"{path}: {len(net.goldens)} goldens, {os.path.getsize(path) / 1e6:.1f} MB", flush=True)
         with open(os.path.join(args.out, "models.tsv"), "w") as f:
             f.write("model_id\tfile\tmodel_spec\n")
             for row in index:
