@@ -6,9 +6,27 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+
+// featx's raw allocations, counted (featx/detail/allocator_hooks.hpp): this
+// program's only featx translation unit, so the hooks are the same everywhere.
+namespace hooks {
+inline size_t allocations = 0, bytes = 0, frees = 0;
+inline void* aligned_alloc(size_t alignment, size_t n) {
+  ++allocations;
+  bytes += n;
+  return std::aligned_alloc(alignment, n);
+}
+inline void free(void* p) {
+  frees += p != nullptr;
+  std::free(p);
+}
+}  // namespace hooks
+#define FEATX_ALIGNED_ALLOC(alignment, n) hooks::aligned_alloc((alignment), (n))
+#define FEATX_FREE(p) hooks::free(p)
 
 #include "featx/featx.hpp"
 #include "test_support.hpp"
@@ -59,12 +77,11 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 // 64-byte aligned bytes with the model starting `offset` bytes in.
 struct Buffer {
-  std::vector<uint8_t> storage;
+  struct alignas(64) Line { uint8_t b[64]; };
+  std::vector<Line> storage;
   uint8_t* data = nullptr;
-  Buffer(const std::vector<uint8_t>& bytes, size_t offset) : storage(bytes.size() + 128 + offset) {
-    data = storage.data();
-    while (reinterpret_cast<uintptr_t>(data) % 64 != 0) ++data;
-    data += offset;
+  Buffer(const std::vector<uint8_t>& bytes, size_t offset) : storage(bytes.size() / 64 + offset / 64 + 2) {
+    data = storage.front().b + offset;
     std::memcpy(data, bytes.data(), bytes.size());
   }
 };
@@ -259,6 +276,21 @@ TEST_CASE("from_embedded refuses a prepacked array that is not 64-byte aligned")
     CHECK_FALSE(m->prepacked());
     CHECK(m->folded_bytes() > 0);
   }
+}
+
+TEST_CASE("from_memory of a prepacked model allocates its copy and nothing else") {
+  const auto bytes = test_support::read_bytes(small_prepacked_path());
+  REQUIRE(!bytes.empty());
+  const size_t before = hooks::allocations, before_bytes = hooks::bytes, before_frees = hooks::frees;
+  {
+    ModelPtr m;
+    REQUIRE(featx::Model::from_memory(bytes.data(), bytes.size(), "copy", &m).ok());
+    CHECK(hooks::allocations - before == 1);
+    CHECK(hooks::bytes - before_bytes >= bytes.size());
+    CHECK(hooks::bytes - before_bytes < bytes.size() + 128);
+    CHECK(hooks::frees == before_frees);
+  }
+  CHECK(hooks::frees - before_frees == 1);  // released with the Model
 }
 
 TEST_CASE("a prepacked file in a foreign layout is refused, naming the layer") {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "featx/detail/allocator_hooks.hpp"
 #include "featx/status.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -65,16 +66,23 @@ class ByteSource {
     return s;
   }
 
-  // Copies caller memory into 64-byte aligned storage: FlatBuffers needs 4,
-  // and a prepacked model's weights are used in place from it, in 64-byte
-  // aligned panels (a cache line, an AVX-512 vector).
-  static ByteSource copy(const void* data, size_t size) {
+  // Copies caller memory into 64-byte aligned storage (FEATX_ALIGNED_ALLOC):
+  // FlatBuffers needs 4, and a prepacked model's weights are used in place
+  // from it, in 64-byte aligned panels (a cache line, an AVX-512 vector).
+  static Status copy(const void* data, size_t size, const std::string& name, ByteSource* out) {
+    constexpr size_t kAlign = 64;
+    if (size > size_t(-1) - 2 * kAlign) return Status(StatusCode::internal, name + ": too large to copy");
+    const size_t bytes = (size + kAlign) / kAlign * kAlign;  // non-zero, whole lines
+    void* p = FEATX_ALIGNED_ALLOC(kAlign, bytes);
+    if (!p)
+      return Status(StatusCode::internal, name + ": out of memory copying " + std::to_string(size) + " bytes");
+    if (size) std::memcpy(p, data, size);
     ByteSource s;
-    s.owned_.resize((size + sizeof(Chunk) - 1) / sizeof(Chunk) + 1);
-    if (size) std::memcpy(s.owned_.data(), data, size);
-    s.data_ = reinterpret_cast<const uint8_t*>(s.owned_.data());
+    s.owned_ = p;
+    s.data_ = static_cast<const uint8_t*>(p);
     s.size_ = size;
-    return s;
+    *out = std::move(s);
+    return Status::Ok();
   }
 
   static Status open(const std::string& path, ByteSource* out) {
@@ -114,8 +122,7 @@ class ByteSource {
     bool failed = std::ferror(f) != 0;
     std::fclose(f);
     if (failed) return io_error(path + ": read error");
-    *out = copy(bytes.data(), bytes.size());
-    return Status::Ok();
+    return copy(bytes.data(), bytes.size(), path, out);
 #endif
   }
 
@@ -124,23 +131,23 @@ class ByteSource {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
     std::swap(mapped_, o.mapped_);
-    owned_.swap(o.owned_);
+    std::swap(owned_, o.owned_);
   }
   void release() {
 #ifdef FEATX_HAVE_MMAP
     if (mapped_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 #endif
+    if (owned_) FEATX_FREE(owned_);
+    owned_ = nullptr;
     data_ = nullptr;
     size_ = 0;
     mapped_ = false;
-    owned_.clear();
   }
 
-  struct alignas(64) Chunk { uint8_t b[64]; };
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
-  std::vector<Chunk> owned_;
+  void* owned_ = nullptr;  // from copy(), released with FEATX_FREE
 };
 
 }  // namespace featx

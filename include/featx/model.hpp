@@ -105,7 +105,9 @@ class Model {
   // Copies `size` bytes from `data`; the caller may free them afterwards.
   static Status from_memory(const void* data, size_t size, const std::string& name,
                             std::shared_ptr<const Model>* out) {
-    return from_source(ByteSource::copy(data, size), name, out);
+    ByteSource bytes;
+    FEATX_RETURN_IF_ERROR(ByteSource::copy(data, size, name, &bytes));
+    return from_source(std::move(bytes), name, out);
   }
 
   // Uses `data` in place (e.g. an array embedded in the binary); it must stay
