@@ -234,8 +234,8 @@ TEST_CASE("image groups: blocks run in chunks of expanded channels give the same
     REQUIRE(single.extract(batch.data() + size_t(i) * image_floats, 1, h, w, &singles[size_t(i)]).ok());
   for (int chunk : {16, 40, 96, 192, 0}) {
     CAPTURE(chunk);
-    featx::Plan plan;
-    REQUIRE(featx::Plan::make(*model, h, w, "", &plan, true, 1, 4, chunk).ok());
+    featx::StepPlan plan;
+    REQUIRE(featx::StepPlan::make(*model, h, w, "", &plan, true, 1, 4, chunk).ok());
     CHECK(plan.chunked_blocks().empty() == (chunk == 0));
     for (const featx::ChunkedBlock& c : plan.chunked_blocks()) {
       CHECK(c.chunk_channels % featx::kChunkAlign == 0);
@@ -265,8 +265,8 @@ TEST_CASE("image groups: the grouped tail of a batch gives every image's single-
   const int h = kGroupTestHeight, w = kGroupTestWidth, n = kGroupTestImages;
   const size_t image_floats = size_t(h) * w * 3;
   const std::vector<float> batch = group_test_batch(7919, 97);
-  featx::Plan plan;
-  REQUIRE(featx::Plan::make(*model, h, w, "", &plan, true, 1, 4).ok());
+  featx::StepPlan plan;
+  REQUIRE(featx::StepPlan::make(*model, h, w, "", &plan, true, 1, 4).ok());
   CHECK(plan.group_images() == 4);
   CHECK(plan.group_start() < plan.steps().size());
   CHECK(plan.steps()[plan.group_start()].geometry.in_h * plan.steps()[plan.group_start()].geometry.in_w <=

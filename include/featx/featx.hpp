@@ -72,6 +72,7 @@
 #include "featx/model.hpp"
 #include "featx/npy.hpp"
 #include "featx/plan.hpp"
+#include "featx/run.hpp"
 #include "featx/status.hpp"
 #ifndef FEATX_NO_IMAGE
 #include "featx/image.hpp"

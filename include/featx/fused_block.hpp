@@ -18,11 +18,8 @@
 
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
-#include "featx/plan.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "featx/detail/parallel.hpp"
+#include "featx/step_plan.hpp"
 
 namespace featx {
 
@@ -120,24 +117,22 @@ inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedB
 
 // Runs the whole block; with threads > 1 each thread takes an equal share
 // of the output rows (to one row: 28 rows are 14 + 14, where whole bands
-// of 8 were 24 + 32) and its own scratch (scratch[t] for thread t).
+// of 8 were 24 + 32) and its own scratch tile (thread t's starts at
+// scratch + t * scratch_stride floats).
 inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                            int threads, float* const* scratch) {
+                            int threads, float* scratch, size_t scratch_stride) {
   const int rows = a.depthwise_geometry.out_h;
   if (threads <= 1 || rows < 2) {
-    run_fused_rows(k, f, a, 0, rows, scratch[0]);
+    run_fused_rows(k, f, a, 0, rows, scratch);
     return;
   }
   const int used = std::min(threads, rows);
-#pragma omp parallel num_threads(used)
+  (void)used;  // without OpenMP the block below runs once, all rows
+  FEATX_OMP(parallel num_threads(used))
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-#else
-    const int t = 0, n = 1;
-#endif
+    const int t = detail::thread_index(), n = detail::team_size();
     const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
-    run_fused_rows(k, f, a, begin, end, scratch[t]);
+    run_fused_rows(k, f, a, begin, end, scratch + size_t(t) * scratch_stride);
   }
 }
 

@@ -1,317 +1,252 @@
-// featx/plan.hpp: shapes and buffer layout for one input size.
+// featx/plan.hpp: everything a run needs, sized before anything runs.
 //
-// A Plan maps a Model and an input height x width to a list of conv steps,
-// each with its geometry (TF SAME padding) and the arena slots it reads and
-// writes. The arena is one float buffer sized up front: running a plan
-// allocates nothing. Slots: the normalised input, two block input/output
-// buffers that alternate, the expanded map and the depthwise output.
+// The three steps an embedded caller sizes memory with (as TFLite Micro's
+// arena or ggml's plan/compute):
 //
-// Fusion: an inverted-residual block whose three steps are all in the plan
-// runs fused (fused_block.hpp): a band of output rows at a time, its
-// expanded and depthwise rows live in a per-thread scratch tile sized to
-// stay in L2, so the full expanded map is never written. Only unfused
-// blocks (an intermediate layer requested inside a block) need the full
-// expanded and depthwise slots.
+//   featx::PlanOptions o;  o.height = o.width = 224;  o.batch = 1;  o.threads = 1;
+//   featx::Plan plan;
+//   featx::Status st = featx::Plan::make(model, o, &plan);   // allocates: tables, chunk weights
+//   std::vector<unsigned char> workspace(plan.workspace_bytes());  // or a static buffer
+//   std::vector<float> out(plan.output_elements());
+//   st = featx::run(plan, images, 1, workspace.data(), workspace.size(),
+//                   out.data(), out.size());                  // run.hpp: no allocation
 //
-// Image groups: when one thread runs several images of a batch, the last
-// blocks (maps of at most kGroupedMaxPixels pixels, the 7x7 end of a 224
-// input) run layer by layer over a group of images stacked in a group
-// arena, [images][H][W][C] per slot. A 1x1 conv then is one GEMM over all
-// the group's pixels, so its weights (0.5-1.6 MB per layer there, more
-// than the maps) are read once per group instead of once per image.
-//
-// Chunked blocks: a block of the grouped tail with an expansion runs a
-// chunk of its expanded channels at a time: the expand conv's columns of
-// the chunk, the depthwise conv on them, then the project conv's rows of
-// the chunk, continuing each output's FMA chain from the value the earlier
-// chunks stored (the kernels' bias-null mode). The group's expanded and
-// depthwise maps (0.75 MB each for 4 images of 7x7x960) never exist in
-// full, so they, the project's partial sums and a chunk's weights stay in
-// L2 together. Same bits as layer by layer on the float ISAs.
+// workspace_bytes() is exact for a buffer of any alignment, and the same for
+// every run of the plan; output_elements() is batch() images' worth. A plan
+// made for a batch of B runs any 1..B images with the same bits per image.
+// A Plan is immutable and may be shared by threads, each with its own
+// workspace.
 #pragma once
 
-#include <algorithm>
-#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "featx/kernels/conv_ref.hpp"
-#include "featx/kernels/padding.hpp"
+#include "featx/chunked_block.hpp"
+#include "featx/head.hpp"
+#include "featx/kernels/kernel_set.hpp"
+#include "featx/layer_names.hpp"
 #include "featx/model.hpp"
+#include "featx/scheduler.hpp"
 #include "featx/status.hpp"
+#include "featx/step_plan.hpp"
 
 namespace featx {
 
-struct TensorShape {
-  int height = 0, width = 0, channels = 0;
-  size_t elements() const { return size_t(height) * size_t(width) * size_t(channels); }
+enum class Pool { avg, max, none };
+
+inline const char* pool_name(Pool p) {
+  return p == Pool::avg ? "avg" : p == Pool::max ? "max" : "none";
+}
+
+inline Status parse_pool(const std::string& s, Pool* out) {
+  if (s == "avg") *out = Pool::avg;
+  else if (s == "max") *out = Pool::max;
+  else if (s == "none") *out = Pool::none;
+  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
+  return Status::Ok();
+}
+
+// What a run writes per image.
+enum class Output {
+  features,       // `layer` (pooled by `pool`): the feature vector by default
+  logits,         // the last Dense layer before its activation
+  probabilities,  // its softmax (the softmax of the logits when it is linear)
 };
 
-enum ArenaSlot { kSlotInput = 0, kSlotBlockA, kSlotBlockB, kSlotExpanded, kSlotDepthwise, kSlotCount };
-
-struct PlanStep {
-  int layer = -1;          // index into Model::layers()
-  ConvGeometry geometry;
-  int input_slot = -1, output_slot = -1;
-  int residual_slot = -1;  // slot added to the output (fused residual), or -1
+struct PlanOptions {
+  int height = 0, width = 0;  // input size; 0: the model's resolution
+  int batch = 1;              // most images one run takes
+  // "": the feature layer; else a conv layer or block (slim or Keras name,
+  // layer_names.hpp), the pooled vector ("global_average_pooling2d") or one
+  // of the model's Dense layers (after its activation; needs Pool::avg).
+  std::string layer;
+  Pool pool = Pool::avg;      // avg over H and W = the Hub feature vector
+  Output output = Output::features;
+  int threads = 0;            // 0: OpenMP's default (OMP_NUM_THREADS or all cores); 1 without OpenMP
+  std::string isa;            // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
+  bool fuse_blocks = true;    // run inverted-residual blocks in L2-sized row bands
+  // Expanded channels per chunk in the blocks of a batch's grouped tail
+  // (step_plan.hpp); 0: layer by layer. Not on the scalar ISA, whose
+  // double accumulation would round the partial sums between chunks.
+  int group_chunk_channels = 192;
+  bool profile = false;       // run() may time each step (threads stay inside each image)
 };
-
-// A block run in row bands; indices into Plan::steps().
-struct FusedBlock {
-  int expand_step = -1;  // -1: the block has no expansion; 0: the stem conv
-  int depthwise_step = -1, project_step = -1;
-  int band_rows = 1;     // output rows per band
-  size_t expanded_floats = 0, depthwise_floats = 0;  // per-thread scratch
-};
-
-// A grouped-tail block run in chunks of expanded channels; indices into
-// Plan::steps().
-struct ChunkedBlock {
-  int expand_step = -1, depthwise_step = -1, project_step = -1;
-  int chunk_channels = 0;  // a multiple of kChunkAlign; the last chunk may be narrower
-};
-
-// Chunks start on a packed weight panel (kernels/packed_weights.hpp).
-constexpr int kChunkAlign = 16;
-
-// Bytes of expanded rows a band may hold: well inside a 1 MiB L2 with the
-// depthwise band and the project weights beside it.
-constexpr size_t kFusedBandBytes = 320 * 1024;
-
-// With N threads, blocks with fewer than this many input rows per thread
-// run unfused (see Plan::make).
-constexpr int kMinFusedRowsPerThread = 4;
-
-// Blocks whose input map has at most this many pixels run over image
-// groups (see above); larger maps would not stay in L2 for several images.
-constexpr int kGroupedMaxPixels = 64;
 
 class Plan {
  public:
-  // Builds the plan for `height` x `width` inputs. When `stop_after` names a
-  // layer or block, steps end there (intermediate outputs). `threads`
-  // share one image; `group_images` > 1 images run together through the
-  // grouped tail, whose blocks run in chunks of `chunk_channels` expanded
-  // channels (rounded up to kChunkAlign) when it is > 0.
-  static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
-                     int chunk_channels = 0) {
-    if (height < 1 || width < 1)
-      return invalid_argument("input size " + std::to_string(height) + "x" +
-                              std::to_string(width) + " is empty");
-    if (height > 16384 || width > 16384 || size_t(height) * size_t(width) > (size_t(1) << 26))
-      return invalid_argument("input size " + std::to_string(height) + "x" +
-                              std::to_string(width) + " is too large");
-    Plan plan;
-    plan.height_ = height;
-    plan.width_ = width;
-    const auto& layers = model.layers();
-    int stop_step = -1;
-    if (!stop_after.empty()) {
-      if (model.find_layer(stop_after) < 0 && model.find_block(stop_after) < 0)
-        return not_found("no layer or block named '" + stop_after + "' in " + model.name());
+  static Status make(std::shared_ptr<const Model> model, const PlanOptions& options, Plan* out) {
+    if (!model) return invalid_argument("no model");
+    if (!out) return invalid_argument("no plan to fill");
+    Plan p;
+    p.model_ = std::move(model);
+    const Model& m = *p.model_;
+    p.options_ = options;
+    PlanOptions& o = p.options_;
+    if (o.height == 0 && o.width == 0) o.height = o.width = m.resolution();
+    if (o.batch < 1 || o.batch > (1 << 20))
+      return invalid_argument(m.name() + ": batch " + std::to_string(o.batch) + " out of range (1 to 1048576)");
+    Isa isa = selected_isa();
+    Isa wanted;
+    if (!o.isa.empty()) {
+      if (!parse_isa(o.isa, &wanted))
+        return invalid_argument("unknown ISA '" + o.isa + "' (expected scalar, avx2, avx512 or neon)");
+      if (isa_supported(wanted)) isa = wanted;  // else the best available, as FEATX_ISA
     }
+    p.kernels_ = kernel_set(isa);
+    p.threads_ = detail::resolve_threads(o.threads);
+    FEATX_RETURN_IF_ERROR(p.resolve_output());
 
-    TensorShape shape{height, width, 3};
-    auto add_step = [&](int layer_index, int in_slot, int out_slot) {
-      const ConvLayer& l = layers[size_t(layer_index)];
-      PlanStep s;
-      s.layer = layer_index;
-      SamePadding py = same_padding(shape.height, l.kernel_h, l.stride);
-      SamePadding px = same_padding(shape.width, l.kernel_w, l.stride);
-      s.geometry = ConvGeometry{shape.height, shape.width, shape.channels, py.out, px.out,
-                                l.out_channels, l.kernel_h, l.kernel_w, l.stride,
-                                py.pad_before, px.pad_before};
-      s.input_slot = in_slot;
-      s.output_slot = out_slot;
-      shape = TensorShape{py.out, px.out, l.out_channels};
-      plan.steps_.push_back(s);
-      if (stop_step < 0 && !stop_after.empty() && l.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
-    };
-
-    add_step(0, kSlotInput, kSlotBlockA);
-    int current = kSlotBlockA;
-    std::vector<FusedBlock> candidates;
-    for (const BlockInfo& b : model.blocks()) {
-      const int next = current == kSlotBlockA ? kSlotBlockB : kSlotBlockA;
-      int src = current;
-      FusedBlock f;
-      // A first block without expansion (MobileNetV2's block 0) takes the
-      // stem as its expansion: the stem's 112x112x32 map (1.6 MB) then
-      // exists only as the band's rows in L2. Not with a residual, which
-      // would need that map.
-      if (b.expand < 0 && !b.residual && plan.steps_.size() == 1) f.expand_step = 0;
-      if (b.expand >= 0) {
-        f.expand_step = int(plan.steps_.size());
-        add_step(b.expand, src, kSlotExpanded);
-        src = kSlotExpanded;
-      }
-      f.depthwise_step = int(plan.steps_.size());
-      add_step(b.depthwise, src, kSlotDepthwise);
-      f.project_step = int(plan.steps_.size());
-      candidates.push_back(f);
-      const bool stop_here_before_add = stop_step < 0 && layers[size_t(b.project)].name == stop_after;
-      add_step(b.project, kSlotDepthwise, next);
-      if (b.residual && !stop_here_before_add) plan.steps_.back().residual_slot = current;
-      if (stop_step < 0 && b.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
-      current = next;
+    // The kinds of schedule runs of 1..batch images need: the batch's own,
+    // and with images in parallel also the one for fewer images than threads.
+    const Schedule full = schedule_for(p.threads_, o.batch, o.profile);
+    p.kinds_.emplace_back();
+    p.kinds_.back().schedule = full;
+    if (full.images_in_parallel) {
+      p.kinds_.emplace_back();
+      p.kinds_.back().schedule = schedule_for(p.threads_, 1, o.profile);
     }
-    add_step(int(layers.size()) - 1, current, current == kSlotBlockA ? kSlotBlockB : kSlotBlockA);
-
-    if (stop_step >= 0) plan.steps_.resize(size_t(stop_step) + 1);
-
-    // The grouped tail starts at the first block (or the final conv) whose
-    // input map is small enough.
-    plan.group_start_ = plan.steps_.size();
-    if (group_images > 1) {
-      auto small = [&](size_t i) {
-        const ConvGeometry& g = plan.steps_[i].geometry;
-        return int64_t(g.in_h) * g.in_w <= kGroupedMaxPixels;
-      };
-      // A block's first step or the final conv, never a step inside a
-      // block: a block before the tail may run fused, and its inner
-      // outputs never exist.
-      size_t start = plan.steps_.size();
-      for (const FusedBlock& f : candidates) {
-        const size_t first = size_t(f.expand_step >= 0 ? f.expand_step : f.depthwise_step);
-        if (first < plan.steps_.size() && small(first)) {
-          start = first;
-          break;
-        }
-      }
-      const size_t last = plan.steps_.size() - 1;
-      if (start == plan.steps_.size() && plan.steps_[last].layer == int(layers.size()) - 1) start = last;
-      if (start < plan.steps_.size() && small(start) && plan.steps_[start].layer != 0) {
-        plan.group_start_ = start;
-        plan.group_images_ = group_images;
-      }
+    const int chunk = isa == Isa::scalar ? 0 : o.group_chunk_channels;
+    const std::string network_layer = p.network_layer_;
+    for (Kind& k : p.kinds_) {
+      FEATX_RETURN_IF_ERROR(StepPlan::make(m, o.height, o.width, network_layer, &k.steps, o.fuse_blocks,
+                                           k.schedule.threads_per_image, k.schedule.group_images, chunk));
+      for (const ChunkedBlock& c : k.steps.chunked_blocks())
+        k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
+      k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
+      p.workspace_bytes_ = std::max(p.workspace_bytes_, k.layout.bytes());
     }
-
-    // Every grouped block whose three steps survived and whose expansion
-    // is a 1x1 conv runs in chunks.
-    if (plan.group_images_ > 1 && chunk_channels > 0) {
-      const int chunk = (chunk_channels + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
-      for (const FusedBlock& f : candidates) {
-        if (f.expand_step < 0 || size_t(f.expand_step) < plan.group_start_ ||
-            size_t(f.project_step) >= plan.steps_.size())
-          continue;
-        const ConvGeometry& ge = plan.steps_[size_t(f.expand_step)].geometry;
-        if (ge.kernel_h != 1 || ge.kernel_w != 1 || ge.stride != 1) continue;
-        plan.chunked_.push_back(ChunkedBlock{f.expand_step, f.depthwise_step, f.project_step, chunk});
-      }
-    }
-
-    // Fuse every block whose project step survived and that is not in the
-    // grouped tail; the full expanded and depthwise slots are then sized by
-    // the unfused steps only.
-    std::vector<bool> fused_step(plan.steps_.size(), false);
-    if (fuse_blocks) {
-      for (FusedBlock f : candidates) {
-        if (f.project_step >= int(plan.steps_.size())) continue;
-        if (size_t(f.depthwise_step) >= plan.group_start_) continue;
-        const ConvGeometry& d = plan.steps_[size_t(f.depthwise_step)].geometry;
-        // With several threads a small map runs layer by layer: split by
-        // channels, threads share no halo rows and read half the weights
-        // each, where a 7-row map split by rows is 4 + 3 with each thread
-        // expanding the rows around the boundary again and streaming all
-        // of the block's weights (1.8 MB for the last block).
-        if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
-        const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
-        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
-        int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
-        // No band larger than one thread's share of the rows (threads split
-        // the rows evenly, then band their share; a band re-reads the
-        // project weights, so one thread prefers few bands).
-        const int parallel = std::max(1, threads);
-        band = std::min(band, std::max(1, (d.out_h + parallel - 1) / parallel));
-        f.band_rows = band;
-        const int in_rows = std::min(d.in_h, (band - 1) * d.stride + d.kernel_h);
-        f.expanded_floats = f.expand_step >= 0 ? size_t(in_rows) * size_t(d.in_w) * size_t(d.in_c) : 0;
-        f.depthwise_floats = size_t(band) * size_t(d.out_w) * size_t(d.out_c);
-        plan.scratch_floats_ = std::max(plan.scratch_floats_,
-                                        (f.expanded_floats + 15) / 16 * 16 + (f.depthwise_floats + 15) / 16 * 16);
-        for (int i : {f.expand_step, f.depthwise_step, f.project_step})
-          if (i >= 0) fused_step[size_t(i)] = true;
-        plan.fused_.push_back(f);
-      }
-    }
-
-    // Slot sizes: per image for the steps before the tail; per image of a
-    // group for the tail (its input slot holds the head's last output).
-    // Outputs of fused steps other than the project never exist.
-    auto is_project_step = [&](size_t i) {
-      for (const FusedBlock& f : plan.fused_)
-        if (size_t(f.project_step) == i) return true;
-      return false;
-    };
-    size_t slot_size[kSlotCount] = {size_t(height) * size_t(width) * 3, 0, 0, 0, 0};
-    size_t group_size[kSlotCount] = {};
-    for (size_t i = 0; i < plan.steps_.size(); ++i) {
-      const PlanStep& st = plan.steps_[i];
-      const ConvGeometry& g = st.geometry;
-      const size_t n = size_t(g.out_h) * size_t(g.out_w) * size_t(g.out_c);
-      if (i >= plan.group_start_) {
-        group_size[st.output_slot] = std::max(group_size[st.output_slot], n);
-        if (i == plan.group_start_)
-          group_size[st.input_slot] = std::max(group_size[st.input_slot],
-                                               size_t(g.in_h) * size_t(g.in_w) * size_t(g.in_c));
-      } else if (!fused_step[i] || is_project_step(i)) {
-        slot_size[st.output_slot] = std::max(slot_size[st.output_slot], n);
-      }
-    }
-    const PlanStep& last = plan.steps_.back();
-    plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
-
-    // Slots one after another, each 64-byte aligned; returns the total.
-    auto lay_out = [](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
-      size_t offset = 0;
-      for (int s = 0; s < kSlotCount; ++s) {
-        offsets[s] = offset;
-        offset += (copies * sizes[s] + 15) / 16 * 16;
-      }
-      return offset;
-    };
-    plan.arena_floats_ = lay_out(slot_size, 1, plan.slot_offset_);
-    const size_t group_floats = lay_out(group_size, size_t(plan.group_images_), plan.group_slot_offset_);
-    plan.group_arena_floats_ = plan.group_images_ > 1 ? group_floats : 0;
-    *out = std::move(plan);
+    const TensorShape s = p.kinds_[0].steps.output_shape();
+    if (p.dense_last_ >= 0) p.per_image_ = size_t(m.head()[size_t(p.dense_last_)].out_features);
+    else p.per_image_ = o.pool == Pool::none ? s.elements() : size_t(s.channels);
+    *out = std::move(p);
     return Status::Ok();
   }
 
-  int height() const { return height_; }
-  int width() const { return width_; }
-  const std::vector<PlanStep>& steps() const { return steps_; }
-  const TensorShape& output_shape() const { return output_shape_; }
-  size_t arena_floats() const { return arena_floats_; }
-  size_t arena_bytes() const { return arena_floats_ * sizeof(float); }
-  size_t slot_offset(int slot) const { return slot_offset_[slot]; }
-  const std::vector<FusedBlock>& fused_blocks() const { return fused_; }
-  // Floats of scratch each thread needs for fused blocks.
-  size_t scratch_floats() const { return scratch_floats_; }
-  // The grouped tail: steps [group_start(), steps().size()) run over
-  // group_images() images at once in a group arena of group_arena_floats()
-  // (steps().size() and 0 when there is none). Image g of a tensor of E
-  // floats per image in slot s starts at group_slot_offset(s) + g * E.
-  size_t group_start() const { return group_start_; }
-  int group_images() const { return group_images_; }
-  size_t group_arena_floats() const { return group_arena_floats_; }
-  size_t group_slot_offset(int slot) const { return group_slot_offset_[slot]; }
-  // Blocks of the grouped tail that run in chunks, in step order.
-  const std::vector<ChunkedBlock>& chunked_blocks() const { return chunked_; }
+  // Bytes of the caller's workspace a run needs (any alignment).
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  // Floats run() writes for batch() images, and per image.
+  size_t output_elements() const { return size_t(options_.batch) * per_image_; }
+  size_t output_elements_per_image() const { return per_image_; }
+  // (n, C) pooled or from a head; (n, H', W', C) with Pool::none.
+  std::vector<int64_t> output_shape(int n) const {
+    if (dense_last_ >= 0 || options_.pool != Pool::none) return {n, int64_t(per_image_)};
+    const TensorShape s = kinds_[0].steps.output_shape();
+    return {n, s.height, s.width, s.channels};
+  }
+  // Heap bytes the plan holds (steps, tables and the weights it cut for
+  // chunked blocks): memory beside the model and the workspace.
+  size_t plan_bytes() const {
+    size_t bytes = sizeof(Plan);
+    for (const Kind& k : kinds_) {
+      bytes += k.steps.steps().size() * sizeof(PlanStep) + k.steps.fused_blocks().size() * sizeof(FusedBlock) +
+               k.steps.chunked_blocks().size() * sizeof(ChunkedBlock);
+      for (const ChunkWeights& w : k.chunk_weights) bytes += chunk_weight_bytes(w);
+    }
+    return bytes;
+  }
+
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const Model>& shared_model() const { return model_; }
+  const PlanOptions& options() const { return options_; }
+  int batch() const { return options_.batch; }
+  int height() const { return options_.height; }
+  int width() const { return options_.width; }
+  int threads() const { return threads_; }
+  Isa isa() const { return kernels_.isa; }
+  bool valid() const { return model_ != nullptr; }
+
+  // The conv steps a run goes through, named for a profile: a fused or
+  // chunked block is timed as a whole under its project step
+  // ("expanded_conv_3 (fused)"), the steps inside it have empty names.
+  size_t step_count() const { return kinds_.empty() ? 0 : kinds_[0].steps.steps().size(); }
+  std::vector<std::string> step_names() const {
+    std::vector<std::string> names;
+    if (kinds_.empty()) return names;
+    const StepPlan& plan = kinds_[0].steps;
+    for (const PlanStep& step : plan.steps()) names.push_back(model_->layers()[size_t(step.layer)].name);
+    auto as_block = [&](int expand_step, int depthwise_step, int project_step) {
+      for (int i : {expand_step, depthwise_step})
+        if (i >= 0) names[size_t(i)].clear();
+      names[size_t(project_step)] = block_name(plan, expand_step, project_step);
+    };
+    for (const FusedBlock& f : plan.fused_blocks()) as_block(f.expand_step, f.depthwise_step, f.project_step);
+    for (const ChunkedBlock& c : plan.chunked_blocks()) as_block(c.expand_step, c.depthwise_step, c.project_step);
+    return names;
+  }
 
  private:
-  int height_ = 0, width_ = 0;
-  std::vector<PlanStep> steps_;
-  TensorShape output_shape_;
-  size_t slot_offset_[kSlotCount] = {};
-  size_t arena_floats_ = 0;
-  std::vector<FusedBlock> fused_;
-  size_t scratch_floats_ = 0;
-  size_t group_start_ = 0;
-  int group_images_ = 1;
-  size_t group_slot_offset_[kSlotCount] = {};
-  size_t group_arena_floats_ = 0;
-  std::vector<ChunkedBlock> chunked_;
+  friend struct PlanAccess;
+
+  struct Kind {
+    Schedule schedule;
+    StepPlan steps;
+    std::vector<ChunkWeights> chunk_weights;  // per chunked block of `steps`
+    WorkspaceLayout layout;
+  };
+
+  // What options_.layer and options_.output name: a network layer (pooled
+  // or not) or a Dense layer of the head.
+  Status resolve_output() {
+    const Model& m = *model_;
+    if (options_.output != Output::features) {
+      if (!m.has_classifier()) return invalid_argument(m.name() + ": model has no classifier head");
+      if (options_.pool != Pool::avg)
+        return invalid_argument(m.name() + ": the classifier's outputs follow global average pooling; they need --pool avg");
+      dense_last_ = int(m.head().size()) - 1;
+      const DenseLayer& last = m.head().back();
+      activate_last_ = false;
+      if (options_.output == Output::probabilities) {
+        if (last.activation == DenseActivation::softmax) activate_last_ = true;
+        else if (last.activation == DenseActivation::linear) softmax_after_ = true;
+        else
+          return invalid_argument(m.name() + ": the last Dense layer '" + last.name + "' has " +
+                                  dense_activation_name(last.activation) +
+                                  ", not softmax or linear: not a classifier (extract --layer " + last.name +
+                                  " gives its output)");
+      }
+      return Status::Ok();
+    }
+    ResolvedLayer target;
+    FEATX_RETURN_IF_ERROR(resolve_layer(m, options_.layer, &target));
+    if (target.kind != ResolvedLayer::Kind::network && options_.pool != Pool::avg)
+      return invalid_argument(m.name() + ": layer '" + options_.layer +
+                              "' follows global average pooling; it needs --pool avg");
+    if (target.kind == ResolvedLayer::Kind::dense) {
+      dense_last_ = target.dense;
+      activate_last_ = true;
+    } else {
+      network_layer_ = target.network_layer;  // "" (the feature layer) for the pooled vector
+    }
+    return Status::Ok();
+  }
+
+  std::string block_name(const StepPlan& plan, int expand_step, int project_step) const {
+    const int project_layer = plan.steps()[size_t(project_step)].layer;
+    std::string stem;
+    if (expand_step >= 0 && plan.steps()[size_t(expand_step)].layer == 0) stem = model_->layers()[0].name + "+";
+    for (const BlockInfo& b : model_->blocks())
+      if (b.project == project_layer) return stem + b.name + " (fused)";
+    return "block";
+  }
+
+  // Floats of a worker's head buffer: the pooled features and the dense
+  // layers' scratch.
+  size_t head_floats() const {
+    if (dense_last_ < 0) return 0;
+    return size_t(model_->feature_dim()) + dense_head_scratch_floats(model_->head());
+  }
+
+  std::shared_ptr<const Model> model_;
+  PlanOptions options_;
+  KernelSet kernels_;
+  int threads_ = 1;
+  std::string network_layer_;
+  int dense_last_ = -1;  // index into Model::head() of the last Dense layer run, or -1
+  bool activate_last_ = true, softmax_after_ = false;
+  std::vector<Kind> kinds_;
+  size_t workspace_bytes_ = 0, per_image_ = 0;
 };
 
 }  // namespace featx

@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 59 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 64 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -96,341 +96,72 @@
 #define FEATX_SINGLE_FEATX_FEATX_HPP_
 
 // ---- begin featx/extractor.hpp ----
-// featx/extractor.hpp: runs a Model on images.
+// featx/extractor.hpp: the convenience API over Plan and run.
 //
-// An Extractor holds the per-run state (plan and arena) for one thread; many
-// Extractors may share one immutable Model. Input is float RGB in [0, 1],
-// NHWC; the model's input normalisation maps it to the network's range.
-//
-// Threads: with a batch of at least as many images as threads, images are
-// spread over OpenMP threads (one arena each); otherwise each layer's output
-// rows (or pixel tiles) are split across threads. A thread that runs several
-// images runs the last, small-map blocks over up to 4 of them at once (see
-// plan.hpp, image groups). No reduction is ever
-// split between threads or reordered (a chunked block stores a partial sum
-// and continues it in order), so every output value is computed by the
-// same operations in the same order whatever the thread count or batch:
-// results are bit-identical for 1, 2 or N threads, and run to run.
-//
-// Kernels: the ISA is chosen at construction (FEATX_ISA or the best the CPU
-// has, see kernels/isa.hpp). SIMD kernels accumulate in float with FMA; the
-// scalar references accumulate in double. Both are tested against ONNX
-// Runtime goldens with the same bounds.
+// An Extractor plans for the input it is given and owns the workspace, so
+// callers write ex.extract(images, n, h, w, &tensor). It keeps one plan per
+// input size, layer and output, made for the largest batch seen: after the
+// first call of a kind, calls of that kind (any batch up to it) allocate
+// only the output tensor. Results are run()'s bits (plan.hpp, run.hpp): the
+// same for every thread count and batch. Many Extractors may share one
+// immutable Model; one Extractor is used by one thread at a time.
 #ifndef FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
 #define FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-// ---- begin featx/fused_block.hpp ----
-// featx/fused_block.hpp: one inverted-residual block in bands of output rows.
+// ---- begin featx/model.hpp ----
+// featx/model.hpp: an immutable, verified MobileNetV2 with batch norm folded.
 //
-// For each band: the expanded rows it needs are computed into a per-thread
-// scratch tile (rows the previous band already expanded are moved to the
-// front, not recomputed), the depthwise conv writes the band's rows into a
-// second tile, and the project conv (with the residual) writes the band
-// straight into the block output. The full expanded map never exists, so it
-// never leaves L2.
+// Loading checks, in order: the file exists and is non-empty; the FlatBuffers
+// identifier "FTX1"; the FlatBuffers verifier (bounds of every table and
+// vector); the format version; the CRC-32C of the payload; then the network's
+// own consistency (channel counts chain, weight vector sizes match their
+// shapes, strides and kernel sizes in range). Only then is batch norm folded:
+//   w' = w * gamma / sqrt(var + eps),  b' = beta + (b - mean) * gamma / sqrt(var + eps)
+// computed in double and rounded once to float. The folded copies are the
+// only weight copies made; `folded_bytes()` reports their size.
 //
-// Every value is produced by the same kernel call on the same inputs as in
-// the unfused path (kernels compute each pixel independently of the tile it
-// sits in), so fused and unfused results are bit-identical; tested.
-#ifndef FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
-#define FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
+// A prepacked file (format version 3, export_weights.py --prepacked) carries
+// the weights already folded and packed; they are used in place, from the
+// mapped file or the caller's embedded array, and folded_bytes() is 0
+// (docs/embedded.md).
+//
+// A Model is immutable after load and safe to share between threads; each
+// thread runs its own Extractor over it.
+#ifndef FEATX_SINGLE_FEATX_MODEL_HPP_
+#define FEATX_SINGLE_FEATX_MODEL_HPP_
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin featx/crc32c.hpp ----
+// featx/crc32c.hpp: CRC-32C (Castagnoli), the checksum of a model's payload.
+//
+// x86 CPUs with SSE4.2 have a CRC-32C instruction (three interleaved chains,
+// about 20 GB/s from cache; the table took 10 ms of a 20 ms load); it is
+// chosen at run time like the SIMD kernels. Elsewhere, table-driven
+// slicing by 8 (about 1 GB/s). The polynomial is the reflected 0x82F63B78;
+// check value of "123456789" is 0xE3069283. Both paths are tested against
+// each other.
+#ifndef FEATX_SINGLE_FEATX_CRC32C_HPP_
+#define FEATX_SINGLE_FEATX_CRC32C_HPP_
+
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-// ---- begin featx/kernels/kernel_set.hpp ----
-// featx/kernels/kernel_set.hpp: one function table per instruction set, so
-// the extractor picks kernels once and never branches on the ISA per layer.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
-
-// ---- begin featx/kernels/conv_ref.hpp ----
-// featx/kernels/conv_ref.hpp: full KxK convolution, scalar reference.
-//
-// NHWC input of one image, HWIO weights viewed as a [kh*kw*in][out] matrix
-// packed in panels (packed_weights.hpp), TF SAME padding, fused bias and
-// activation. Accumulates in double: the reference is the most accurate
-// kernel featx has, and every faster variant is tested against it.
-// Computes output rows [row_begin, row_end) so callers can split rows
-// across threads without changing any result.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
-
-#include <cstddef>
-
-// ---- begin featx/kernels/activation.hpp ----
-// featx/kernels/activation.hpp: the clamps that follow a conv.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
-
-namespace featx {
-
-enum class Activation { none, relu6, relu };
-
-inline const char* activation_name(Activation a) {
-  switch (a) {
-    case Activation::relu6: return "relu6";
-    case Activation::relu: return "relu";
-    default: return "none";
-  }
-}
-
-
-// Applied to the accumulator before the one rounding to float; a clamp to 0
-// and 6 commutes with rounding, so this equals TF's round-then-clamp.
-template <typename T>
-inline T apply_activation(T x, Activation a) {
-  if (a == Activation::none) return x;
-  if (x < T(0)) x = T(0);  // also maps -0 and tiny negatives to +0, like TF
-  if (a == Activation::relu6 && x > T(6)) x = T(6);
-  return x;
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
-// ---- end featx/kernels/activation.hpp ----
-// ---- begin featx/kernels/packed_weights.hpp ----
-// featx/kernels/packed_weights.hpp: the layout the GEMM kernels read weights
-// in, made once at model load.
-//
-// A [rows][cols] weight matrix (a 1x1 conv's [in][out], or a full conv's
-// [kh*kw*in][out]) is cut into panels of kPanelWidth = 16 columns; each
-// panel is stored K-major, so a micro-kernel reads one panel as a single
-// contiguous, 64-byte aligned stream of rows (one cache line per row)
-// instead of striding through the whole matrix. The last panel is padded
-// with zero columns, so kernels never need masked weight loads. 16 columns
-// is one AVX-512 vector, two AVX2 vectors, four NEON vectors: one layout
-// serves every ISA, and the scalar references read it too.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
-
-#include <cstddef>
-#include <vector>
-
-// ---- begin featx/detail/allocator_hooks.hpp ----
-// featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
-//
-// featx allocates raw memory in two places: the 64-byte aligned buffers of
-// CacheAlignedAllocator (packed weights, activations) and, where there is no
-// mmap, the model's weight arena. Both go through these hooks, so an
-// embedder can route them to its own allocator. Define them before
-// including any featx header, and the same way in every translation unit
-// (they change inline functions: differing definitions break the ODR):
-//
-//   FEATX_ALIGNED_ALLOC(alignment, bytes)  default std::aligned_alloc; bytes is
-//                                          a non-zero multiple of alignment (64)
-//   FEATX_FREE(ptr)                        default std::free; releases what any
-//                                          hook returned, so define it with
-//                                          FEATX_ALIGNED_ALLOC (both or neither)
-//   FEATX_MALLOC(bytes), FEATX_REALLOC(ptr, bytes)
-//                                          optional, together; they and
-//                                          FEATX_FREE become stb_image's
-//                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
-//
-// Not covered: std::vector / std::string (operator new: replace it globally
-// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG) and the
-// mmap paths (model files, the weight arena on Linux, large JPEG buffers).
-#ifndef FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
-#define FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
-
-#include <cstddef>
-#include <cstdio>
-#include <cstdlib>
-#include <new>
-
-// FEATX_FREE releases what every hook returns: the pairs come together.
-#if defined(FEATX_ALIGNED_ALLOC) != defined(FEATX_FREE)
-#error "featx: define FEATX_ALIGNED_ALLOC and FEATX_FREE together"
-#endif
-#if defined(FEATX_MALLOC) != defined(FEATX_REALLOC) || (defined(FEATX_MALLOC) && !defined(FEATX_FREE))
-#error "featx: FEATX_MALLOC needs FEATX_REALLOC, FEATX_ALIGNED_ALLOC and FEATX_FREE too"
-#endif
-
-#ifndef FEATX_ALIGNED_ALLOC
-#define FEATX_ALIGNED_ALLOC(alignment, bytes) std::aligned_alloc((alignment), (bytes))
-#endif
-#ifndef FEATX_FREE
-#define FEATX_FREE(ptr) std::free(ptr)
-#endif
-
-namespace featx {
-namespace detail {
-
-// An allocation a std::allocator must not return from failed: throws
-// std::bad_alloc as std::allocator does; without exceptions (-fno-exceptions)
-// it prints one line and aborts, as libstdc++'s containers do then.
-[[noreturn]] inline void allocation_failed(std::size_t bytes) {
-#if defined(__cpp_exceptions)
-  (void)bytes;
-  throw std::bad_alloc();
-#else
-  std::fprintf(stderr, "featx: out of memory allocating %zu bytes\n", bytes);
-  std::abort();
-#endif
-}
-
-}  // namespace detail
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
-// ---- end featx/detail/allocator_hooks.hpp ----
-
-namespace featx {
-
-constexpr int kPanelWidth = 16;
-
-// std::allocator with 64-byte alignment (a cache line, an AVX-512 vector),
-// through FEATX_ALIGNED_ALLOC / FEATX_FREE. Out of memory it throws
-// std::bad_alloc, or aborts with a message when exceptions are off.
-template <typename T>
-struct CacheAlignedAllocator {
-  using value_type = T;
-  static constexpr std::size_t kAlign = 64;
-  CacheAlignedAllocator() = default;
-  template <typename U>
-  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
-  T* allocate(std::size_t n) {
-    if (n > (std::size_t(-1) - kAlign) / sizeof(T)) detail::allocation_failed(std::size_t(-1));
-    const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-    void* p = FEATX_ALIGNED_ALLOC(kAlign, bytes == 0 ? kAlign : bytes);
-    if (!p) detail::allocation_failed(bytes);
-    return static_cast<T*>(p);
-  }
-  void deallocate(T* p, std::size_t) { FEATX_FREE(p); }
-  template <typename U>
-  bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
-  template <typename U>
-  bool operator!=(const CacheAlignedAllocator<U>&) const { return false; }
-};
-
-using AlignedFloats = std::vector<float, CacheAlignedAllocator<float>>;
-
-inline size_t padded_columns(int cols) {
-  return (size_t(cols) + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
-}
-
-// Floats a packed [rows][cols] matrix occupies.
-inline size_t packed_floats(int rows, int cols) { return size_t(rows) * padded_columns(cols); }
-
-// Where element (row, col) of the logical matrix lives in the packed one.
-inline size_t packed_index(int rows, int row, int col) {
-  return (size_t(col / kPanelWidth) * size_t(rows) + size_t(row)) * kPanelWidth +
-         size_t(col % kPanelWidth);
-}
-
-// The panel that holds column `col` (a multiple of kPanelWidth).
-inline const float* packed_panel(const float* packed, int rows, int col) {
-  return packed + size_t(col / kPanelWidth) * size_t(rows) * kPanelWidth;
-}
-
-// Packs a row-major [rows][cols] matrix.
-inline AlignedFloats pack_weights(const float* matrix, int rows, int cols) {
-  AlignedFloats packed(packed_floats(rows, cols), 0.0f);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) packed[packed_index(rows, r, c)] = matrix[size_t(r) * size_t(cols) + size_t(c)];
-  return packed;
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
-// ---- end featx/kernels/packed_weights.hpp ----
-
-namespace featx {
-
-struct ConvGeometry {
-  int in_h = 0, in_w = 0, in_c = 0;
-  int out_h = 0, out_w = 0, out_c = 0;
-  int kernel_h = 1, kernel_w = 1, stride = 1;
-  int pad_top = 0, pad_left = 0;
-};
-
-inline void conv2d_ref(const ConvGeometry& g, const float* input, const float* weights,
-                       const float* bias, Activation act, float* output, int row_begin,
-                       int row_end) {
-  constexpr int kChunk = 64;  // accumulators live on the stack: kernels never allocate
-  double acc[kChunk];
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    for (int ox = 0; ox < g.out_w; ++ox) {
-      float* out = output + (size_t(oy) * g.out_w + ox) * g.out_c;
-      for (int c0 = 0; c0 < g.out_c; c0 += kChunk) {
-        const int n = g.out_c - c0 < kChunk ? g.out_c - c0 : kChunk;
-        const int depth = g.kernel_h * g.kernel_w * g.in_c;
-        for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
-        for (int ky = 0; ky < g.kernel_h; ++ky) {
-          const int iy = oy * g.stride - g.pad_top + ky;
-          if (iy < 0 || iy >= g.in_h) continue;  // zero padding
-          for (int kx = 0; kx < g.kernel_w; ++kx) {
-            const int ix = ox * g.stride - g.pad_left + kx;
-            if (ix < 0 || ix >= g.in_w) continue;
-            const float* in = input + (size_t(iy) * g.in_w + ix) * g.in_c;
-            const int row0 = (ky * g.kernel_w + kx) * g.in_c;
-            for (int ci = 0; ci < g.in_c; ++ci) {
-              const double a = in[ci];
-              for (int j = 0; j < n; ++j)
-                acc[j] += a * double(weights[packed_index(depth, row0 + ci, c0 + j)]);
-            }
-          }
-        }
-        for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
-      }
-    }
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
-// ---- end featx/kernels/conv_ref.hpp ----
-// ---- begin featx/kernels/depthwise_ref.hpp ----
-// featx/kernels/depthwise_ref.hpp: depthwise KxK convolution (multiplier 1),
-// scalar reference, TF SAME padding, fused bias and activation.
-//
-// input [in_h][in_w][c], weights [kh][kw][c]. Accumulates in double.
-// Computes output rows [row_begin, row_end).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
-
-
-namespace featx {
-
-inline void depthwise_ref(const ConvGeometry& g, const float* input, const float* weights,
-                          const float* bias, Activation act, float* output, int row_begin,
-                          int row_end) {
-  constexpr int kChunk = 64;
-  double acc[kChunk];
-  const int channels = g.out_c;
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    for (int ox = 0; ox < g.out_w; ++ox) {
-      float* out = output + (size_t(oy) * g.out_w + ox) * channels;
-      for (int c0 = 0; c0 < channels; c0 += kChunk) {
-        const int n = channels - c0 < kChunk ? channels - c0 : kChunk;
-        for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
-        for (int ky = 0; ky < g.kernel_h; ++ky) {
-          const int iy = oy * g.stride - g.pad_top + ky;
-          if (iy < 0 || iy >= g.in_h) continue;
-          for (int kx = 0; kx < g.kernel_w; ++kx) {
-            const int ix = ox * g.stride - g.pad_left + kx;
-            if (ix < 0 || ix >= g.in_w) continue;
-            const float* in = input + (size_t(iy) * g.in_w + ix) * channels + c0;
-            const float* w = weights + (size_t(ky) * g.kernel_w + kx) * channels + c0;
-            for (int j = 0; j < n; ++j) acc[j] += double(in[j]) * double(w[j]);
-          }
-        }
-        for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
-      }
-    }
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
-// ---- end featx/kernels/depthwise_ref.hpp ----
 // ---- begin featx/kernels/isa.hpp ----
 // featx/kernels/isa.hpp: which instruction set the kernels use, chosen at run time.
 //
@@ -544,2323 +275,6 @@ inline Isa selected_isa() {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_KERNELS_ISA_HPP_
 // ---- end featx/kernels/isa.hpp ----
-// ---- begin featx/kernels/pointwise_ref.hpp ----
-// featx/kernels/pointwise_ref.hpp: 1x1 convolution (a GEMM over pixels),
-// scalar reference, with fused bias, activation and optional residual add.
-//
-// input [pixels][in_c], weights [in_c][out_c] packed in panels
-// (packed_weights.hpp), residual [pixels][out_c] or null. Computes pixels [pixel_begin, pixel_end) and output channels
-// [n_begin, n_end) so callers can split work both ways. Accumulates in double
-// (bias null: from the float already in output, see kernel_set.hpp). The residual is added after bias, before the
-// activation, as in MobileNetV2 (project convs have no activation).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
-
-#include <cstddef>
-
-
-namespace featx {
-
-inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                          const float* weights, const float* bias, int out_c, Activation act,
-                          const float* residual, float* output, int n_begin, int n_end) {
-  constexpr int kChunk = 64;
-  double acc[kChunk];
-  for (size_t p = pixel_begin; p < pixel_end; ++p) {
-    const float* in = input + p * size_t(in_c);
-    float* out = output + p * size_t(out_c);
-    for (int c0 = n_begin; c0 < n_end; c0 += kChunk) {
-      const int n = n_end - c0 < kChunk ? n_end - c0 : kChunk;
-      for (int j = 0; j < n; ++j) acc[j] = bias ? bias[c0 + j] : out[c0 + j];
-      for (int ci = 0; ci < in_c; ++ci) {
-        const double a = in[ci];
-        for (int j = 0; j < n; ++j) acc[j] += a * double(weights[packed_index(in_c, ci, c0 + j)]);
-      }
-      if (residual) {
-        const float* r = residual + p * size_t(out_c) + c0;
-        for (int j = 0; j < n; ++j) acc[j] += r[j];
-      }
-      for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
-    }
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
-// ---- end featx/kernels/pointwise_ref.hpp ----
-// ---- begin featx/kernels/pool_ref.hpp ----
-// featx/kernels/pool_ref.hpp: global average and max pooling over H and W,
-// scalar reference. input [pixels][channels] -> output [channels].
-// The average sums in double and divides once, so it does not depend on
-// how pixels are ordered or split.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
-
-#include <cstddef>
-
-namespace featx {
-
-inline void global_avg_pool_ref(const float* input, size_t pixels, int channels, float* output) {
-  constexpr int kChunk = 64;
-  double acc[kChunk];
-  for (int c0 = 0; c0 < channels; c0 += kChunk) {
-    const int n = channels - c0 < kChunk ? channels - c0 : kChunk;
-    for (int j = 0; j < n; ++j) acc[j] = 0.0;
-    for (size_t p = 0; p < pixels; ++p) {
-      const float* in = input + p * size_t(channels) + c0;
-      for (int j = 0; j < n; ++j) acc[j] += in[j];
-    }
-    for (int j = 0; j < n; ++j) output[c0 + j] = float(acc[j] / double(pixels));
-  }
-}
-
-inline void global_max_pool_ref(const float* input, size_t pixels, int channels, float* output) {
-  for (int c = 0; c < channels; ++c) output[c] = input[c];
-  for (size_t p = 1; p < pixels; ++p) {
-    const float* in = input + p * size_t(channels);
-    for (int c = 0; c < channels; ++c)
-      if (in[c] > output[c]) output[c] = in[c];
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
-// ---- end featx/kernels/pool_ref.hpp ----
-#ifdef FEATX_HAVE_X86_SIMD
-// ---- begin featx/kernels/conv_avx2.hpp ----
-// featx/kernels/conv_avx2.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// AVX2 + FMA, on the 6x16 register tile of pointwise_avx2.
-//
-// The walk (interior pixels read from the image, border pixels through an
-// im2col patch) is conv_tiled.hpp; this file has the direct tile: the k
-// loop of the 1x1 tile with its inputs broadcast from the window rows.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
-
-// ---- begin featx/kernels/conv_tiled.hpp ----
-// featx/kernels/conv_tiled.hpp: the walk over a full KxK convolution (the
-// stem) shared by the SIMD kernels; each ISA supplies its register tiles.
-//
-// Weights [kh][kw][in][out] are a [kh*kw*in][out] matrix packed in panels.
-// Interior pixels, whose whole window is inside the input, read their
-// inputs straight from the image: a window row is kw*in contiguous floats
-// in NHWC, so matrix row k is tap (ky, i) at origin + ky * row_step + i.
-// Border pixels are gathered into a zero-padded patch matrix on the stack
-// (im2col; adding 0 * w leaves a float sum unchanged) and multiplied by
-// the 1x1 tile. Both paths run the same FMA chain over k, so a pixel's
-// value does not depend on which path computed it.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-
-#include <cstddef>
-
-// ---- begin featx/kernels/conv_interior.hpp ----
-// featx/kernels/conv_interior.hpp: which taps of a KxK window fall inside
-// the input, so SIMD kernels can run the interior of a row without a bounds
-// check per tap and leave only the padded border to a careful path.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-
-
-namespace featx {
-
-// Output columns [begin, end) whose kernel_w taps are all inside the input.
-struct ColumnRange {
-  int begin = 0, end = 0;
-};
-
-inline ColumnRange interior_columns(const ConvGeometry& g) {
-  ColumnRange r;
-  r.begin = (g.pad_left + g.stride - 1) / g.stride;  // first ox with ox*s - pad >= 0
-  const int last_start = g.in_w - g.kernel_w + g.pad_left;  // ox*s <= this
-  r.end = last_start < 0 ? 0 : last_start / g.stride + 1;
-  if (r.end > g.out_w) r.end = g.out_w;
-  if (r.begin > r.end) r.begin = r.end;
-  return r;
-}
-
-// Kernel rows [begin, end) inside the input for output row oy.
-struct TapRange {
-  int begin = 0, end = 0;
-};
-
-inline TapRange inside_rows(const ConvGeometry& g, int oy) {
-  const int iy0 = oy * g.stride - g.pad_top;
-  TapRange r;
-  r.begin = iy0 < 0 ? -iy0 : 0;
-  r.end = g.in_h - iy0 < g.kernel_h ? g.in_h - iy0 : g.kernel_h;
-  if (r.end < r.begin) r.end = r.begin;
-  return r;
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-// ---- end featx/kernels/conv_interior.hpp ----
-// ---- begin featx/kernels/gemm_tiling.hpp ----
-// featx/kernels/gemm_tiling.hpp: the walk over register tiles shared by
-// every ISA's 1x1 conv, so the loop order and the pixel split live once.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-
-#include <cstddef>
-
-
-namespace featx {
-
-// Calls tile(first_pixel, pixels, first_channel, channels) for every tile
-// of at most MR pixels x NR channels covering [pixel_begin, pixel_end) x
-// [n_begin, n_end). Column panels are the outer loop, so one panel of
-// weights is reused from L1/L2 by every pixel tile instead of streaming all
-// weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
-// Pixels are spread evenly over the tiles (49 = 10+10+10+10+9 with MR = 12,
-// not 4 x 12 + 1): a 1-pixel tile costs nearly as much as a full one. Which
-// tile computes a pixel never changes its value (each output is one FMA
-// chain over k).
-template <int MR, int NR, typename Tile>
-inline void for_each_gemm_tile(size_t pixel_begin, size_t pixel_end, int n_begin, int n_end,
-                               Tile&& tile) {
-  const size_t pixels = pixel_end - pixel_begin;
-  const size_t tiles = (pixels + MR - 1) / MR;
-  if (tiles == 0) return;
-  // The first `larger` tiles take one pixel more; no division per tile (a
-  // 64-bit divide is ~40+ cycles, and a K = 16 tile is only ~200).
-  const int base = int(pixels / tiles);
-  const size_t larger = pixels % tiles;
-  for (int n0 = n_begin; n0 < n_end; n0 += NR) {
-    const int n = n_end - n0 < NR ? n_end - n0 : NR;
-    size_t p = pixel_begin;
-    for (size_t t = 0; t < tiles; ++t) {
-      const int m = base + (t < larger ? 1 : 0);
-      tile(p, m, n0, n);
-      p += size_t(m);
-    }
-  }
-}
-
-// An ISA's register tile behind a run-time row count: m (1..MR) rows of a
-// [rows][k] input x n (1..NR) channels of the packed panel, fused bias,
-// activation and optional residual (each ISA's pointwise_rows).
-using GemmRows = void (*)(int m, const float* input, int k, const float* panel, int out_c,
-                          const float* bias, Activation act, const float* residual,
-                          float* output, int n);
-
-// A whole 1x1 conv (pointwise_ref's contract, n_begin a multiple of
-// kPanelWidth) on an ISA's tile. The tile carries the ISA's target
-// attribute; this walk holds no vector values.
-template <int MR, int NR>
-inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                            const float* weights, const float* bias, int out_c, Activation act,
-                            const float* residual, float* output, int n_begin, int n_end,
-                            GemmRows rows) {
-  for_each_gemm_tile<MR, NR>(
-      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
-        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
-             bias ? bias + n0 : nullptr, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
-             output + p * size_t(out_c) + n0, n);
-      });
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-// ---- end featx/kernels/gemm_tiling.hpp ----
-// ---- begin featx/kernels/im2col.hpp ----
-// featx/kernels/im2col.hpp: gathers the receptive fields of a few output
-// pixels of one row into a [pixels][kh*kw*in] patch matrix, zero where the
-// field falls into TF SAME padding. Shared by every ISA's full conv.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-
-#include <cstring>
-
-
-namespace featx {
-
-// Patch matrices live on the stack: 8 pixels x 1024 floats = 32 KiB at most.
-constexpr int kIm2colMaxDepth = 1024;
-
-inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int ox0, int count,
-                          float* patches) {
-  const int depth = g.kernel_h * g.kernel_w * g.in_c;
-  const int span = g.kernel_w * g.in_c;  // one kernel row: contiguous in NHWC input
-  for (int px = 0; px < count; ++px) {
-    float* dst = patches + size_t(px) * depth;
-    const int ix0 = (ox0 + px) * g.stride - g.pad_left;
-    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
-    for (int ky = 0; ky < g.kernel_h; ++ky, dst += span) {
-      const int iy = oy * g.stride - g.pad_top + ky;
-      if (iy < 0 || iy >= g.in_h) {
-        for (int i = 0; i < span; ++i) dst[i] = 0.0f;
-        continue;
-      }
-      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
-      if (columns_inside && span == 9) {  // the 3x3 RGB stem
-        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
-      } else if (columns_inside) {
-        std::memcpy(dst, src, sizeof(float) * size_t(span));
-      } else {
-        for (int kx = 0; kx < g.kernel_w; ++kx) {
-          const int ix = ix0 + kx;
-          const bool inside = ix >= 0 && ix < g.in_w;
-          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
-        }
-      }
-    }
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-// ---- end featx/kernels/im2col.hpp ----
-
-namespace featx {
-
-// m interior pixels x n channels read from the image (origin: the first
-// pixel's window corner; pixel_step / row_step: floats to the next pixel's
-// window / the next kernel row; span = kw * in).
-using DirectRows = void (*)(int m, const float* origin, size_t pixel_step, size_t row_step,
-                            int kernel_h, int span, const float* panel, int out_c,
-                            const float* bias, Activation act, float* output, int n);
-
-// Output rows [row_begin, row_end) with MR x NR tiles; gathered_rows
-// multiplies a patch matrix (the ISA's pointwise_rows). The tiles carry the
-// ISA's target attribute; this walk holds no vector values. Without
-// direct_rows every pixel goes through the patch path.
-template <int MR, int NR>
-inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float* weights,
-                         const float* bias, Activation act, float* output, int row_begin,
-                         int row_end, GemmRows gathered_rows, DirectRows direct_rows) {
-  const int depth = g.kernel_h * g.kernel_w * g.in_c;
-  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
-    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
-    return;
-  }
-  const int span = g.kernel_w * g.in_c;
-  const size_t pixel_step = size_t(g.stride) * size_t(g.in_c), row_step = size_t(g.in_w) * size_t(g.in_c);
-  const ColumnRange inner_columns = interior_columns(g);
-  alignas(64) float patches[MR * kIm2colMaxDepth];
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    const int iy0 = oy * g.stride - g.pad_top;
-    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
-    const ColumnRange inner =
-        rows_inside && direct_rows ? inner_columns : ColumnRange{g.out_w, g.out_w};
-    float* out_row = output + size_t(oy) * size_t(g.out_w) * size_t(g.out_c);
-    auto gathered = [&](int begin, int end) {
-      for (int ox0 = begin; ox0 < end; ox0 += MR) {
-        const int m = end - ox0 < MR ? end - ox0 : MR;
-        im2col_pixels(g, input, oy, ox0, m, patches);
-        for (int n0 = 0; n0 < g.out_c; n0 += NR)
-          gathered_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
-                        act, nullptr, out_row + size_t(ox0) * g.out_c + n0,
-                        g.out_c - n0 < NR ? g.out_c - n0 : NR);
-      }
-    };
-    gathered(0, inner.begin);
-    const float* row_origin = input + size_t(iy0 < 0 ? 0 : iy0) * row_step;
-    for_each_gemm_tile<MR, NR>(
-        size_t(inner.begin), size_t(inner.end), 0, g.out_c, [&](size_t ox, int m, int n0, int n) {
-          direct_rows(m, row_origin + size_t(int(ox) * g.stride - g.pad_left) * g.in_c,
-                      pixel_step, row_step, g.kernel_h, span, packed_panel(weights, depth, n0),
-                      g.out_c, bias + n0, act, out_row + ox * size_t(g.out_c) + n0, n);
-        });
-    gathered(inner.end, g.out_w);
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-// ---- end featx/kernels/conv_tiled.hpp ----
-// ---- begin featx/kernels/pointwise_avx2.hpp ----
-// featx/kernels/pointwise_avx2.hpp: 1x1 convolution, AVX2 + FMA, up to 6
-// pixels x 16 channels (one weight panel) per register tile: 12
-// accumulators of the 16 ymm registers.
-//
-// Same contract and accumulation order as pointwise_avx512; a k step reads
-// one cache line of the panel; channel tails mask only bias,
-// residual and stores (panels are zero-padded).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
-
-#include <cstddef>
-
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-namespace featx {
-namespace avx2 {
-
-constexpr int kPointwiseMR = 6, kPointwiseNR = kPanelWidth;
-
-// Lane i is active when i < n (n may be <= 0 or >= 8).
-FEATX_TARGET_AVX2 inline __m256i tail_mask(int n) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
-}
-
-FEATX_TARGET_AVX2 inline __m256 activate(__m256 v, Activation act) {
-  if (act == Activation::none) return v;
-  v = _mm256_max_ps(v, _mm256_setzero_ps());
-  if (act == Activation::relu6) v = _mm256_min_ps(v, _mm256_set1_ps(6.0f));
-  return v;
-}
-
-// MR pixels x n (1..16) channels of one panel (see pointwise_avx512).
-template <int MR>
-FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const float* panel,
-                                             int out_c, const float* bias, Activation act,
-                                             const float* residual, float* output, int n) {
-  const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
-  __m256 acc0[MR], acc1[MR];
-  if (bias) {
-    const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
-  } else {  // continue the chains stored by an earlier K chunk
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      acc0[r] = _mm256_maskload_ps(output + size_t(r) * out_c, m0);
-      acc1[r] = _mm256_maskload_ps(output + size_t(r) * out_c + 8, m1);
-    }
-  }
-  const float* w = panel;
-  if (n > 8) {
-    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
-      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) {
-        const __m256 a = _mm256_broadcast_ss(input + size_t(r) * in_c + k);
-        acc0[r] = _mm256_fmadd_ps(a, w0, acc0[r]);
-        acc1[r] = _mm256_fmadd_ps(a, w1, acc1[r]);
-      }
-    }
-  } else {
-    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
-      const __m256 w0 = _mm256_loadu_ps(w);
-#pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
-        acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(input + size_t(r) * in_c + k), w0, acc0[r]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    __m256 v0 = acc0[r], v1 = acc1[r];
-    if (residual) {
-      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + size_t(r) * out_c, m0));
-      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + size_t(r) * out_c + 8, m1));
-    }
-    _mm256_maskstore_ps(output + size_t(r) * out_c, m0, activate(v0, act));
-    if (n > 8) _mm256_maskstore_ps(output + size_t(r) * out_c + 8, m1, activate(v1, act));
-  }
-}
-
-// The one switch from a run-time pixel count (1..6) to a tile.
-FEATX_TARGET_AVX2 inline void pointwise_rows(int m, const float* input, int in_c,
-                                             const float* panel, int out_c, const float* bias,
-                                             Activation act, const float* residual,
-                                             float* output, int n) {
-  switch (m) {
-    case 6: pointwise_tile<6>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-  }
-}
-
-// n_begin must be a multiple of kPanelWidth.
-inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                      const float* weights, const float* bias, int out_c, Activation act,
-                      const float* residual, float* output, int n_begin, int n_end) {
-  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
-                                              out_c, act, residual, output, n_begin, n_end,
-                                              pointwise_rows);
-}
-
-}  // namespace avx2
-}  // namespace featx
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
-// ---- end featx/kernels/pointwise_avx2.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-namespace featx {
-namespace avx2 {
-
-// MR interior pixels x n (1..16) channels of one panel. origin: the first
-// pixel's window corner; pixel_step / row_step: floats to the next pixel's
-// window / the next kernel row; span = kw * in floats per kernel row.
-template <int MR>
-FEATX_TARGET_AVX2 inline void conv_direct_tile(const float* origin, size_t pixel_step,
-                                               size_t row_step, int kernel_h, int span,
-                                               const float* panel, int out_c,
-                                               const float* bias, Activation act,
-                                               float* output, int n) {
-  const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
-  __m256 acc0[MR], acc1[MR];
-  const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
-  const float* w = panel;
-  if (n > 8) {
-    for (int ky = 0; ky < kernel_h; ++ky) {
-      const float* src = origin + size_t(ky) * row_step;
-      for (int i = 0; i < span; ++i, w += kPanelWidth) {
-        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r) {
-          const __m256 a = _mm256_broadcast_ss(src + size_t(r) * pixel_step + size_t(i));
-          acc0[r] = _mm256_fmadd_ps(a, w0, acc0[r]);
-          acc1[r] = _mm256_fmadd_ps(a, w1, acc1[r]);
-        }
-      }
-    }
-  } else {
-    for (int ky = 0; ky < kernel_h; ++ky) {
-      const float* src = origin + size_t(ky) * row_step;
-      for (int i = 0; i < span; ++i, w += kPanelWidth) {
-        const __m256 w0 = _mm256_loadu_ps(w);
-#pragma GCC unroll 8
-        for (int r = 0; r < MR; ++r)
-          acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(src + size_t(r) * pixel_step + size_t(i)), w0, acc0[r]);
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    _mm256_maskstore_ps(output + size_t(r) * out_c, m0, activate(acc0[r], act));
-    if (n > 8) _mm256_maskstore_ps(output + size_t(r) * out_c + 8, m1, activate(acc1[r], act));
-  }
-}
-
-// The one switch from a run-time pixel count (1..6) to a tile.
-FEATX_TARGET_AVX2 inline void conv_direct_rows(int m, const float* origin, size_t pixel_step,
-                                               size_t row_step, int kernel_h, int span,
-                                               const float* panel, int out_c,
-                                               const float* bias, Activation act,
-                                               float* output, int n) {
-  switch (m) {
-    case 6: conv_direct_tile<6>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 5: conv_direct_tile<5>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 4: conv_direct_tile<4>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 3: conv_direct_tile<3>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    case 2: conv_direct_tile<2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-    default: conv_direct_tile<1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
-  }
-}
-
-inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
-                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
-  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
-                                           row_end, pointwise_rows, conv_direct_rows);
-}
-
-}  // namespace avx2
-}  // namespace featx
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
-// ---- end featx/kernels/conv_avx2.hpp ----
-// ---- begin featx/kernels/conv_avx512.hpp ----
-// featx/kernels/conv_avx512.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// AVX-512, on the 12x32 register tile of pointwise_avx512.
-//
-// The walk (interior pixels read from the image, border pixels through an
-// im2col patch) is conv_tiled.hpp; this file has the direct tile: the k
-// loop of the 1x1 tile with its inputs broadcast from the window rows.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
-
-// ---- begin featx/kernels/pointwise_avx512.hpp ----
-// featx/kernels/pointwise_avx512.hpp: 1x1 convolution, AVX-512, up to 12
-// pixels x 32 channels (two weight panels) per register tile.
-//
-// Same contract as pointwise_ref (input [pixels][in_c], weights packed in
-// 16-column panels, fused bias, activation, optional residual). Each k step
-// loads one cache line from each panel (loadu: any float pointer works, and
-// model weights are 64-byte aligned), broadcasts one input per pixel and
-// issues 2 x MR FMAs. Channel tails mask only bias, residual and
-// stores: packed panels are zero-padded. Each output is one FMA chain over k
-// in order: deterministic, independent of how pixels are split between
-// tiles or threads.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
-
-#include <cstddef>
-
-// ---- begin featx/kernels/pointwise_stationary_avx512.hpp ----
-// featx/kernels/pointwise_stationary_avx512.hpp: 1x1 convolution with few
-// input channels (K = 8, 16 or 24), AVX-512, one weight panel held in
-// registers while the pixels stream past.
-//
-// The expand convs of the first blocks (K = 16 and 24, 14% of a pass) ran
-// at about 60% of the FMA peak in the 12 x 32 register tile: each tile
-// spends roughly as many cycles outside its short K loop as inside it.
-// Here a 16-column panel's K weight vectors are loaded once per call and
-// each pixel is one FMA chain over k with the input broadcast from memory;
-// P pixels go together so P chains overlap (K + P + 1 <= 32 registers).
-// Measured in isolation: 1.1-1.4x the tile on the K = 16 and K = 24 expands.
-// Each output is the bias, then one FMA per k in order, exactly as in the
-// tile and every other ISA: the same bits (tested).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
-
-#include <cstddef>
-
-// ---- begin featx/kernels/vector_avx512.hpp ----
-// featx/kernels/vector_avx512.hpp: the AVX-512 helpers the kernels share:
-// the lane mask of a channel tail, loads and stores of a channel block,
-// and the fused activation.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
-
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-namespace featx {
-namespace avx512 {
-
-FEATX_TARGET_AVX512 inline __mmask16 tail_mask(int n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
-}
-
-// A whole 16-channel block (kTail false) loads and stores without a mask:
-// a masked load cannot fold into an FMA and costs more; only the channel
-// tail masks.
-template <bool kTail>
-FEATX_TARGET_AVX512 __attribute__((always_inline)) inline __m512 load_block(const float* p,
-                                                                            __mmask16 mask) {
-  return kTail ? _mm512_maskz_loadu_ps(mask, p) : _mm512_loadu_ps(p);
-}
-template <bool kTail>
-FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void store_block(float* p, __mmask16 mask,
-                                                                           __m512 v) {
-  if (kTail) _mm512_mask_storeu_ps(p, mask, v);
-  else _mm512_storeu_ps(p, v);
-}
-
-FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
-  if (act == Activation::none) return v;
-  v = _mm512_max_ps(v, _mm512_setzero_ps());
-  if (act == Activation::relu6) v = _mm512_min_ps(v, _mm512_set1_ps(6.0f));
-  return v;
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
-// ---- end featx/kernels/vector_avx512.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-namespace featx {
-namespace avx512 {
-
-// True when pointwise_stationary handles this input channel count.
-inline bool stationary_handles(int in_c) { return in_c == 8 || in_c == 16 || in_c == 24; }
-
-// NP consecutive pixels of one panel (n channels of it under `mask`).
-template <int K, int NP, Activation kAct, bool kResidual>
-FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void stationary_pixels(const __m512 (&w)[K], __m512 b, __mmask16 mask,
-                                                  const float* input, const float* residual,
-                                                  float* output, int out_c) {
-  __m512 acc[NP];
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) acc[j] = b;
-#pragma GCC unroll 24
-  for (int k = 0; k < K; ++k)
-#pragma GCC unroll 8
-    for (int j = 0; j < NP; ++j)
-      acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(input[j * K + k]), w[k], acc[j]);
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) {
-    __m512 x = acc[j];
-    if constexpr (kResidual)
-      x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, residual + size_t(j) * size_t(out_c)));
-    _mm512_mask_storeu_ps(output + size_t(j) * size_t(out_c), mask, activate(x, kAct));
-  }
-}
-
-// Pixels [0, pixels) of the panel whose first column is the pointers'
-// channel; n: 1..16 channels of it are stored.
-template <int K, Activation kAct, bool kResidual>
-FEATX_TARGET_AVX512 inline void stationary_panel(const float* input, size_t pixels,
-                                                 const float* panel, int out_c, const float* bias,
-                                                 const float* residual, float* output, int n) {
-  // 8 chains hide the FMA latency; with K = 24 only 7 registers are left.
-  constexpr int kPixels = K + 8 + 1 <= 32 ? 8 : 31 - K;
-  const __mmask16 mask = tail_mask(n);
-  __m512 w[K];
-#pragma GCC unroll 24
-  for (int k = 0; k < K; ++k) w[k] = _mm512_loadu_ps(panel + size_t(k) * kPanelWidth);
-  const __m512 b = _mm512_maskz_loadu_ps(mask, bias);
-  const size_t out_stride = size_t(out_c);
-  size_t p = 0;
-  for (; p + kPixels <= pixels; p += kPixels)
-    stationary_pixels<K, kPixels, kAct, kResidual>(w, b, mask, input + p * K,
-                                                   kResidual ? residual + p * out_stride : nullptr,
-                                                   output + p * out_stride, out_c);
-  for (; p < pixels; ++p)
-    stationary_pixels<K, 1, kAct, kResidual>(w, b, mask, input + p * K,
-                                             kResidual ? residual + p * out_stride : nullptr,
-                                             output + p * out_stride, out_c);
-}
-
-template <int K, Activation kAct, bool kResidual>
-FEATX_TARGET_AVX512 inline void stationary_panels(const float* input, size_t pixels,
-                                                  const float* weights, const float* bias,
-                                                  int out_c, const float* residual,
-                                                  float* output, int n_begin, int n_end) {
-  for (int n0 = n_begin; n0 < n_end; n0 += kPanelWidth)
-    stationary_panel<K, kAct, kResidual>(input, pixels, packed_panel(weights, K, n0), out_c,
-                                         bias + n0, residual ? residual + n0 : nullptr,
-                                         output + n0, n_end - n0);
-}
-
-template <int K>
-FEATX_TARGET_AVX512 inline void stationary_k(const float* input, size_t pixels,
-                                             const float* weights, const float* bias, int out_c,
-                                             Activation act, const float* residual, float* output,
-                                             int n_begin, int n_end) {
-  if (residual) {
-    if (act == Activation::relu6) stationary_panels<K, Activation::relu6, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-    else if (act == Activation::none) stationary_panels<K, Activation::none, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-    else stationary_panels<K, Activation::relu, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-  } else {
-    if (act == Activation::relu6) stationary_panels<K, Activation::relu6, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-    else if (act == Activation::none) stationary_panels<K, Activation::none, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-    else stationary_panels<K, Activation::relu, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
-  }
-}
-
-// Same contract as avx512::pointwise for stationary_handles(in_c).
-inline void pointwise_stationary(const float* input, size_t pixel_begin, size_t pixel_end,
-                                 int in_c, const float* weights, const float* bias, int out_c,
-                                 Activation act, const float* residual, float* output,
-                                 int n_begin, int n_end) {
-  const size_t pixels = pixel_end - pixel_begin;
-  const float* in = input + pixel_begin * size_t(in_c);
-  const float* res = residual ? residual + pixel_begin * size_t(out_c) : nullptr;
-  float* out = output + pixel_begin * size_t(out_c);
-  if (in_c == 8) stationary_k<8>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
-  else if (in_c == 16) stationary_k<16>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
-  else stationary_k<24>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#pragma GCC diagnostic pop
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
-// ---- end featx/kernels/pointwise_stationary_avx512.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-// GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
-// undefined pass-through operand); the warning is about the header, not us.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-namespace featx {
-namespace avx512 {
-
-// 12 x 32: 24 accumulators + 2 weight vectors + 1 broadcast of the 32 zmm
-// registers; per k, 14 loads feed 24 FMAs and each weight line serves 12
-// pixels (8 x 32 streamed 1.5x the weight bytes per FMA, and the project
-// convs of the 14x14 and 7x7 blocks, K = 384..960, ran 7-16% slower).
-constexpr int kPointwiseMR = 12, kPointwiseNR = 2 * kPanelWidth;
-
-// Adds the residual, applies the activation and stores MR rows of NV
-// vectors. kAct and kResidual are template parameters, so activate()
-// folds on a constant and the 12-24 stores of a tile run without a branch
-// each (with a small K, e.g. the K = 32 expands, the epilogue is a large
-// share of a tile's instructions).
-template <int MR, int NV, Activation kAct, bool kResidual>
-FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
-                                           const float* residual, float* output, int out_c) {
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) {
-      __m512 x = acc[r][v];
-      if constexpr (kResidual)
-        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], residual + size_t(r) * out_c + 16 * v));
-      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], activate(x, kAct));
-    }
-}
-
-template <int MR, int NV, bool kResidual>
-FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
-                                           Activation act, const float* residual, float* output,
-                                           int out_c) {
-  if (act == Activation::relu6) store_tile<MR, NV, Activation::relu6, kResidual>(acc, mask, residual, output, out_c);
-  else if (act == Activation::none) store_tile<MR, NV, Activation::none, kResidual>(acc, mask, residual, output, out_c);
-  else store_tile<MR, NV, Activation::relu, kResidual>(acc, mask, residual, output, out_c);
-}
-
-// MR pixels x NV panels (n: 1..16 * NV channels). panel: the packed panel
-// of the tile's first channel (64-byte aligned); input, bias, residual and
-// output point at the tile's first pixel and channel. NV = 1 reads one
-// panel only: a second may not exist past the last channel.
-template <int MR, int NV>
-FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, const float* panel,
-                                               int out_c, const float* bias, Activation act,
-                                               const float* residual, float* output, int n) {
-  const __mmask16 mask[2] = {tail_mask(n), tail_mask(n - 16)};
-  __m512 acc[MR][NV];
-#pragma GCC unroll 2
-  for (int v = 0; v < NV; ++v) {
-    if (bias) {
-      const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; ++r) acc[r][v] = b;
-    } else {  // continue the chains stored by an earlier K chunk
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; ++r)
-        acc[r][v] = _mm512_maskz_loadu_ps(mask[v], output + size_t(r) * out_c + 16 * v);
-    }
-  }
-  const size_t second = size_t(in_c) * kPanelWidth;
-  const float* w = panel;
-  for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
-    __m512 wv[NV];
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + second * size_t(v));
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(input[size_t(r) * in_c + k]);
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, wv[v], acc[r][v]);
-    }
-  }
-  if (residual) store_tile<MR, NV, true>(acc, mask, act, residual, output, out_c);
-  else store_tile<MR, NV, false>(acc, mask, act, residual, output, out_c);
-}
-
-// From a run-time pixel count m (1..MR) to a tile; the pointwise and the
-// full conv kernels both go through it.
-template <int MR = kPointwiseMR>
-FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in_c,
-                                               const float* panel, int out_c, const float* bias,
-                                               Activation act, const float* residual,
-                                               float* output, int n) {
-  if constexpr (MR > 1) {
-    if (m < MR) {
-      pointwise_rows<MR - 1>(m, input, in_c, panel, out_c, bias, act, residual, output, n);
-      return;
-    }
-  }
-  if (n > 16) pointwise_tile<MR, 2>(input, in_c, panel, out_c, bias, act, residual, output, n);
-  else pointwise_tile<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output, n);
-}
-
-// The register tiles alone, for any in_c (tests compare both paths).
-inline void pointwise_tiles(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                            const float* weights, const float* bias, int out_c, Activation act,
-                            const float* residual, float* output, int n_begin, int n_end) {
-  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
-                                              out_c, act, residual, output, n_begin, n_end,
-                                              pointwise_rows<>);
-}
-
-// n_begin must be a multiple of kPanelWidth. Few input channels (the
-// first expand convs) keep their weights in registers instead (not when
-// continuing stored chains: bias null).
-inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                      const float* weights, const float* bias, int out_c, Activation act,
-                      const float* residual, float* output, int n_begin, int n_end) {
-  if (bias && stationary_handles(in_c)) {
-    pointwise_stationary(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual,
-                         output, n_begin, n_end);
-    return;
-  }
-  pointwise_tiles(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual, output,
-                  n_begin, n_end);
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#pragma GCC diagnostic pop
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
-// ---- end featx/kernels/pointwise_avx512.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-namespace featx {
-namespace avx512 {
-
-// MR interior pixels x n (1..32) channels. origin: the first pixel's window
-// corner; pixel_step / row_step: floats to the next pixel's window / the
-// next kernel row; span = kw * in floats per kernel row.
-// NV = 2 reads two panels (n > 16), NV = 1 only the first: a second panel
-// may not exist past the last channel, and reading past the weights would
-// be out of bounds (and may meet denormals, which cost microcode assists).
-template <int MR, int NV>
-FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pixel_step,
-                                                 size_t row_step, int kernel_h, int span,
-                                                 const float* panel, int out_c,
-                                                 const float* bias, Activation act,
-                                                 float* output, int n) {
-  const __mmask16 mask[2] = {tail_mask(n), tail_mask(n - 16)};
-  const size_t second = size_t(kernel_h) * size_t(span) * kPanelWidth;
-  __m512 acc[MR][NV];
-#pragma GCC unroll 2
-  for (int v = 0; v < NV; ++v) {
-    const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) acc[r][v] = b;
-  }
-  const float* w = panel;
-  for (int ky = 0; ky < kernel_h; ++ky) {
-    const float* src = origin + size_t(ky) * row_step;
-    for (int i = 0; i < span; ++i, w += kPanelWidth) {
-      __m512 wv[NV];
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + second * size_t(v));
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; ++r) {
-        const __m512 a = _mm512_set1_ps(src[size_t(r) * pixel_step + size_t(i)]);
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, wv[v], acc[r][v]);
-      }
-    }
-  }
-  store_tile<MR, NV, false>(acc, mask, act, nullptr, output, out_c);
-}
-
-template <int MR = kPointwiseMR>
-FEATX_TARGET_AVX512 inline void conv_direct_rows(int m, const float* origin, size_t pixel_step,
-                                                 size_t row_step, int kernel_h, int span,
-                                                 const float* panel, int out_c,
-                                                 const float* bias, Activation act,
-                                                 float* output, int n) {
-  if constexpr (MR > 1) {
-    if (m < MR) {
-      conv_direct_rows<MR - 1>(m, origin, pixel_step, row_step, kernel_h, span, panel, out_c,
-                               bias, act, output, n);
-      return;
-    }
-  }
-  if (n > 16)
-    conv_direct_tile<MR, 2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
-                            output, n);
-  else
-    conv_direct_tile<MR, 1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
-                            output, n);
-}
-
-inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
-                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
-  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
-                                           row_end, pointwise_rows<>, conv_direct_rows<>);
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#pragma GCC diagnostic pop
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
-// ---- end featx/kernels/conv_avx512.hpp ----
-// ---- begin featx/kernels/depthwise_avx2.hpp ----
-// featx/kernels/depthwise_avx2.hpp: depthwise KxK convolution, AVX2 + FMA,
-// 8 channels per vector, fused bias and activation, TF SAME padding.
-//
-// Same scheme as depthwise_avx512: for 3x3 with stride 1 or 2 (every
-// MobileNetV2 depthwise layer) interior pixels go in runs of 8 (stride 1)
-// or 4 (stride 2) with one accumulator each, so the FMA chains overlap
-// instead of waiting on each other, and each input vector loaded serves up
-// to three neighbours (loaded column by column to fit 16 ymm registers).
-// Only the padded border pixels clip their taps, at compile time. Every
-// output is the bias, then its taps in (ky, kx) order with padding skipped,
-// exactly as depthwise_ref and the other ISAs, so results are bit-identical
-// to AVX-512's. Full channel groups use plain loads and stores; only the
-// channel tail is masked.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
-
-// ---- begin featx/kernels/depthwise3x3_rows.hpp ----
-// featx/kernels/depthwise3x3_rows.hpp: the walk over a row of a 3x3
-// depthwise conv (stride 1 or 2) shared by the SIMD kernels; each ISA
-// supplies only its run kernel and its per-pixel fallback.
-//
-// A row is cut into the border pixels, whose windows hang into the padding
-// (run one at a time with the clipped columns as template parameters), and
-// the interior, in runs of up to 8 (stride 1) or 4 (stride 2) pixels spread
-// evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone pixel is one FMA
-// chain that waits on itself). Window rows in the padding are template
-// parameters too, so a run's channel loop has no branches.
-//
-// Kernel is a struct with
-//   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
-//   static void run(const ConvGeometry&, const float* input, int iy0, int ix0,
-//                   const float* weights, const float* bias, Activation, float* out);
-//     NP pixels of one row, every channel, taps only in window rows
-//     [KY0, KY1) and columns [KX0, KX1); iy0/ix0: the window's first row and
-//     the first pixel's first column;
-//   static void pixel_row(const ConvGeometry&, const float* input, const float* weights,
-//                         const float* bias, Activation, float* out_row, int oy);
-//     any kernel size, every tap checked;
-//   static constexpr bool kPairRows;  and, when true,
-//   template <int NP>
-//   static void run_pair(const ConvGeometry&, const float* input, int iy0, int ix0,
-//                        const float* weights, const float* bias, Activation,
-//                        float* out0, float* out1);
-//     NP interior pixels of two consecutive stride-1 rows whose windows are
-//     whole (iy0: the first row's window), every channel: each input
-//     vector loaded serves both rows (4 input rows for 2 output rows, not
-//     6), which took 1.2-1.35x off the depthwise layers in isolation.
-// Their target attributes stay on them: this driver holds no vector values,
-// so it is plain C++ and calls them (a call per run of pixels x channels).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
-
-#include <type_traits>
-
-
-namespace featx {
-
-// The pixels of row oy outside `inner`, whose windows hang into the side
-// padding, one at a time with their clipped columns.
-template <typename Kernel, int S, int KY0, int KY1>
-inline void depthwise3x3_border_pixels(const ConvGeometry& g, const float* input,
-                                       const float* weights, const float* bias, Activation act,
-                                       float* out_row, int oy, ColumnRange inner) {
-  const int iy0 = oy * S - g.pad_top;
-  auto border = [&](int ox) {
-    const int ix0 = ox * S - g.pad_left;
-    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g.in_w - ix0 < 3 ? g.in_w - ix0 : 3;
-    float* out = out_row + size_t(ox) * size_t(g.out_c);
-    if (kx0 == 1 && kx1 == 3) Kernel::template run<1, S, KY0, KY1, 1, 3>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 2) Kernel::template run<1, S, KY0, KY1, 0, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 1 && kx1 == 2) Kernel::template run<1, S, KY0, KY1, 1, 2>(g, input, iy0, ix0, weights, bias, act, out);
-    else if (kx0 == 0 && kx1 == 1) Kernel::template run<1, S, KY0, KY1, 0, 1>(g, input, iy0, ix0, weights, bias, act, out);
-    else Kernel::template run<1, S, KY0, KY1, 2, 3>(g, input, iy0, ix0, weights, bias, act, out);  // kx0 == 2
-  };
-  for (int ox = 0; ox < inner.begin; ++ox) border(ox);
-  for (int ox = inner.end; ox < g.out_w; ++ox) border(ox);
-}
-
-// Calls run(ox, np) for the interior pixels [inner.begin, inner.end) in
-// runs of at most kRun, spread evenly.
-template <int kRun, typename Run>
-inline void for_each_interior_run(ColumnRange inner, Run&& run) {
-  const int count = inner.end - inner.begin, runs = (count + kRun - 1) / kRun;
-  for (int r = 0; r < runs; ++r) {
-    const int ox = inner.begin + count * r / runs;
-    run(ox, inner.begin + count * (r + 1) / runs - ox);
-  }
-}
-
-// Calls f(std::integral_constant<int, np>{}) for a run length np in
-// [1, kMax], so a run's pixel count is a template parameter; lengths above
-// kMax are never instantiated (stride-2 runs stop at 4).
-template <int kMax, typename F>
-inline void with_run_length(int np, F&& f) {
-  switch (np) {
-    case 8: if constexpr (kMax >= 8) f(std::integral_constant<int, 8>{}); break;
-    case 7: if constexpr (kMax >= 7) f(std::integral_constant<int, 7>{}); break;
-    case 6: if constexpr (kMax >= 6) f(std::integral_constant<int, 6>{}); break;
-    case 5: if constexpr (kMax >= 5) f(std::integral_constant<int, 5>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 1>{}); break;
-  }
-}
-
-template <typename Kernel, int S, int KY0, int KY1>
-inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const float* weights,
-                             const float* bias, Activation act, float* out_row, int oy,
-                             ColumnRange inner) {
-  constexpr int kRun = S == 1 ? 8 : 4;
-  const int iy0 = oy * S - g.pad_top;
-  depthwise3x3_border_pixels<Kernel, S, KY0, KY1>(g, input, weights, bias, act, out_row, oy, inner);
-  for_each_interior_run<kRun>(inner, [&](int ox, int np) {
-    const int ix0 = ox * S - g.pad_left;
-    float* out = out_row + size_t(ox) * size_t(g.out_c);
-    with_run_length<kRun>(np, [&](auto n) {
-      Kernel::template run<decltype(n)::value, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights,
-                                                                  bias, act, out);
-    });
-  });
-}
-
-// Rows oy and oy + 1 of a stride-1 conv, both with whole windows: border
-// pixels one row at a time, the interior through run_pair.
-template <typename Kernel>
-inline void depthwise3x3_row_pair(const ConvGeometry& g, const float* input,
-                                  const float* weights, const float* bias, Activation act,
-                                  float* out_row0, float* out_row1, int oy, ColumnRange inner) {
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
-  const int iy0 = oy - g.pad_top;
-  for_each_interior_run<8>(inner, [&](int ox, int np) {
-    const int ix0 = ox - g.pad_left;
-    const size_t at = size_t(ox) * size_t(g.out_c);
-    float* out0 = out_row0 + at;
-    float* out1 = out_row1 + at;
-    with_run_length<8>(np, [&](auto n) {
-      Kernel::template run_pair<decltype(n)::value>(g, input, iy0, ix0, weights, bias, act, out0,
-                                                    out1);
-    });
-  });
-}
-
-// Row oy with its window rows clipped at compile time; false when the clip
-// is not one of the three a 3-row window has in an image of 3+ rows.
-template <typename Kernel, int S>
-inline bool depthwise3x3_any_row(const ConvGeometry& g, const float* input, const float* weights,
-                                 const float* bias, Activation act, float* out_row, int oy,
-                                 ColumnRange inner) {
-  const TapRange rows = inside_rows(g, oy);
-  if (rows.begin == 0 && rows.end == 3)
-    depthwise3x3_row<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 1 && rows.end == 3)
-    depthwise3x3_row<Kernel, S, 1, 3>(g, input, weights, bias, act, out_row, oy, inner);
-  else if (rows.begin == 0 && rows.end == 2)
-    depthwise3x3_row<Kernel, S, 0, 2>(g, input, weights, bias, act, out_row, oy, inner);
-  else
-    return false;
-  return true;
-}
-
-// Output rows [row_begin, row_end) of any depthwise conv: 3x3 stride 1/2
-// rows through the runs, everything else through Kernel::pixel_row.
-template <typename Kernel>
-inline void depthwise_rows(const ConvGeometry& g, const float* input, const float* weights,
-                           const float* bias, Activation act, float* output, int row_begin,
-                           int row_end) {
-  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2) &&
-                    g.in_w >= 3;
-  const ColumnRange inner = fast ? interior_columns(g) : ColumnRange{};
-  const size_t row_floats = size_t(g.out_w) * size_t(g.out_c);
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    float* out_row = output + size_t(oy) * row_floats;
-    if constexpr (Kernel::kPairRows) {
-      auto whole = [&](int y) {
-        const TapRange r = inside_rows(g, y);
-        return r.begin == 0 && r.end == 3;
-      };
-      if (fast && g.stride == 1 && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
-        depthwise3x3_row_pair<Kernel>(g, input, weights, bias, act, out_row, out_row + row_floats,
-                                      oy, inner);
-        ++oy;
-        continue;
-      }
-    }
-    const bool done =
-        fast && (g.stride == 1
-                     ? depthwise3x3_any_row<Kernel, 1>(g, input, weights, bias, act, out_row, oy, inner)
-                     : depthwise3x3_any_row<Kernel, 2>(g, input, weights, bias, act, out_row, oy, inner));
-    if (!done) Kernel::pixel_row(g, input, weights, bias, act, out_row, oy);
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
-// ---- end featx/kernels/depthwise3x3_rows.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-namespace featx {
-namespace avx2 {
-
-// Masked loads and stores cost an extra ALU uop each (vmaskmovps), which
-// competes with the FMAs: only the last, partial channel group pays it.
-template <bool kMasked>
-FEATX_TARGET_AVX2 inline __m256 load8(const float* p, __m256i mask) {
-  return kMasked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
-}
-
-template <bool kMasked>
-FEATX_TARGET_AVX2 inline void store8(float* p, __m256i mask, __m256 v) {
-  if (kMasked) _mm256_maskstore_ps(p, mask, v);
-  else _mm256_storeu_ps(p, v);
-}
-
-// Channels [c0, c0 + 8) of NP consecutive output pixels of one row. Only the
-// taps in window rows [KY0, KY1) and columns [KX0, KX1) are inside the
-// input; the others are skipped (compile-time, so there are no branches).
-// depthwise_avx512 loads a whole row of (NP - 1) * S + 3 inputs before its
-// FMAs; here that would need 18 ymm registers for NP = 8. Instead each
-// input column is loaded once and fed at once to the pixels whose window
-// covers it, with the window row's 3 weights held: NP accumulators + 3
-// weights + 1 input (+ the tail mask), 13 registers at most. A pixel still
-// gets its taps in (ky, kx) order (column i is its tap kx = i - j * S, and
-// i ascends), so its FMA chain is the same as on AVX-512.
-template <int NP, int S, int KY0, int KY1, int KX0, int KX1, bool kMasked>
-FEATX_TARGET_AVX2 inline void depthwise3x3_group(const ConvGeometry& g, const float* input,
-                                                 int iy0, int ix0, const float* weights,
-                                                 const float* bias, Activation act, float* out,
-                                                 int c0, __m256i mask) {
-  constexpr int kCols = (NP - 1) * S + 3;
-  const int channels = g.out_c;
-  __m256 acc[NP];
-  const __m256 b = load8<kMasked>(bias + c0, mask);
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) acc[j] = b;
-#pragma GCC unroll 3
-  for (int ky = KY0; ky < KY1; ++ky) {
-    const float* row = input + (size_t(iy0 + ky) * size_t(g.in_w)) * size_t(channels) + c0;
-    __m256 w[3];
-#pragma GCC unroll 3
-    for (int kx = KX0; kx < KX1; ++kx) w[kx] = load8<kMasked>(weights + size_t(ky * 3 + kx) * channels + c0, mask);
-#pragma GCC unroll 17
-    for (int i = 0; i < kCols; ++i) {
-      if (NP == 1 && (i < KX0 || i >= KX1)) continue;  // a clipped border column
-      const __m256 x = load8<kMasked>(row + ptrdiff_t(ix0 + i) * channels, mask);
-#pragma GCC unroll 8
-      for (int j = 0; j < NP; ++j) {
-        const int kx = i - j * S;
-        if (kx >= KX0 && kx < KX1) acc[j] = _mm256_fmadd_ps(x, w[kx], acc[j]);
-      }
-    }
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) store8<kMasked>(out + size_t(j) * channels + c0, mask, activate(acc[j], act));
-}
-
-// NP consecutive output pixels of one row, every channel. iy0, ix0: the
-// window's first row and the first pixel's first column; addresses are
-// formed for taps inside the input only.
-template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
-FEATX_TARGET_AVX2 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
-                                               int iy0, int ix0, const float* weights,
-                                               const float* bias, Activation act, float* out) {
-  const int channels = g.out_c, full = channels / 8 * 8;
-  const __m256i all = _mm256_set1_epi32(-1);
-  for (int c0 = 0; c0 < full; c0 += 8)
-    depthwise3x3_group<NP, S, KY0, KY1, KX0, KX1, false>(g, input, iy0, ix0, weights, bias, act, out, c0, all);
-  if (full < channels)
-    depthwise3x3_group<NP, S, KY0, KY1, KX0, KX1, true>(g, input, iy0, ix0, weights, bias, act, out, full,
-                                                        tail_mask(channels - full));
-}
-
-// One output pixel of any KxK window with its taps checked (not MobileNetV2).
-FEATX_TARGET_AVX2 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
-                                              int oy, int ox, const float* weights_c0,
-                                              const float* bias_c0, __m256i mask,
-                                              Activation act, float* out) {
-  const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
-  const int channels = g.out_c;
-  __m256 acc = _mm256_maskload_ps(bias_c0, mask);
-  for (int ky = 0; ky < g.kernel_h; ++ky) {
-    const int iy = iy0 + ky;
-    if (iy < 0 || iy >= g.in_h) continue;
-    for (int kx = 0; kx < g.kernel_w; ++kx) {
-      const int ix = ix0 + kx;
-      if (ix < 0 || ix >= g.in_w) continue;
-      const __m256 wv = _mm256_maskload_ps(weights_c0 + (size_t(ky) * g.kernel_w + kx) * channels, mask);
-      const __m256 xv = _mm256_maskload_ps(input_c0 + (size_t(iy) * g.in_w + ix) * channels, mask);
-      acc = _mm256_fmadd_ps(xv, wv, acc);
-    }
-  }
-  _mm256_maskstore_ps(out, mask, activate(acc, act));
-}
-
-// The per-pixel fallback: any kernel size, every tap checked.
-FEATX_TARGET_AVX2 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
-                                                    const float* weights, const float* bias,
-                                                    Activation act, float* out_row, int oy) {
-  const int channels = g.out_c;
-  for (int c0 = 0; c0 < channels; c0 += 8) {
-    const __m256i mask = tail_mask(channels - c0);
-    for (int ox = 0; ox < g.out_w; ++ox)
-      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
-                      out_row + size_t(ox) * channels + c0);
-  }
-}
-
-// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
-struct Depthwise3x3 {
-  // Two rows at once would need 2 x 8 accumulators and 9 weights: more
-  // than AVX2's 16 registers.
-  static constexpr bool kPairRows = false;
-  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
-  FEATX_TARGET_AVX2 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
-                                  const float* weights, const float* bias, Activation act,
-                                  float* out) {
-    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
-  }
-  FEATX_TARGET_AVX2 static void pixel_row(const ConvGeometry& g, const float* input,
-                                        const float* weights, const float* bias, Activation act,
-                                        float* out_row, int oy) {
-    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
-  }
-};
-
-inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
-                      const float* bias, Activation act, float* output, int row_begin,
-                      int row_end) {
-  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
-}
-
-}  // namespace avx2
-}  // namespace featx
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
-// ---- end featx/kernels/depthwise_avx2.hpp ----
-// ---- begin featx/kernels/depthwise_avx512.hpp ----
-// featx/kernels/depthwise_avx512.hpp: depthwise KxK convolution, AVX-512,
-// 16 channels per vector, fused bias and activation, TF SAME padding.
-//
-// For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
-// pixels go in runs of 8 (stride 1) or 4 (stride 2) with one accumulator
-// each, so the FMA chains overlap instead of waiting on each other, and
-// each input vector loaded serves up to three neighbours. Only
-// the padded border pixels check their taps one by one. Every output is
-// the bias, then its taps in (ky, kx) order with padding skipped, exactly as
-// depthwise_ref and the other ISAs; channel tails are masked.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
-
-// ---- begin featx/kernels/pointer_walk.hpp ----
-// featx/kernels/pointer_walk.hpp: step a pointer so the compiler keeps it.
-//
-// A fully unrolled kernel with a run-time stride (channels, row length)
-// touches dozens of addresses: 40 input vectors, 16 outputs in the
-// depthwise row pair. GCC precomputes each one into its own register,
-// runs out of the 16 general registers and parks addresses on the stack
-// and in vector registers; those reloads and moves took the depthwise
-// kernel from ~44 to ~28 flops per cycle. Stepping one pointer behind an
-// empty asm keeps a single running address: one add per step.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
-
-#include <cstddef>
-
-namespace featx {
-
-template <typename T>
-inline void advance(T*& p, ptrdiff_t elements) {
-  p += elements;
-#if defined(__GNUC__)
-  __asm__("" : "+r"(p));  // hides the value, so the adds are not folded back
-#endif
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
-// ---- end featx/kernels/pointer_walk.hpp ----
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-// GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
-// undefined pass-through operand); the warning is about the header, not us.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-namespace featx {
-namespace avx512 {
-
-// One 16-channel block of NP consecutive output pixels of one row. Only
-// the taps in window rows [KY0, KY1) and columns [KX0, KX1) are inside the
-// input; the others are skipped (compile-time, so the loop has no
-// branches). window: the input at row KY0 and the first column loaded
-// (KX0 for a lone border pixel, else 0) of the first pixel's window;
-// weights, bias and out at the block's first channel. Addresses are
-// formed for taps inside the input only.
-template <int NP, int S, int KY0, int KY1, int KX0, int KX1, bool kTail>
-FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_run_block(
-    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
-    const float* bias, __mmask16 mask, Activation act, float* out) {
-  constexpr int kCols = (NP - 1) * S + 3;
-  constexpr int kFirst = NP > 1 ? 0 : KX0, kEnd = NP > 1 ? kCols : KX1;  // columns loaded
-  __m512 acc[NP], w[9];
-  const __m512 b = load_block<kTail>(bias, mask);
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) acc[j] = b;
-#pragma GCC unroll 9
-  for (int t = 0; t < 9; ++t) {
-    if (t / 3 >= KY0 && t / 3 < KY1 && t % 3 >= KX0 && t % 3 < KX1) w[t] = load_block<kTail>(weights, mask);
-    if (t < 8) advance(weights, channels);
-  }
-#pragma GCC unroll 3
-  for (int ky = KY0; ky < KY1; ++ky) {
-    __m512 x[kCols];
-    const float* column = window;
-#pragma GCC unroll 17
-    for (int i = kFirst; i < kEnd; ++i) {
-      x[i] = load_block<kTail>(column, mask);
-      if (i + 1 < kEnd) advance(column, channels);
-    }
-#pragma GCC unroll 3
-    for (int kx = KX0; kx < KX1; ++kx)
-#pragma GCC unroll 8
-      for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w[ky * 3 + kx], acc[j]);
-    if (ky + 1 < KY1) advance(window, row_stride);
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) {
-    store_block<kTail>(out, mask, activate(acc[j], act));
-    if (j + 1 < NP) advance(out, channels);
-  }
-}
-
-// NP consecutive output pixels of one row, every channel (see
-// depthwise3x3_run_block). iy0, ix0: the window's first row and the first
-// pixel's first column. Whole 16-channel blocks run unmasked, the tail
-// masked.
-template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
-FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
-                                                 int iy0, int ix0, const float* weights,
-                                                 const float* bias, Activation act, float* out) {
-  constexpr int kFirst = NP > 1 ? 0 : KX0;
-  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
-  const float* window = input + ptrdiff_t(iy0 + KY0) * row_stride + ptrdiff_t(ix0 + kFirst) * channels;
-  ptrdiff_t c0 = 0;
-  for (; c0 + 16 <= channels; c0 += 16)
-    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, false>(
-        window + c0, channels, row_stride, weights + c0, bias + c0, __mmask16(0xFFFF), act, out + c0);
-  if (c0 < channels)
-    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, true>(
-        window + c0, channels, row_stride, weights + c0, bias + c0, tail_mask(int(channels - c0)),
-        act, out + c0);
-}
-
-// One 16-channel block of NP interior pixels of two consecutive stride-1
-// output rows whose windows are whole. window: the first row's window at
-// the first pixel's first column and the block's first channel. Input rows
-// are streamed a column at a time: input row r feeds the first output row
-// with tap row r and the second with r - 1, so each vector loaded serves
-// both rows. 2 x NP accumulators + 9 weights + 1 input: 26 of the 32
-// registers at NP = 8. Each pixel still gets its taps in (ky, kx) order:
-// the same FMA chain as depthwise3x3_run.
-template <int NP, bool kTail>
-FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair_block(
-    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
-    const float* bias, __mmask16 mask, Activation act, float* out0, float* out1) {
-  constexpr int kCols = NP + 2;
-  __m512 acc0[NP], acc1[NP], w[9];
-  const __m512 b = load_block<kTail>(bias, mask);
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) acc0[j] = b, acc1[j] = b;
-#pragma GCC unroll 9
-  for (int t = 0; t < 9; ++t) {
-    w[t] = load_block<kTail>(weights, mask);
-    if (t < 8) advance(weights, channels);
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) {
-    const float* column = window;
-#pragma GCC unroll 10
-    for (int i = 0; i < kCols; ++i) {
-      const __m512 x = load_block<kTail>(column, mask);
-      if (i + 1 < kCols) advance(column, channels);
-#pragma GCC unroll 8
-      for (int j = 0; j < NP; ++j) {
-        const int kx = i - j;
-        if (kx < 0 || kx > 2) continue;
-        if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
-        if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
-      }
-    }
-    if (r < 3) advance(window, row_stride);
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < NP; ++j) {
-    store_block<kTail>(out0, mask, activate(acc0[j], act));
-    store_block<kTail>(out1, mask, activate(acc1[j], act));
-    if (j + 1 < NP) advance(out0, channels), advance(out1, channels);
-  }
-}
-
-// NP interior pixels of two consecutive stride-1 rows, every channel.
-// iy0: the first row's window row; ix0: the first pixel's first column.
-template <int NP>
-FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
-                                                      int iy0, int ix0, const float* weights,
-                                                      const float* bias, Activation act,
-                                                      float* out0, float* out1) {
-  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
-  const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
-  ptrdiff_t c0 = 0;
-  for (; c0 + 16 <= channels; c0 += 16)
-    depthwise3x3_pair_block<NP, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                       __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
-  if (c0 < channels)
-    depthwise3x3_pair_block<NP, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                      tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
-}
-
-// One output pixel of any KxK window with its taps checked (not MobileNetV2).
-FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
-                                                int oy, int ox, const float* weights_c0,
-                                                const float* bias_c0, __mmask16 mask,
-                                                Activation act, float* out) {
-  const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
-  const int channels = g.out_c;
-  __m512 acc = _mm512_maskz_loadu_ps(mask, bias_c0);
-  for (int ky = 0; ky < g.kernel_h; ++ky) {
-    const int iy = iy0 + ky;
-    if (iy < 0 || iy >= g.in_h) continue;
-    for (int kx = 0; kx < g.kernel_w; ++kx) {
-      const int ix = ix0 + kx;
-      if (ix < 0 || ix >= g.in_w) continue;
-      const __m512 wv = _mm512_maskz_loadu_ps(mask, weights_c0 + (size_t(ky) * g.kernel_w + kx) * channels);
-      const __m512 xv = _mm512_maskz_loadu_ps(mask, input_c0 + (size_t(iy) * g.in_w + ix) * channels);
-      acc = _mm512_fmadd_ps(xv, wv, acc);
-    }
-  }
-  _mm512_mask_storeu_ps(out, mask, activate(acc, act));
-}
-
-// The per-pixel fallback: any kernel size, every tap checked.
-FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
-                                                      const float* weights, const float* bias,
-                                                      Activation act, float* out_row, int oy) {
-  const int channels = g.out_c;
-  for (int c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 mask = tail_mask(channels - c0);
-    for (int ox = 0; ox < g.out_w; ++ox)
-      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
-                      out_row + size_t(ox) * channels + c0);
-  }
-}
-
-// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
-struct Depthwise3x3 {
-  static constexpr bool kPairRows = true;
-  template <int NP>
-  FEATX_TARGET_AVX512 static void run_pair(const ConvGeometry& g, const float* input, int iy0,
-                                           int ix0, const float* weights, const float* bias,
-                                           Activation act, float* out0, float* out1) {
-    depthwise3x3_run_pair<NP>(g, input, iy0, ix0, weights, bias, act, out0, out1);
-  }
-  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
-  FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
-                                  const float* weights, const float* bias, Activation act,
-                                  float* out) {
-    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
-  }
-  FEATX_TARGET_AVX512 static void pixel_row(const ConvGeometry& g, const float* input,
-                                        const float* weights, const float* bias, Activation act,
-                                        float* out_row, int oy) {
-    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
-  }
-};
-
-inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
-                      const float* bias, Activation act, float* output, int row_begin,
-                      int row_end) {
-  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#pragma GCC diagnostic pop
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
-// ---- end featx/kernels/depthwise_avx512.hpp ----
-// ---- begin featx/kernels/pool_avx2.hpp ----
-// featx/kernels/pool_avx2.hpp: global average and max pooling, AVX2, 8
-// channels per step, masked channel tail. Same arithmetic as pool_avx512:
-// the average sums widened doubles in pixel order (bit-identical to
-// global_avg_pool_ref), the max is `in > acc ? in : acc`.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
-
-#include <cstddef>
-
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-namespace featx {
-namespace avx2 {
-
-FEATX_TARGET_AVX2 inline void global_avg_pool(const float* input, size_t pixels, int channels,
-                                              float* output) {
-  const __m256d count = _mm256_set1_pd(double(pixels));
-  for (int c0 = 0; c0 < channels; c0 += 8) {
-    const __m256i mask = tail_mask(channels - c0);
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-    for (size_t p = 0; p < pixels; ++p) {
-      const __m256 v = _mm256_maskload_ps(input + p * size_t(channels) + c0, mask);
-      lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-      hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    }
-    const __m128 mean_lo = _mm256_cvtpd_ps(_mm256_div_pd(lo, count));
-    const __m128 mean_hi = _mm256_cvtpd_ps(_mm256_div_pd(hi, count));
-    _mm256_maskstore_ps(output + c0, mask, _mm256_set_m128(mean_hi, mean_lo));
-  }
-}
-
-FEATX_TARGET_AVX2 inline void global_max_pool(const float* input, size_t pixels, int channels,
-                                              float* output) {
-  for (int c0 = 0; c0 < channels; c0 += 8) {
-    const __m256i mask = tail_mask(channels - c0);
-    __m256 acc = _mm256_maskload_ps(input + c0, mask);
-    for (size_t p = 1; p < pixels; ++p)
-      acc = _mm256_max_ps(_mm256_maskload_ps(input + p * size_t(channels) + c0, mask), acc);
-    _mm256_maskstore_ps(output + c0, mask, acc);
-  }
-}
-
-}  // namespace avx2
-}  // namespace featx
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
-// ---- end featx/kernels/pool_avx2.hpp ----
-// ---- begin featx/kernels/pool_avx512.hpp ----
-// featx/kernels/pool_avx512.hpp: global average and max pooling, AVX-512,
-// 16 channels per step, masked channel tail.
-//
-// The average widens each float to double and sums the pixels in order,
-// as global_avg_pool_ref does, so the feature vector is bit-identical to
-// the reference's on every ISA (and so to AVX2's and NEON's). The max keeps
-// the reference's NaN behaviour: max_ps(in, acc) is `in > acc ? in : acc`.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
-
-#include <cstddef>
-
-
-#ifdef FEATX_HAVE_X86_SIMD
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-namespace featx {
-namespace avx512 {
-
-FEATX_TARGET_AVX512 inline void global_avg_pool(const float* input, size_t pixels, int channels,
-                                                float* output) {
-  const __m512d count = _mm512_set1_pd(double(pixels));
-  for (int c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 mask = tail_mask(channels - c0);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (size_t p = 0; p < pixels; ++p) {
-      const __m512 v = _mm512_maskz_loadu_ps(mask, input + p * size_t(channels) + c0);
-      lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-      hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
-    }
-    const __m256 mean_lo = _mm512_cvtpd_ps(_mm512_div_pd(lo, count));
-    const __m256 mean_hi = _mm512_cvtpd_ps(_mm512_div_pd(hi, count));
-    const __m512 mean = _mm512_insertf32x8(_mm512_castps256_ps512(mean_lo), mean_hi, 1);
-    _mm512_mask_storeu_ps(output + c0, mask, mean);
-  }
-}
-
-FEATX_TARGET_AVX512 inline void global_max_pool(const float* input, size_t pixels, int channels,
-                                                float* output) {
-  for (int c0 = 0; c0 < channels; c0 += 16) {
-    const __mmask16 mask = tail_mask(channels - c0);
-    __m512 acc = _mm512_maskz_loadu_ps(mask, input + c0);
-    for (size_t p = 1; p < pixels; ++p)
-      acc = _mm512_max_ps(_mm512_maskz_loadu_ps(mask, input + p * size_t(channels) + c0), acc);
-    _mm512_mask_storeu_ps(output + c0, mask, acc);
-  }
-}
-
-}  // namespace avx512
-}  // namespace featx
-
-#pragma GCC diagnostic pop
-
-#endif  // FEATX_HAVE_X86_SIMD
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
-// ---- end featx/kernels/pool_avx512.hpp ----
-#endif
-#ifdef FEATX_HAVE_NEON
-// ---- begin featx/kernels/conv_neon.hpp ----
-// featx/kernels/conv_neon.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// NEON (aarch64): the walk of conv_tiled.hpp with every pixel through the
-// im2col patch path and the 5x16 tile of pointwise_neon (no direct tile
-// yet: NEON speed is not measured on hardware here).
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
-
-// ---- begin featx/kernels/conv_tiled.hpp ----
-// featx/kernels/conv_tiled.hpp: the walk over a full KxK convolution (the
-// stem) shared by the SIMD kernels; each ISA supplies its register tiles.
-//
-// Weights [kh][kw][in][out] are a [kh*kw*in][out] matrix packed in panels.
-// Interior pixels, whose whole window is inside the input, read their
-// inputs straight from the image: a window row is kw*in contiguous floats
-// in NHWC, so matrix row k is tap (ky, i) at origin + ky * row_step + i.
-// Border pixels are gathered into a zero-padded patch matrix on the stack
-// (im2col; adding 0 * w leaves a float sum unchanged) and multiplied by
-// the 1x1 tile. Both paths run the same FMA chain over k, so a pixel's
-// value does not depend on which path computed it.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-
-#include <cstddef>
-
-// ---- begin featx/kernels/conv_interior.hpp ----
-// featx/kernels/conv_interior.hpp: which taps of a KxK window fall inside
-// the input, so SIMD kernels can run the interior of a row without a bounds
-// check per tap and leave only the padded border to a careful path.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-
-
-namespace featx {
-
-// Output columns [begin, end) whose kernel_w taps are all inside the input.
-struct ColumnRange {
-  int begin = 0, end = 0;
-};
-
-inline ColumnRange interior_columns(const ConvGeometry& g) {
-  ColumnRange r;
-  r.begin = (g.pad_left + g.stride - 1) / g.stride;  // first ox with ox*s - pad >= 0
-  const int last_start = g.in_w - g.kernel_w + g.pad_left;  // ox*s <= this
-  r.end = last_start < 0 ? 0 : last_start / g.stride + 1;
-  if (r.end > g.out_w) r.end = g.out_w;
-  if (r.begin > r.end) r.begin = r.end;
-  return r;
-}
-
-// Kernel rows [begin, end) inside the input for output row oy.
-struct TapRange {
-  int begin = 0, end = 0;
-};
-
-inline TapRange inside_rows(const ConvGeometry& g, int oy) {
-  const int iy0 = oy * g.stride - g.pad_top;
-  TapRange r;
-  r.begin = iy0 < 0 ? -iy0 : 0;
-  r.end = g.in_h - iy0 < g.kernel_h ? g.in_h - iy0 : g.kernel_h;
-  if (r.end < r.begin) r.end = r.begin;
-  return r;
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
-// ---- end featx/kernels/conv_interior.hpp ----
-// ---- begin featx/kernels/gemm_tiling.hpp ----
-// featx/kernels/gemm_tiling.hpp: the walk over register tiles shared by
-// every ISA's 1x1 conv, so the loop order and the pixel split live once.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-
-#include <cstddef>
-
-
-namespace featx {
-
-// Calls tile(first_pixel, pixels, first_channel, channels) for every tile
-// of at most MR pixels x NR channels covering [pixel_begin, pixel_end) x
-// [n_begin, n_end). Column panels are the outer loop, so one panel of
-// weights is reused from L1/L2 by every pixel tile instead of streaming all
-// weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
-// Pixels are spread evenly over the tiles (49 = 10+10+10+10+9 with MR = 12,
-// not 4 x 12 + 1): a 1-pixel tile costs nearly as much as a full one. Which
-// tile computes a pixel never changes its value (each output is one FMA
-// chain over k).
-template <int MR, int NR, typename Tile>
-inline void for_each_gemm_tile(size_t pixel_begin, size_t pixel_end, int n_begin, int n_end,
-                               Tile&& tile) {
-  const size_t pixels = pixel_end - pixel_begin;
-  const size_t tiles = (pixels + MR - 1) / MR;
-  if (tiles == 0) return;
-  // The first `larger` tiles take one pixel more; no division per tile (a
-  // 64-bit divide is ~40+ cycles, and a K = 16 tile is only ~200).
-  const int base = int(pixels / tiles);
-  const size_t larger = pixels % tiles;
-  for (int n0 = n_begin; n0 < n_end; n0 += NR) {
-    const int n = n_end - n0 < NR ? n_end - n0 : NR;
-    size_t p = pixel_begin;
-    for (size_t t = 0; t < tiles; ++t) {
-      const int m = base + (t < larger ? 1 : 0);
-      tile(p, m, n0, n);
-      p += size_t(m);
-    }
-  }
-}
-
-// An ISA's register tile behind a run-time row count: m (1..MR) rows of a
-// [rows][k] input x n (1..NR) channels of the packed panel, fused bias,
-// activation and optional residual (each ISA's pointwise_rows).
-using GemmRows = void (*)(int m, const float* input, int k, const float* panel, int out_c,
-                          const float* bias, Activation act, const float* residual,
-                          float* output, int n);
-
-// A whole 1x1 conv (pointwise_ref's contract, n_begin a multiple of
-// kPanelWidth) on an ISA's tile. The tile carries the ISA's target
-// attribute; this walk holds no vector values.
-template <int MR, int NR>
-inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                            const float* weights, const float* bias, int out_c, Activation act,
-                            const float* residual, float* output, int n_begin, int n_end,
-                            GemmRows rows) {
-  for_each_gemm_tile<MR, NR>(
-      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
-        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
-             bias ? bias + n0 : nullptr, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
-             output + p * size_t(out_c) + n0, n);
-      });
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
-// ---- end featx/kernels/gemm_tiling.hpp ----
-// ---- begin featx/kernels/im2col.hpp ----
-// featx/kernels/im2col.hpp: gathers the receptive fields of a few output
-// pixels of one row into a [pixels][kh*kw*in] patch matrix, zero where the
-// field falls into TF SAME padding. Shared by every ISA's full conv.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-
-#include <cstring>
-
-
-namespace featx {
-
-// Patch matrices live on the stack: 8 pixels x 1024 floats = 32 KiB at most.
-constexpr int kIm2colMaxDepth = 1024;
-
-inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int ox0, int count,
-                          float* patches) {
-  const int depth = g.kernel_h * g.kernel_w * g.in_c;
-  const int span = g.kernel_w * g.in_c;  // one kernel row: contiguous in NHWC input
-  for (int px = 0; px < count; ++px) {
-    float* dst = patches + size_t(px) * depth;
-    const int ix0 = (ox0 + px) * g.stride - g.pad_left;
-    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
-    for (int ky = 0; ky < g.kernel_h; ++ky, dst += span) {
-      const int iy = oy * g.stride - g.pad_top + ky;
-      if (iy < 0 || iy >= g.in_h) {
-        for (int i = 0; i < span; ++i) dst[i] = 0.0f;
-        continue;
-      }
-      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
-      if (columns_inside && span == 9) {  // the 3x3 RGB stem
-        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
-      } else if (columns_inside) {
-        std::memcpy(dst, src, sizeof(float) * size_t(span));
-      } else {
-        for (int kx = 0; kx < g.kernel_w; ++kx) {
-          const int ix = ix0 + kx;
-          const bool inside = ix >= 0 && ix < g.in_w;
-          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
-        }
-      }
-    }
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
-// ---- end featx/kernels/im2col.hpp ----
-
-namespace featx {
-
-// m interior pixels x n channels read from the image (origin: the first
-// pixel's window corner; pixel_step / row_step: floats to the next pixel's
-// window / the next kernel row; span = kw * in).
-using DirectRows = void (*)(int m, const float* origin, size_t pixel_step, size_t row_step,
-                            int kernel_h, int span, const float* panel, int out_c,
-                            const float* bias, Activation act, float* output, int n);
-
-// Output rows [row_begin, row_end) with MR x NR tiles; gathered_rows
-// multiplies a patch matrix (the ISA's pointwise_rows). The tiles carry the
-// ISA's target attribute; this walk holds no vector values. Without
-// direct_rows every pixel goes through the patch path.
-template <int MR, int NR>
-inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float* weights,
-                         const float* bias, Activation act, float* output, int row_begin,
-                         int row_end, GemmRows gathered_rows, DirectRows direct_rows) {
-  const int depth = g.kernel_h * g.kernel_w * g.in_c;
-  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
-    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
-    return;
-  }
-  const int span = g.kernel_w * g.in_c;
-  const size_t pixel_step = size_t(g.stride) * size_t(g.in_c), row_step = size_t(g.in_w) * size_t(g.in_c);
-  const ColumnRange inner_columns = interior_columns(g);
-  alignas(64) float patches[MR * kIm2colMaxDepth];
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    const int iy0 = oy * g.stride - g.pad_top;
-    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
-    const ColumnRange inner =
-        rows_inside && direct_rows ? inner_columns : ColumnRange{g.out_w, g.out_w};
-    float* out_row = output + size_t(oy) * size_t(g.out_w) * size_t(g.out_c);
-    auto gathered = [&](int begin, int end) {
-      for (int ox0 = begin; ox0 < end; ox0 += MR) {
-        const int m = end - ox0 < MR ? end - ox0 : MR;
-        im2col_pixels(g, input, oy, ox0, m, patches);
-        for (int n0 = 0; n0 < g.out_c; n0 += NR)
-          gathered_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
-                        act, nullptr, out_row + size_t(ox0) * g.out_c + n0,
-                        g.out_c - n0 < NR ? g.out_c - n0 : NR);
-      }
-    };
-    gathered(0, inner.begin);
-    const float* row_origin = input + size_t(iy0 < 0 ? 0 : iy0) * row_step;
-    for_each_gemm_tile<MR, NR>(
-        size_t(inner.begin), size_t(inner.end), 0, g.out_c, [&](size_t ox, int m, int n0, int n) {
-          direct_rows(m, row_origin + size_t(int(ox) * g.stride - g.pad_left) * g.in_c,
-                      pixel_step, row_step, g.kernel_h, span, packed_panel(weights, depth, n0),
-                      g.out_c, bias + n0, act, out_row + ox * size_t(g.out_c) + n0, n);
-        });
-    gathered(inner.end, g.out_w);
-  }
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
-// ---- end featx/kernels/conv_tiled.hpp ----
-// ---- begin featx/kernels/pointwise_neon.hpp ----
-// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (aarch64), up to
-// 5 pixels x 16 channels (one weight panel) per register tile: 20
-// accumulators + 4 weight vectors + 5 inputs fit the 32 q registers (6 x 16
-// made GCC 12 spill two accumulators inside the k loop).
-//
-// Same contract as pointwise_ref (input [pixels][in_c], weights packed in
-// 16-column panels, fused bias, activation, optional residual) and the same
-// accumulation order as the x86 kernels: each output starts at its bias,
-// takes one fused multiply-add per k in order, then the residual, then the
-// activation. NEON has no masked loads, so the last n % 4 channels of a
-// panel run a scalar std::fma chain (bit-identical to a vector lane):
-// nothing is read or written outside the caller's channel range.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
-
-#include <cmath>
-#include <cstddef>
-
-
-#ifdef FEATX_HAVE_NEON
-
-namespace featx {
-namespace neon {
-
-inline float32x4_t activate(float32x4_t v, Activation act) {
-  if (act == Activation::none) return v;
-  v = vmaxq_f32(v, vdupq_n_f32(0.0f));
-  if (act == Activation::relu6) v = vminq_f32(v, vdupq_n_f32(6.0f));
-  return v;
-}
-
-// Through the vector path so tail channels get exactly the lanes' semantics
-// (FMAX/FMIN on NaN and signed zero).
-inline float activate(float x, Activation act) {
-  return vgetq_lane_f32(activate(vdupq_n_f32(x), act), 0);
-}
-
-// MR pixels x 4*NV channels, all full vectors.
-template <int MR, int NV>
-inline void pointwise_tile_vec(const float* input, int in_c, const float* panel, int out_c,
-                               const float* bias, Activation act, const float* residual,
-                               float* output) {
-  float32x4_t acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)  // bias null: continue the chains of an earlier K chunk
-      acc[r][v] = vld1q_f32(bias ? bias + 4 * v : output + size_t(r) * out_c + 4 * v);
-  const float* w = panel;
-  for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
-    float32x4_t wv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) wv[v] = vld1q_f32(w + 4 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const float a = input[size_t(r) * in_c + k];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = vfmaq_n_f32(acc[r][v], wv[v], a);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float32x4_t x = acc[r][v];
-      if (residual) x = vaddq_f32(x, vld1q_f32(residual + size_t(r) * out_c + 4 * v));
-      vst1q_f32(output + size_t(r) * out_c + 4 * v, activate(x, act));
-    }
-  }
-}
-
-// MR pixels x n < 4 channels: the same chain per output, in scalar code.
-template <int MR>
-inline void pointwise_tile_tail(const float* input, int in_c, const float* panel, int out_c,
-                                const float* bias, Activation act, const float* residual,
-                                float* output, int n) {
-  for (int r = 0; r < MR; ++r) {
-    const float* in = input + size_t(r) * in_c;
-    for (int j = 0; j < n; ++j) {
-      float acc = bias ? bias[j] : output[size_t(r) * out_c + j];
-      const float* w = panel + j;
-      for (int k = 0; k < in_c; ++k, w += kPanelWidth) acc = std::fma(in[k], *w, acc);
-      if (residual) acc += residual[size_t(r) * out_c + j];
-      output[size_t(r) * out_c + j] = activate(acc, act);
-    }
-  }
-}
-
-// MR pixels x n channels, 1 <= n <= 16, of one panel. input points at the
-// tile's first pixel, bias/residual/output at its first channel.
-template <int MR>
-inline void pointwise_tile(const float* input, int in_c, const float* panel, int out_c,
-                           const float* bias, Activation act, const float* residual,
-                           float* output, int n) {
-  const int full = n & ~3;
-  switch (full / 4) {
-    case 4: pointwise_tile_vec<MR, 4>(input, in_c, panel, out_c, bias, act, residual, output); break;
-    case 3: pointwise_tile_vec<MR, 3>(input, in_c, panel, out_c, bias, act, residual, output); break;
-    case 2: pointwise_tile_vec<MR, 2>(input, in_c, panel, out_c, bias, act, residual, output); break;
-    case 1: pointwise_tile_vec<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output); break;
-    default: break;
-  }
-  if (n > full)
-    pointwise_tile_tail<MR>(input, in_c, panel + full, out_c, bias ? bias + full : nullptr, act,
-                            residual ? residual + full : nullptr, output + full, n - full);
-}
-
-constexpr int kPointwiseMR = 5, kPointwiseNR = kPanelWidth;
-
-// The one switch from a run-time pixel count (1..5) to a tile.
-inline void pointwise_rows(int m, const float* input, int in_c, const float* panel, int out_c,
-                           const float* bias, Activation act, const float* residual,
-                           float* output, int n) {
-  switch (m) {
-    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
-  }
-}
-
-// n_begin must be a multiple of kPanelWidth.
-inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
-                      const float* weights, const float* bias, int out_c, Activation act,
-                      const float* residual, float* output, int n_begin, int n_end) {
-  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
-                                              out_c, act, residual, output, n_begin, n_end,
-                                              pointwise_rows);
-}
-
-}  // namespace neon
-}  // namespace featx
-
-#endif  // FEATX_HAVE_NEON
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
-// ---- end featx/kernels/pointwise_neon.hpp ----
-
-#ifdef FEATX_HAVE_NEON
-
-namespace featx {
-namespace neon {
-
-inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
-                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
-  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
-                                           row_end, pointwise_rows, nullptr);
-}
-
-}  // namespace neon
-}  // namespace featx
-
-#endif  // FEATX_HAVE_NEON
-#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
-// ---- end featx/kernels/conv_neon.hpp ----
-// ---- begin featx/kernels/depthwise_neon.hpp ----
-// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON (aarch64),
-// 8 channels (two vectors) per group, then one 4-channel vector, then a
-// scalar tail; fused bias and activation, TF SAME padding.
-//
-// For 3x3 (every MobileNetV2 depthwise layer) the nine weight vectors of a
-// channel group stay in registers (18 of 32 for two vectors) while the kernel
-// walks a row of output pixels. Taps are accumulated in (ky, kx) order from
-// the bias, skipping padding, like depthwise_ref; the < 4 tail channels use
-// std::fma in the same order, so nothing is read or written past `channels`.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
-
-#include <cmath>
-
-
-#ifdef FEATX_HAVE_NEON
-
-namespace featx {
-namespace neon {
-
-// One output row, channels [c0, c0 + 4*NV).
-template <int NV>
-inline void depthwise_row_vec(const ConvGeometry& g, const float* input, const float* weights,
-                              const float* bias, Activation act, float* out_row, int oy, int c0) {
-  const int channels = g.out_c;
-  const size_t in_row = size_t(g.in_w) * channels;
-  const int iy0 = oy * g.stride - g.pad_top;
-  float32x4_t b[NV];
-  for (int v = 0; v < NV; ++v) b[v] = vld1q_f32(bias + c0 + 4 * v);
-  if (g.kernel_h == 3 && g.kernel_w == 3) {
-    float32x4_t w[9][NV];
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t)
-      for (int v = 0; v < NV; ++v) w[t][v] = vld1q_f32(weights + size_t(t) * channels + c0 + 4 * v);
-    for (int ox = 0; ox < g.out_w; ++ox) {
-      const int ix0 = ox * g.stride - g.pad_left;
-      float32x4_t acc[NV];
-      for (int v = 0; v < NV; ++v) acc[v] = b[v];
-#pragma GCC unroll 3
-      for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        if (iy < 0 || iy >= g.in_h) continue;
-        const float* row = input + size_t(iy) * in_row + c0;
-#pragma GCC unroll 3
-        for (int kx = 0; kx < 3; ++kx) {
-          const int ix = ix0 + kx;
-          if (ix < 0 || ix >= g.in_w) continue;
-          const float* px = row + size_t(ix) * channels;
-          for (int v = 0; v < NV; ++v) acc[v] = vfmaq_f32(acc[v], vld1q_f32(px + 4 * v), w[ky * 3 + kx][v]);
-        }
-      }
-      float* out = out_row + size_t(ox) * channels + c0;
-      for (int v = 0; v < NV; ++v) vst1q_f32(out + 4 * v, activate(acc[v], act));
-    }
-    return;
-  }
-  for (int ox = 0; ox < g.out_w; ++ox) {
-    const int ix0 = ox * g.stride - g.pad_left;
-    float32x4_t acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = b[v];
-    for (int ky = 0; ky < g.kernel_h; ++ky) {
-      const int iy = iy0 + ky;
-      if (iy < 0 || iy >= g.in_h) continue;
-      for (int kx = 0; kx < g.kernel_w; ++kx) {
-        const int ix = ix0 + kx;
-        if (ix < 0 || ix >= g.in_w) continue;
-        const float* px = input + size_t(iy) * in_row + size_t(ix) * channels + c0;
-        const float* wt = weights + (size_t(ky) * g.kernel_w + kx) * channels + c0;
-        for (int v = 0; v < NV; ++v) acc[v] = vfmaq_f32(acc[v], vld1q_f32(px + 4 * v), vld1q_f32(wt + 4 * v));
-      }
-    }
-    float* out = out_row + size_t(ox) * channels + c0;
-    for (int v = 0; v < NV; ++v) vst1q_f32(out + 4 * v, activate(acc[v], act));
-  }
-}
-
-// One output row, channels [c0, c0 + n) with n < 4, same order in scalar code.
-inline void depthwise_row_tail(const ConvGeometry& g, const float* input, const float* weights,
-                               const float* bias, Activation act, float* out_row, int oy, int c0,
-                               int n) {
-  const int channels = g.out_c;
-  const int iy0 = oy * g.stride - g.pad_top;
-  for (int ox = 0; ox < g.out_w; ++ox) {
-    const int ix0 = ox * g.stride - g.pad_left;
-    for (int c = c0; c < c0 + n; ++c) {
-      float acc = bias[c];
-      for (int ky = 0; ky < g.kernel_h; ++ky) {
-        const int iy = iy0 + ky;
-        if (iy < 0 || iy >= g.in_h) continue;
-        for (int kx = 0; kx < g.kernel_w; ++kx) {
-          const int ix = ix0 + kx;
-          if (ix < 0 || ix >= g.in_w) continue;
-          acc = std::fma(input[(size_t(iy) * g.in_w + ix) * channels + c],
-                         weights[(size_t(ky) * g.kernel_w + kx) * channels + c], acc);
-        }
-      }
-      out_row[size_t(ox) * channels + c] = activate(acc, act);
-    }
-  }
-}
-
-inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
-                      const float* bias, Activation act, float* output, int row_begin,
-                      int row_end) {
-  const int channels = g.out_c;
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    float* out_row = output + size_t(oy) * g.out_w * channels;
-    int c0 = 0;
-    for (; c0 + 8 <= channels; c0 += 8)
-      depthwise_row_vec<2>(g, input, weights, bias, act, out_row, oy, c0);
-    if (c0 + 4 <= channels) {
-      depthwise_row_vec<1>(g, input, weights, bias, act, out_row, oy, c0);
-      c0 += 4;
-    }
-    if (c0 < channels) depthwise_row_tail(g, input, weights, bias, act, out_row, oy, c0, channels - c0);
-  }
-}
-
-}  // namespace neon
-}  // namespace featx
-
-#endif  // FEATX_HAVE_NEON
-#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
-// ---- end featx/kernels/depthwise_neon.hpp ----
-// ---- begin featx/kernels/pool_neon.hpp ----
-// featx/kernels/pool_neon.hpp: global average and max pooling, NEON, 4
-// channels per step, the last channels % 4 in scalar code. Same arithmetic
-// as pool_avx512: the average sums widened doubles in pixel order
-// (bit-identical to global_avg_pool_ref), the max is `in > acc ? in : acc`.
-#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
-#define FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
-
-#include <cstddef>
-
-
-#ifdef FEATX_HAVE_NEON
-
-namespace featx {
-namespace neon {
-
-inline void global_avg_pool(const float* input, size_t pixels, int channels, float* output) {
-  const float64x2_t count = vdupq_n_f64(double(pixels));
-  int c0 = 0;
-  for (; c0 + 4 <= channels; c0 += 4) {
-    float64x2_t lo = vdupq_n_f64(0.0), hi = vdupq_n_f64(0.0);
-    for (size_t p = 0; p < pixels; ++p) {
-      const float32x4_t v = vld1q_f32(input + p * size_t(channels) + c0);
-      lo = vaddq_f64(lo, vcvt_f64_f32(vget_low_f32(v)));
-      hi = vaddq_f64(hi, vcvt_high_f64_f32(v));
-    }
-    const float32x2_t mean_lo = vcvt_f32_f64(vdivq_f64(lo, count));
-    vst1q_f32(output + c0, vcvt_high_f32_f64(mean_lo, vdivq_f64(hi, count)));
-  }
-  for (; c0 < channels; ++c0) {
-    double acc = 0.0;
-    for (size_t p = 0; p < pixels; ++p) acc += input[p * size_t(channels) + c0];
-    output[c0] = float(acc / double(pixels));
-  }
-}
-
-inline void global_max_pool(const float* input, size_t pixels, int channels, float* output) {
-  int c0 = 0;
-  for (; c0 + 4 <= channels; c0 += 4) {
-    float32x4_t acc = vld1q_f32(input + c0);
-    for (size_t p = 1; p < pixels; ++p) {
-      const float32x4_t v = vld1q_f32(input + p * size_t(channels) + c0);
-      acc = vbslq_f32(vcgtq_f32(v, acc), v, acc);  // in > acc ? in : acc (NaN keeps acc)
-    }
-    vst1q_f32(output + c0, acc);
-  }
-  for (; c0 < channels; ++c0) {
-    float acc = input[c0];
-    for (size_t p = 1; p < pixels; ++p)
-      if (input[p * size_t(channels) + c0] > acc) acc = input[p * size_t(channels) + c0];
-    output[c0] = acc;
-  }
-}
-
-}  // namespace neon
-}  // namespace featx
-
-#endif  // FEATX_HAVE_NEON
-#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
-// ---- end featx/kernels/pool_neon.hpp ----
-#endif
-
-namespace featx {
-
-// Full conv weights packed as a [kh*kw*in][out] matrix; depthwise [kh][kw][c].
-using ConvKernel = void (*)(const ConvGeometry&, const float* input, const float* weights,
-                            const float* bias, Activation, float* output, int row_begin,
-                            int row_end);
-// weights: packed (packed_weights.hpp); n_begin a multiple of kPanelWidth.
-// bias null: each output starts from the value already in `output` instead
-// of its bias, so a K split into chunks (weights packed per chunk) continues
-// the same chain: bias and activation with the first / last chunk only give
-// the unsplit result, bit for bit on the float ISAs.
-using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t pixel_end,
-                                 int in_c, const float* weights, const float* bias, int out_c,
-                                 Activation, const float* residual, float* output,
-                                 int n_begin, int n_end);
-
-// input [pixels][channels] -> output [channels].
-using PoolKernel = void (*)(const float* input, size_t pixels, int channels, float* output);
-
-struct KernelSet {
-  Isa isa = Isa::scalar;
-  ConvKernel conv2d = conv2d_ref;
-  ConvKernel depthwise = depthwise_ref;
-  PointwiseKernel pointwise = pointwise_ref;
-  PoolKernel avg_pool = global_avg_pool_ref;
-  PoolKernel max_pool = global_max_pool_ref;
-};
-
-// The kernels for `isa`, or the scalar references when it is not available.
-inline KernelSet kernel_set(Isa isa) {
-  KernelSet k;
-  if (!isa_supported(isa)) return k;
-#ifdef FEATX_HAVE_X86_SIMD
-  if (isa == Isa::avx512) return KernelSet{isa, avx512::conv2d, avx512::depthwise, avx512::pointwise,
-                                          avx512::global_avg_pool, avx512::global_max_pool};
-  if (isa == Isa::avx2) return KernelSet{isa, avx2::conv2d, avx2::depthwise, avx2::pointwise,
-                                        avx2::global_avg_pool, avx2::global_max_pool};
-#endif
-#ifdef FEATX_HAVE_NEON
-  if (isa == Isa::neon) return KernelSet{isa, neon::conv2d, neon::depthwise, neon::pointwise,
-                                        neon::global_avg_pool, neon::global_max_pool};
-#endif
-  return k;
-}
-
-}  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
-// ---- end featx/kernels/kernel_set.hpp ----
-// ---- begin featx/model.hpp ----
-// featx/model.hpp: an immutable, verified MobileNetV2 with batch norm folded.
-//
-// Loading checks, in order: the file exists and is non-empty; the FlatBuffers
-// identifier "FTX1"; the FlatBuffers verifier (bounds of every table and
-// vector); the format version; the CRC-32C of the payload; then the network's
-// own consistency (channel counts chain, weight vector sizes match their
-// shapes, strides and kernel sizes in range). Only then is batch norm folded:
-//   w' = w * gamma / sqrt(var + eps),  b' = beta + (b - mean) * gamma / sqrt(var + eps)
-// computed in double and rounded once to float. The folded copies are the
-// only weight copies made; `folded_bytes()` reports their size.
-//
-// A prepacked file (format version 3, export_weights.py --prepacked) carries
-// the weights already folded and packed; they are used in place, from the
-// mapped file or the caller's embedded array, and folded_bytes() is 0
-// (docs/embedded.md).
-//
-// A Model is immutable after load and safe to share between threads; each
-// thread runs its own Extractor over it.
-#ifndef FEATX_SINGLE_FEATX_MODEL_HPP_
-#define FEATX_SINGLE_FEATX_MODEL_HPP_
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <memory>
-#include <string>
-#include <vector>
-
-// ---- begin featx/crc32c.hpp ----
-// featx/crc32c.hpp: CRC-32C (Castagnoli), the checksum of a model's payload.
-//
-// x86 CPUs with SSE4.2 have a CRC-32C instruction (three interleaved chains,
-// about 20 GB/s from cache; the table took 10 ms of a 20 ms load); it is
-// chosen at run time like the SIMD kernels. Elsewhere, table-driven
-// slicing by 8 (about 1 GB/s). The polynomial is the reflected 0x82F63B78;
-// check value of "123456789" is 0xE3069283. Both paths are tested against
-// each other.
-#ifndef FEATX_SINGLE_FEATX_CRC32C_HPP_
-#define FEATX_SINGLE_FEATX_CRC32C_HPP_
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
 
 namespace featx {
 namespace detail {
@@ -3052,6 +466,72 @@ inline void dense_ref(const float* input, int inputs, const float* weights, cons
 #include <cstdint>
 #include <utility>
 
+// ---- begin featx/detail/allocator_hooks.hpp ----
+// featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
+//
+// featx allocates raw memory in two places: the 64-byte aligned buffers of
+// CacheAlignedAllocator (packed weights, activations) and, where there is no
+// mmap, the model's weight arena. Both go through these hooks, so an
+// embedder can route them to its own allocator. Define them before
+// including any featx header, and the same way in every translation unit
+// (they change inline functions: differing definitions break the ODR):
+//
+//   FEATX_ALIGNED_ALLOC(alignment, bytes)  default std::aligned_alloc; bytes is
+//                                          a non-zero multiple of alignment (64)
+//   FEATX_FREE(ptr)                        default std::free; releases what any
+//                                          hook returned, so define it with
+//                                          FEATX_ALIGNED_ALLOC (both or neither)
+//   FEATX_MALLOC(bytes), FEATX_REALLOC(ptr, bytes)
+//                                          optional, together; they and
+//                                          FEATX_FREE become stb_image's
+//                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
+//
+// Not covered: std::vector / std::string (operator new: replace it globally
+// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG) and the
+// mmap paths (model files, the weight arena on Linux, large JPEG buffers).
+#ifndef FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+// FEATX_FREE releases what every hook returns: the pairs come together.
+#if defined(FEATX_ALIGNED_ALLOC) != defined(FEATX_FREE)
+#error "featx: define FEATX_ALIGNED_ALLOC and FEATX_FREE together"
+#endif
+#if defined(FEATX_MALLOC) != defined(FEATX_REALLOC) || (defined(FEATX_MALLOC) && !defined(FEATX_FREE))
+#error "featx: FEATX_MALLOC needs FEATX_REALLOC, FEATX_ALIGNED_ALLOC and FEATX_FREE too"
+#endif
+
+#ifndef FEATX_ALIGNED_ALLOC
+#define FEATX_ALIGNED_ALLOC(alignment, bytes) std::aligned_alloc((alignment), (bytes))
+#endif
+#ifndef FEATX_FREE
+#define FEATX_FREE(ptr) std::free(ptr)
+#endif
+
+namespace featx {
+namespace detail {
+
+// An allocation a std::allocator must not return from failed: throws
+// std::bad_alloc as std::allocator does; without exceptions (-fno-exceptions)
+// it prints one line and aborts, as libstdc++'s containers do then.
+[[noreturn]] inline void allocation_failed(std::size_t bytes) {
+#if defined(__cpp_exceptions)
+  (void)bytes;
+  throw std::bad_alloc();
+#else
+  std::fprintf(stderr, "featx: out of memory allocating %zu bytes\n", bytes);
+  std::abort();
+#endif
+}
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
+// ---- end featx/detail/allocator_hooks.hpp ----
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FEATX_ASAN 1
@@ -3287,6 +767,115 @@ inline void run_dense_head(const std::vector<DenseLayer>& head, size_t last, boo
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_HEAD_HPP_
 // ---- end featx/head.hpp ----
+// ---- begin featx/kernels/activation.hpp ----
+// featx/kernels/activation.hpp: the clamps that follow a conv.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
+
+namespace featx {
+
+enum class Activation { none, relu6, relu };
+
+inline const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::relu6: return "relu6";
+    case Activation::relu: return "relu";
+    default: return "none";
+  }
+}
+
+
+// Applied to the accumulator before the one rounding to float; a clamp to 0
+// and 6 commutes with rounding, so this equals TF's round-then-clamp.
+template <typename T>
+inline T apply_activation(T x, Activation a) {
+  if (a == Activation::none) return x;
+  if (x < T(0)) x = T(0);  // also maps -0 and tiny negatives to +0, like TF
+  if (a == Activation::relu6 && x > T(6)) x = T(6);
+  return x;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_ACTIVATION_HPP_
+// ---- end featx/kernels/activation.hpp ----
+// ---- begin featx/kernels/packed_weights.hpp ----
+// featx/kernels/packed_weights.hpp: the layout the GEMM kernels read weights
+// in, made once at model load.
+//
+// A [rows][cols] weight matrix (a 1x1 conv's [in][out], or a full conv's
+// [kh*kw*in][out]) is cut into panels of kPanelWidth = 16 columns; each
+// panel is stored K-major, so a micro-kernel reads one panel as a single
+// contiguous, 64-byte aligned stream of rows (one cache line per row)
+// instead of striding through the whole matrix. The last panel is padded
+// with zero columns, so kernels never need masked weight loads. 16 columns
+// is one AVX-512 vector, two AVX2 vectors, four NEON vectors: one layout
+// serves every ISA, and the scalar references read it too.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
+
+#include <cstddef>
+#include <vector>
+
+
+namespace featx {
+
+constexpr int kPanelWidth = 16;
+
+// std::allocator with 64-byte alignment (a cache line, an AVX-512 vector),
+// through FEATX_ALIGNED_ALLOC / FEATX_FREE. Out of memory it throws
+// std::bad_alloc, or aborts with a message when exceptions are off.
+template <typename T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  static constexpr std::size_t kAlign = 64;
+  CacheAlignedAllocator() = default;
+  template <typename U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) {
+    if (n > (std::size_t(-1) - kAlign) / sizeof(T)) detail::allocation_failed(std::size_t(-1));
+    const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    void* p = FEATX_ALIGNED_ALLOC(kAlign, bytes == 0 ? kAlign : bytes);
+    if (!p) detail::allocation_failed(bytes);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) { FEATX_FREE(p); }
+  template <typename U>
+  bool operator==(const CacheAlignedAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheAlignedAllocator<U>&) const { return false; }
+};
+
+using AlignedFloats = std::vector<float, CacheAlignedAllocator<float>>;
+
+inline size_t padded_columns(int cols) {
+  return (size_t(cols) + kPanelWidth - 1) / kPanelWidth * kPanelWidth;
+}
+
+// Floats a packed [rows][cols] matrix occupies.
+inline size_t packed_floats(int rows, int cols) { return size_t(rows) * padded_columns(cols); }
+
+// Where element (row, col) of the logical matrix lives in the packed one.
+inline size_t packed_index(int rows, int row, int col) {
+  return (size_t(col / kPanelWidth) * size_t(rows) + size_t(row)) * kPanelWidth +
+         size_t(col % kPanelWidth);
+}
+
+// The panel that holds column `col` (a multiple of kPanelWidth).
+inline const float* packed_panel(const float* packed, int rows, int col) {
+  return packed + size_t(col / kPanelWidth) * size_t(rows) * kPanelWidth;
+}
+
+// Packs a row-major [rows][cols] matrix.
+inline AlignedFloats pack_weights(const float* matrix, int rows, int cols) {
+  AlignedFloats packed(packed_floats(rows, cols), 0.0f);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) packed[packed_index(rows, r, c)] = matrix[size_t(r) * size_t(cols) + size_t(c)];
+  return packed;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_PACKED_WEIGHTS_HPP_
+// ---- end featx/kernels/packed_weights.hpp ----
 // ---- begin featx/mapped_file.hpp ----
 // featx/mapped_file.hpp: read-only bytes of a file, memory-mapped where the
 // platform allows (POSIX), read into memory otherwise. Mapping lets weights
@@ -3334,15 +923,24 @@ class Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
+  // An error whose message is a string literal, made without allocating
+  // (run() reports with these: it allocates on no path).
+  static Status Literal(StatusCode code, const char* message) noexcept {
+    Status s;
+    s.code_ = code;
+    s.literal_ = message;
+    return s;
+  }
 
   bool ok() const { return code_ == StatusCode::ok; }
   explicit operator bool() const { return ok(); }
   StatusCode code() const { return code_; }
-  const std::string& message() const { return message_; }
+  std::string message() const { return literal_ ? std::string(literal_) : message_; }
 
  private:
   StatusCode code_ = StatusCode::ok;
   std::string message_;
+  const char* literal_ = nullptr;
 };
 
 inline Status invalid_argument(std::string m) { return Status(StatusCode::invalid_argument, std::move(m)); }
@@ -3414,16 +1012,23 @@ class ByteSource {
     return s;
   }
 
-  // Copies caller memory into 64-byte aligned storage: FlatBuffers needs 4,
-  // and a prepacked model's weights are used in place from it, in 64-byte
-  // aligned panels (a cache line, an AVX-512 vector).
-  static ByteSource copy(const void* data, size_t size) {
+  // Copies caller memory into 64-byte aligned storage (FEATX_ALIGNED_ALLOC):
+  // FlatBuffers needs 4, and a prepacked model's weights are used in place
+  // from it, in 64-byte aligned panels (a cache line, an AVX-512 vector).
+  static Status copy(const void* data, size_t size, const std::string& name, ByteSource* out) {
+    constexpr size_t kAlign = 64;
+    if (size > size_t(-1) - 2 * kAlign) return Status(StatusCode::internal, name + ": too large to copy");
+    const size_t bytes = (size + kAlign) / kAlign * kAlign;  // non-zero, whole lines
+    void* p = FEATX_ALIGNED_ALLOC(kAlign, bytes);
+    if (!p)
+      return Status(StatusCode::internal, name + ": out of memory copying " + std::to_string(size) + " bytes");
+    if (size) std::memcpy(p, data, size);
     ByteSource s;
-    s.owned_.resize((size + sizeof(Chunk) - 1) / sizeof(Chunk) + 1);
-    if (size) std::memcpy(s.owned_.data(), data, size);
-    s.data_ = reinterpret_cast<const uint8_t*>(s.owned_.data());
+    s.owned_ = p;
+    s.data_ = static_cast<const uint8_t*>(p);
     s.size_ = size;
-    return s;
+    *out = std::move(s);
+    return Status::Ok();
   }
 
   static Status open(const std::string& path, ByteSource* out) {
@@ -3463,8 +1068,7 @@ class ByteSource {
     bool failed = std::ferror(f) != 0;
     std::fclose(f);
     if (failed) return io_error(path + ": read error");
-    *out = copy(bytes.data(), bytes.size());
-    return Status::Ok();
+    return copy(bytes.data(), bytes.size(), path, out);
 #endif
   }
 
@@ -3473,23 +1077,23 @@ class ByteSource {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
     std::swap(mapped_, o.mapped_);
-    owned_.swap(o.owned_);
+    std::swap(owned_, o.owned_);
   }
   void release() {
 #ifdef FEATX_HAVE_MMAP
     if (mapped_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 #endif
+    if (owned_) FEATX_FREE(owned_);
+    owned_ = nullptr;
     data_ = nullptr;
     size_ = 0;
     mapped_ = false;
-    owned_.clear();
   }
 
-  struct alignas(64) Chunk { uint8_t b[64]; };
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;
-  std::vector<Chunk> owned_;
+  void* owned_ = nullptr;  // from copy(), released with FEATX_FREE
 };
 
 }  // namespace featx
@@ -9718,7 +7322,9 @@ class Model {
   // Copies `size` bytes from `data`; the caller may free them afterwards.
   static Status from_memory(const void* data, size_t size, const std::string& name,
                             std::shared_ptr<const Model>* out) {
-    return from_source(ByteSource::copy(data, size), name, out);
+    ByteSource bytes;
+    FEATX_RETURN_IF_ERROR(ByteSource::copy(data, size, name, &bytes));
+    return from_source(std::move(bytes), name, out);
   }
 
   // Uses `data` in place (e.g. an array embedded in the binary); it must stay
@@ -10312,9 +7918,2429 @@ class Model {
 #endif  // FEATX_SINGLE_FEATX_MODEL_HPP_
 // ---- end featx/model.hpp ----
 // ---- begin featx/plan.hpp ----
-// featx/plan.hpp: shapes and buffer layout for one input size.
+// featx/plan.hpp: everything a run needs, sized before anything runs.
 //
-// A Plan maps a Model and an input height x width to a list of conv steps,
+// The three steps an embedded caller sizes memory with (as TFLite Micro's
+// arena or ggml's plan/compute):
+//
+//   featx::PlanOptions o;  o.height = o.width = 224;  o.batch = 1;  o.threads = 1;
+//   featx::Plan plan;
+//   featx::Status st = featx::Plan::make(model, o, &plan);   // allocates: tables, chunk weights
+//   std::vector<unsigned char> workspace(plan.workspace_bytes());  // or a static buffer
+//   std::vector<float> out(plan.output_elements());
+//   st = featx::run(plan, images, 1, workspace.data(), workspace.size(),
+//                   out.data(), out.size());                  // run.hpp: no allocation
+//
+// workspace_bytes() is exact for a buffer of any alignment, and the same for
+// every run of the plan; output_elements() is batch() images' worth. A plan
+// made for a batch of B runs any 1..B images with the same bits per image.
+// A Plan is immutable and may be shared by threads, each with its own
+// workspace.
+#ifndef FEATX_SINGLE_FEATX_PLAN_HPP_
+#define FEATX_SINGLE_FEATX_PLAN_HPP_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin featx/chunked_block.hpp ----
+// featx/chunked_block.hpp: one block of a batch's grouped tail, a chunk of
+// its expanded channels at a time (see step_plan.hpp, chunked blocks).
+//
+// The chunk's weights are cut once, when a Plan is made: the depthwise taps
+// [kh * kw][chunk] and the project conv's rows of the chunk packed on their
+// own, so the kernels read them as a whole conv with K = chunk. Running a
+// chunked block then allocates nothing.
+#ifndef FEATX_SINGLE_FEATX_CHUNKED_BLOCK_HPP_
+#define FEATX_SINGLE_FEATX_CHUNKED_BLOCK_HPP_
+
+#include <algorithm>
+#include <vector>
+
+// ---- begin featx/kernels/kernel_set.hpp ----
+// featx/kernels/kernel_set.hpp: one function table per instruction set, so
+// the extractor picks kernels once and never branches on the ISA per layer.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
+
+// ---- begin featx/kernels/conv_ref.hpp ----
+// featx/kernels/conv_ref.hpp: full KxK convolution, scalar reference.
+//
+// NHWC input of one image, HWIO weights viewed as a [kh*kw*in][out] matrix
+// packed in panels (packed_weights.hpp), TF SAME padding, fused bias and
+// activation. Accumulates in double: the reference is the most accurate
+// kernel featx has, and every faster variant is tested against it.
+// Computes output rows [row_begin, row_end) so callers can split rows
+// across threads without changing any result.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
+
+#include <cstddef>
+
+
+namespace featx {
+
+struct ConvGeometry {
+  int in_h = 0, in_w = 0, in_c = 0;
+  int out_h = 0, out_w = 0, out_c = 0;
+  int kernel_h = 1, kernel_w = 1, stride = 1;
+  int pad_top = 0, pad_left = 0;
+};
+
+inline void conv2d_ref(const ConvGeometry& g, const float* input, const float* weights,
+                       const float* bias, Activation act, float* output, int row_begin,
+                       int row_end) {
+  constexpr int kChunk = 64;  // accumulators live on the stack: kernels never allocate
+  double acc[kChunk];
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      float* out = output + (size_t(oy) * g.out_w + ox) * g.out_c;
+      for (int c0 = 0; c0 < g.out_c; c0 += kChunk) {
+        const int n = g.out_c - c0 < kChunk ? g.out_c - c0 : kChunk;
+        const int depth = g.kernel_h * g.kernel_w * g.in_c;
+        for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
+        for (int ky = 0; ky < g.kernel_h; ++ky) {
+          const int iy = oy * g.stride - g.pad_top + ky;
+          if (iy < 0 || iy >= g.in_h) continue;  // zero padding
+          for (int kx = 0; kx < g.kernel_w; ++kx) {
+            const int ix = ox * g.stride - g.pad_left + kx;
+            if (ix < 0 || ix >= g.in_w) continue;
+            const float* in = input + (size_t(iy) * g.in_w + ix) * g.in_c;
+            const int row0 = (ky * g.kernel_w + kx) * g.in_c;
+            for (int ci = 0; ci < g.in_c; ++ci) {
+              const double a = in[ci];
+              for (int j = 0; j < n; ++j)
+                acc[j] += a * double(weights[packed_index(depth, row0 + ci, c0 + j)]);
+            }
+          }
+        }
+        for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
+      }
+    }
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_REF_HPP_
+// ---- end featx/kernels/conv_ref.hpp ----
+// ---- begin featx/kernels/depthwise_ref.hpp ----
+// featx/kernels/depthwise_ref.hpp: depthwise KxK convolution (multiplier 1),
+// scalar reference, TF SAME padding, fused bias and activation.
+//
+// input [in_h][in_w][c], weights [kh][kw][c]. Accumulates in double.
+// Computes output rows [row_begin, row_end).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
+
+
+namespace featx {
+
+inline void depthwise_ref(const ConvGeometry& g, const float* input, const float* weights,
+                          const float* bias, Activation act, float* output, int row_begin,
+                          int row_end) {
+  constexpr int kChunk = 64;
+  double acc[kChunk];
+  const int channels = g.out_c;
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      float* out = output + (size_t(oy) * g.out_w + ox) * channels;
+      for (int c0 = 0; c0 < channels; c0 += kChunk) {
+        const int n = channels - c0 < kChunk ? channels - c0 : kChunk;
+        for (int j = 0; j < n; ++j) acc[j] = bias[c0 + j];
+        for (int ky = 0; ky < g.kernel_h; ++ky) {
+          const int iy = oy * g.stride - g.pad_top + ky;
+          if (iy < 0 || iy >= g.in_h) continue;
+          for (int kx = 0; kx < g.kernel_w; ++kx) {
+            const int ix = ox * g.stride - g.pad_left + kx;
+            if (ix < 0 || ix >= g.in_w) continue;
+            const float* in = input + (size_t(iy) * g.in_w + ix) * channels + c0;
+            const float* w = weights + (size_t(ky) * g.kernel_w + kx) * channels + c0;
+            for (int j = 0; j < n; ++j) acc[j] += double(in[j]) * double(w[j]);
+          }
+        }
+        for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
+      }
+    }
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_REF_HPP_
+// ---- end featx/kernels/depthwise_ref.hpp ----
+// ---- begin featx/kernels/pointwise_ref.hpp ----
+// featx/kernels/pointwise_ref.hpp: 1x1 convolution (a GEMM over pixels),
+// scalar reference, with fused bias, activation and optional residual add.
+//
+// input [pixels][in_c], weights [in_c][out_c] packed in panels
+// (packed_weights.hpp), residual [pixels][out_c] or null. Computes pixels [pixel_begin, pixel_end) and output channels
+// [n_begin, n_end) so callers can split work both ways. Accumulates in double
+// (bias null: from the float already in output, see kernel_set.hpp). The residual is added after bias, before the
+// activation, as in MobileNetV2 (project convs have no activation).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
+
+#include <cstddef>
+
+
+namespace featx {
+
+inline void pointwise_ref(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                          const float* weights, const float* bias, int out_c, Activation act,
+                          const float* residual, float* output, int n_begin, int n_end) {
+  constexpr int kChunk = 64;
+  double acc[kChunk];
+  for (size_t p = pixel_begin; p < pixel_end; ++p) {
+    const float* in = input + p * size_t(in_c);
+    float* out = output + p * size_t(out_c);
+    for (int c0 = n_begin; c0 < n_end; c0 += kChunk) {
+      const int n = n_end - c0 < kChunk ? n_end - c0 : kChunk;
+      for (int j = 0; j < n; ++j) acc[j] = bias ? bias[c0 + j] : out[c0 + j];
+      for (int ci = 0; ci < in_c; ++ci) {
+        const double a = in[ci];
+        for (int j = 0; j < n; ++j) acc[j] += a * double(weights[packed_index(in_c, ci, c0 + j)]);
+      }
+      if (residual) {
+        const float* r = residual + p * size_t(out_c) + c0;
+        for (int j = 0; j < n; ++j) acc[j] += r[j];
+      }
+      for (int j = 0; j < n; ++j) out[c0 + j] = float(apply_activation(acc[j], act));
+    }
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_REF_HPP_
+// ---- end featx/kernels/pointwise_ref.hpp ----
+// ---- begin featx/kernels/pool_ref.hpp ----
+// featx/kernels/pool_ref.hpp: global average and max pooling over H and W,
+// scalar reference. input [pixels][channels] -> output [channels].
+// The average sums in double and divides once, so it does not depend on
+// how pixels are ordered or split.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
+
+#include <cstddef>
+
+namespace featx {
+
+inline void global_avg_pool_ref(const float* input, size_t pixels, int channels, float* output) {
+  constexpr int kChunk = 64;
+  double acc[kChunk];
+  for (int c0 = 0; c0 < channels; c0 += kChunk) {
+    const int n = channels - c0 < kChunk ? channels - c0 : kChunk;
+    for (int j = 0; j < n; ++j) acc[j] = 0.0;
+    for (size_t p = 0; p < pixels; ++p) {
+      const float* in = input + p * size_t(channels) + c0;
+      for (int j = 0; j < n; ++j) acc[j] += in[j];
+    }
+    for (int j = 0; j < n; ++j) output[c0 + j] = float(acc[j] / double(pixels));
+  }
+}
+
+inline void global_max_pool_ref(const float* input, size_t pixels, int channels, float* output) {
+  for (int c = 0; c < channels; ++c) output[c] = input[c];
+  for (size_t p = 1; p < pixels; ++p) {
+    const float* in = input + p * size_t(channels);
+    for (int c = 0; c < channels; ++c)
+      if (in[c] > output[c]) output[c] = in[c];
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_REF_HPP_
+// ---- end featx/kernels/pool_ref.hpp ----
+#ifdef FEATX_HAVE_X86_SIMD
+// ---- begin featx/kernels/conv_avx2.hpp ----
+// featx/kernels/conv_avx2.hpp: full KxK convolution (the 3x3 stride-2 stem),
+// AVX2 + FMA, on the 6x16 register tile of pointwise_avx2.
+//
+// The walk (interior pixels read from the image, border pixels through an
+// im2col patch) is conv_tiled.hpp; this file has the direct tile: the k
+// loop of the 1x1 tile with its inputs broadcast from the window rows.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
+
+// ---- begin featx/kernels/conv_tiled.hpp ----
+// featx/kernels/conv_tiled.hpp: the walk over a full KxK convolution (the
+// stem) shared by the SIMD kernels; each ISA supplies its register tiles.
+//
+// Weights [kh][kw][in][out] are a [kh*kw*in][out] matrix packed in panels.
+// Interior pixels, whose whole window is inside the input, read their
+// inputs straight from the image: a window row is kw*in contiguous floats
+// in NHWC, so matrix row k is tap (ky, i) at origin + ky * row_step + i.
+// Border pixels are gathered into a zero-padded patch matrix on the stack
+// (im2col; adding 0 * w leaves a float sum unchanged) and multiplied by
+// the 1x1 tile. Both paths run the same FMA chain over k, so a pixel's
+// value does not depend on which path computed it.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+
+#include <cstddef>
+
+// ---- begin featx/kernels/conv_interior.hpp ----
+// featx/kernels/conv_interior.hpp: which taps of a KxK window fall inside
+// the input, so SIMD kernels can run the interior of a row without a bounds
+// check per tap and leave only the padded border to a careful path.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+
+
+namespace featx {
+
+// Output columns [begin, end) whose kernel_w taps are all inside the input.
+struct ColumnRange {
+  int begin = 0, end = 0;
+};
+
+inline ColumnRange interior_columns(const ConvGeometry& g) {
+  ColumnRange r;
+  r.begin = (g.pad_left + g.stride - 1) / g.stride;  // first ox with ox*s - pad >= 0
+  const int last_start = g.in_w - g.kernel_w + g.pad_left;  // ox*s <= this
+  r.end = last_start < 0 ? 0 : last_start / g.stride + 1;
+  if (r.end > g.out_w) r.end = g.out_w;
+  if (r.begin > r.end) r.begin = r.end;
+  return r;
+}
+
+// Kernel rows [begin, end) inside the input for output row oy.
+struct TapRange {
+  int begin = 0, end = 0;
+};
+
+inline TapRange inside_rows(const ConvGeometry& g, int oy) {
+  const int iy0 = oy * g.stride - g.pad_top;
+  TapRange r;
+  r.begin = iy0 < 0 ? -iy0 : 0;
+  r.end = g.in_h - iy0 < g.kernel_h ? g.in_h - iy0 : g.kernel_h;
+  if (r.end < r.begin) r.end = r.begin;
+  return r;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+// ---- end featx/kernels/conv_interior.hpp ----
+// ---- begin featx/kernels/gemm_tiling.hpp ----
+// featx/kernels/gemm_tiling.hpp: the walk over register tiles shared by
+// every ISA's 1x1 conv, so the loop order and the pixel split live once.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+
+#include <cstddef>
+
+
+namespace featx {
+
+// Calls tile(first_pixel, pixels, first_channel, channels) for every tile
+// of at most MR pixels x NR channels covering [pixel_begin, pixel_end) x
+// [n_begin, n_end). Column panels are the outer loop, so one panel of
+// weights is reused from L1/L2 by every pixel tile instead of streaming all
+// weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
+// Pixels are spread evenly over the tiles (49 = 10+10+10+10+9 with MR = 12,
+// not 4 x 12 + 1): a 1-pixel tile costs nearly as much as a full one. Which
+// tile computes a pixel never changes its value (each output is one FMA
+// chain over k).
+template <int MR, int NR, typename Tile>
+inline void for_each_gemm_tile(size_t pixel_begin, size_t pixel_end, int n_begin, int n_end,
+                               Tile&& tile) {
+  const size_t pixels = pixel_end - pixel_begin;
+  const size_t tiles = (pixels + MR - 1) / MR;
+  if (tiles == 0) return;
+  // The first `larger` tiles take one pixel more; no division per tile (a
+  // 64-bit divide is ~40+ cycles, and a K = 16 tile is only ~200).
+  const int base = int(pixels / tiles);
+  const size_t larger = pixels % tiles;
+  for (int n0 = n_begin; n0 < n_end; n0 += NR) {
+    const int n = n_end - n0 < NR ? n_end - n0 : NR;
+    size_t p = pixel_begin;
+    for (size_t t = 0; t < tiles; ++t) {
+      const int m = base + (t < larger ? 1 : 0);
+      tile(p, m, n0, n);
+      p += size_t(m);
+    }
+  }
+}
+
+// An ISA's register tile behind a run-time row count: m (1..MR) rows of a
+// [rows][k] input x n (1..NR) channels of the packed panel, fused bias,
+// activation and optional residual (each ISA's pointwise_rows).
+using GemmRows = void (*)(int m, const float* input, int k, const float* panel, int out_c,
+                          const float* bias, Activation act, const float* residual,
+                          float* output, int n);
+
+// A whole 1x1 conv (pointwise_ref's contract, n_begin a multiple of
+// kPanelWidth) on an ISA's tile. The tile carries the ISA's target
+// attribute; this walk holds no vector values.
+template <int MR, int NR>
+inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                            const float* weights, const float* bias, int out_c, Activation act,
+                            const float* residual, float* output, int n_begin, int n_end,
+                            GemmRows rows) {
+  for_each_gemm_tile<MR, NR>(
+      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
+        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
+             bias ? bias + n0 : nullptr, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+             output + p * size_t(out_c) + n0, n);
+      });
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+// ---- end featx/kernels/gemm_tiling.hpp ----
+// ---- begin featx/kernels/im2col.hpp ----
+// featx/kernels/im2col.hpp: gathers the receptive fields of a few output
+// pixels of one row into a [pixels][kh*kw*in] patch matrix, zero where the
+// field falls into TF SAME padding. Shared by every ISA's full conv.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+
+#include <cstring>
+
+
+namespace featx {
+
+// Patch matrices live on the stack: 8 pixels x 1024 floats = 32 KiB at most.
+constexpr int kIm2colMaxDepth = 1024;
+
+inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int ox0, int count,
+                          float* patches) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  const int span = g.kernel_w * g.in_c;  // one kernel row: contiguous in NHWC input
+  for (int px = 0; px < count; ++px) {
+    float* dst = patches + size_t(px) * depth;
+    const int ix0 = (ox0 + px) * g.stride - g.pad_left;
+    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
+    for (int ky = 0; ky < g.kernel_h; ++ky, dst += span) {
+      const int iy = oy * g.stride - g.pad_top + ky;
+      if (iy < 0 || iy >= g.in_h) {
+        for (int i = 0; i < span; ++i) dst[i] = 0.0f;
+        continue;
+      }
+      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      if (columns_inside && span == 9) {  // the 3x3 RGB stem
+        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+      } else if (columns_inside) {
+        std::memcpy(dst, src, sizeof(float) * size_t(span));
+      } else {
+        for (int kx = 0; kx < g.kernel_w; ++kx) {
+          const int ix = ix0 + kx;
+          const bool inside = ix >= 0 && ix < g.in_w;
+          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+// ---- end featx/kernels/im2col.hpp ----
+
+namespace featx {
+
+// m interior pixels x n channels read from the image (origin: the first
+// pixel's window corner; pixel_step / row_step: floats to the next pixel's
+// window / the next kernel row; span = kw * in).
+using DirectRows = void (*)(int m, const float* origin, size_t pixel_step, size_t row_step,
+                            int kernel_h, int span, const float* panel, int out_c,
+                            const float* bias, Activation act, float* output, int n);
+
+// Output rows [row_begin, row_end) with MR x NR tiles; gathered_rows
+// multiplies a patch matrix (the ISA's pointwise_rows). The tiles carry the
+// ISA's target attribute; this walk holds no vector values. Without
+// direct_rows every pixel goes through the patch path.
+template <int MR, int NR>
+inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float* weights,
+                         const float* bias, Activation act, float* output, int row_begin,
+                         int row_end, GemmRows gathered_rows, DirectRows direct_rows) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
+    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
+    return;
+  }
+  const int span = g.kernel_w * g.in_c;
+  const size_t pixel_step = size_t(g.stride) * size_t(g.in_c), row_step = size_t(g.in_w) * size_t(g.in_c);
+  const ColumnRange inner_columns = interior_columns(g);
+  alignas(64) float patches[MR * kIm2colMaxDepth];
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const int iy0 = oy * g.stride - g.pad_top;
+    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+    const ColumnRange inner =
+        rows_inside && direct_rows ? inner_columns : ColumnRange{g.out_w, g.out_w};
+    float* out_row = output + size_t(oy) * size_t(g.out_w) * size_t(g.out_c);
+    auto gathered = [&](int begin, int end) {
+      for (int ox0 = begin; ox0 < end; ox0 += MR) {
+        const int m = end - ox0 < MR ? end - ox0 : MR;
+        im2col_pixels(g, input, oy, ox0, m, patches);
+        for (int n0 = 0; n0 < g.out_c; n0 += NR)
+          gathered_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
+                        act, nullptr, out_row + size_t(ox0) * g.out_c + n0,
+                        g.out_c - n0 < NR ? g.out_c - n0 : NR);
+      }
+    };
+    gathered(0, inner.begin);
+    const float* row_origin = input + size_t(iy0 < 0 ? 0 : iy0) * row_step;
+    for_each_gemm_tile<MR, NR>(
+        size_t(inner.begin), size_t(inner.end), 0, g.out_c, [&](size_t ox, int m, int n0, int n) {
+          direct_rows(m, row_origin + size_t(int(ox) * g.stride - g.pad_left) * g.in_c,
+                      pixel_step, row_step, g.kernel_h, span, packed_panel(weights, depth, n0),
+                      g.out_c, bias + n0, act, out_row + ox * size_t(g.out_c) + n0, n);
+        });
+    gathered(inner.end, g.out_w);
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+// ---- end featx/kernels/conv_tiled.hpp ----
+// ---- begin featx/kernels/pointwise_avx2.hpp ----
+// featx/kernels/pointwise_avx2.hpp: 1x1 convolution, AVX2 + FMA, up to 6
+// pixels x 16 channels (one weight panel) per register tile: 12
+// accumulators of the 16 ymm registers.
+//
+// Same contract and accumulation order as pointwise_avx512; a k step reads
+// one cache line of the panel; channel tails mask only bias,
+// residual and stores (panels are zero-padded).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
+
+#include <cstddef>
+
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx2 {
+
+constexpr int kPointwiseMR = 6, kPointwiseNR = kPanelWidth;
+
+// Lane i is active when i < n (n may be <= 0 or >= 8).
+FEATX_TARGET_AVX2 inline __m256i tail_mask(int n) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes);
+}
+
+FEATX_TARGET_AVX2 inline __m256 activate(__m256 v, Activation act) {
+  if (act == Activation::none) return v;
+  v = _mm256_max_ps(v, _mm256_setzero_ps());
+  if (act == Activation::relu6) v = _mm256_min_ps(v, _mm256_set1_ps(6.0f));
+  return v;
+}
+
+// MR pixels x n (1..16) channels of one panel (see pointwise_avx512).
+template <int MR>
+FEATX_TARGET_AVX2 inline void pointwise_tile(const float* input, int in_c, const float* panel,
+                                             int out_c, const float* bias, Activation act,
+                                             const float* residual, float* output, int n) {
+  const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
+  __m256 acc0[MR], acc1[MR];
+  if (bias) {
+    const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+  } else {  // continue the chains stored by an earlier K chunk
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm256_maskload_ps(output + size_t(r) * out_c, m0);
+      acc1[r] = _mm256_maskload_ps(output + size_t(r) * out_c + 8, m1);
+    }
+  }
+  const float* w = panel;
+  if (n > 8) {
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m256 a = _mm256_broadcast_ss(input + size_t(r) * in_c + k);
+        acc0[r] = _mm256_fmadd_ps(a, w0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(a, w1, acc1[r]);
+      }
+    }
+  } else {
+    for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+      const __m256 w0 = _mm256_loadu_ps(w);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+        acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(input + size_t(r) * in_c + k), w0, acc0[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    __m256 v0 = acc0[r], v1 = acc1[r];
+    if (residual) {
+      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + size_t(r) * out_c, m0));
+      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + size_t(r) * out_c + 8, m1));
+    }
+    _mm256_maskstore_ps(output + size_t(r) * out_c, m0, activate(v0, act));
+    if (n > 8) _mm256_maskstore_ps(output + size_t(r) * out_c + 8, m1, activate(v1, act));
+  }
+}
+
+// The one switch from a run-time pixel count (1..6) to a tile.
+FEATX_TARGET_AVX2 inline void pointwise_rows(int m, const float* input, int in_c,
+                                             const float* panel, int out_c, const float* bias,
+                                             Activation act, const float* residual,
+                                             float* output, int n) {
+  switch (m) {
+    case 6: pointwise_tile<6>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+  }
+}
+
+// n_begin must be a multiple of kPanelWidth.
+inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
+                                              out_c, act, residual, output, n_begin, n_end,
+                                              pointwise_rows);
+}
+
+}  // namespace avx2
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX2_HPP_
+// ---- end featx/kernels/pointwise_avx2.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx2 {
+
+// MR interior pixels x n (1..16) channels of one panel. origin: the first
+// pixel's window corner; pixel_step / row_step: floats to the next pixel's
+// window / the next kernel row; span = kw * in floats per kernel row.
+template <int MR>
+FEATX_TARGET_AVX2 inline void conv_direct_tile(const float* origin, size_t pixel_step,
+                                               size_t row_step, int kernel_h, int span,
+                                               const float* panel, int out_c,
+                                               const float* bias, Activation act,
+                                               float* output, int n) {
+  const __m256i m0 = tail_mask(n), m1 = tail_mask(n - 8);
+  __m256 acc0[MR], acc1[MR];
+  const __m256 b0 = _mm256_maskload_ps(bias, m0), b1 = _mm256_maskload_ps(bias + 8, m1);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc0[r] = b0, acc1[r] = b1;
+  const float* w = panel;
+  if (n > 8) {
+    for (int ky = 0; ky < kernel_h; ++ky) {
+      const float* src = origin + size_t(ky) * row_step;
+      for (int i = 0; i < span; ++i, w += kPanelWidth) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m256 a = _mm256_broadcast_ss(src + size_t(r) * pixel_step + size_t(i));
+          acc0[r] = _mm256_fmadd_ps(a, w0, acc0[r]);
+          acc1[r] = _mm256_fmadd_ps(a, w1, acc1[r]);
+        }
+      }
+    }
+  } else {
+    for (int ky = 0; ky < kernel_h; ++ky) {
+      const float* src = origin + size_t(ky) * row_step;
+      for (int i = 0; i < span; ++i, w += kPanelWidth) {
+        const __m256 w0 = _mm256_loadu_ps(w);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+          acc0[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(src + size_t(r) * pixel_step + size_t(i)), w0, acc0[r]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    _mm256_maskstore_ps(output + size_t(r) * out_c, m0, activate(acc0[r], act));
+    if (n > 8) _mm256_maskstore_ps(output + size_t(r) * out_c + 8, m1, activate(acc1[r], act));
+  }
+}
+
+// The one switch from a run-time pixel count (1..6) to a tile.
+FEATX_TARGET_AVX2 inline void conv_direct_rows(int m, const float* origin, size_t pixel_step,
+                                               size_t row_step, int kernel_h, int span,
+                                               const float* panel, int out_c,
+                                               const float* bias, Activation act,
+                                               float* output, int n) {
+  switch (m) {
+    case 6: conv_direct_tile<6>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+    case 5: conv_direct_tile<5>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+    case 4: conv_direct_tile<4>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+    case 3: conv_direct_tile<3>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+    case 2: conv_direct_tile<2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+    default: conv_direct_tile<1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act, output, n); break;
+  }
+}
+
+inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
+                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
+  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
+                                           row_end, pointwise_rows, conv_direct_rows);
+}
+
+}  // namespace avx2
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_AVX2_HPP_
+// ---- end featx/kernels/conv_avx2.hpp ----
+// ---- begin featx/kernels/conv_avx512.hpp ----
+// featx/kernels/conv_avx512.hpp: full KxK convolution (the 3x3 stride-2 stem),
+// AVX-512, on the 12x32 register tile of pointwise_avx512.
+//
+// The walk (interior pixels read from the image, border pixels through an
+// im2col patch) is conv_tiled.hpp; this file has the direct tile: the k
+// loop of the 1x1 tile with its inputs broadcast from the window rows.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
+
+// ---- begin featx/kernels/pointwise_avx512.hpp ----
+// featx/kernels/pointwise_avx512.hpp: 1x1 convolution, AVX-512, up to 12
+// pixels x 32 channels (two weight panels) per register tile.
+//
+// Same contract as pointwise_ref (input [pixels][in_c], weights packed in
+// 16-column panels, fused bias, activation, optional residual). Each k step
+// loads one cache line from each panel (loadu: any float pointer works, and
+// model weights are 64-byte aligned), broadcasts one input per pixel and
+// issues 2 x MR FMAs. Channel tails mask only bias, residual and
+// stores: packed panels are zero-padded. Each output is one FMA chain over k
+// in order: deterministic, independent of how pixels are split between
+// tiles or threads.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
+
+#include <cstddef>
+
+// ---- begin featx/kernels/pointwise_stationary_avx512.hpp ----
+// featx/kernels/pointwise_stationary_avx512.hpp: 1x1 convolution with few
+// input channels (K = 8, 16 or 24), AVX-512, one weight panel held in
+// registers while the pixels stream past.
+//
+// The expand convs of the first blocks (K = 16 and 24, 14% of a pass) ran
+// at about 60% of the FMA peak in the 12 x 32 register tile: each tile
+// spends roughly as many cycles outside its short K loop as inside it.
+// Here a 16-column panel's K weight vectors are loaded once per call and
+// each pixel is one FMA chain over k with the input broadcast from memory;
+// P pixels go together so P chains overlap (K + P + 1 <= 32 registers).
+// Measured in isolation: 1.1-1.4x the tile on the K = 16 and K = 24 expands.
+// Each output is the bias, then one FMA per k in order, exactly as in the
+// tile and every other ISA: the same bits (tested).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
+
+#include <cstddef>
+
+// ---- begin featx/kernels/vector_avx512.hpp ----
+// featx/kernels/vector_avx512.hpp: the AVX-512 helpers the kernels share:
+// the lane mask of a channel tail, loads and stores of a channel block,
+// and the fused activation.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
+
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx512 {
+
+FEATX_TARGET_AVX512 inline __mmask16 tail_mask(int n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
+// A whole 16-channel block (kTail false) loads and stores without a mask:
+// a masked load cannot fold into an FMA and costs more; only the channel
+// tail masks.
+template <bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline __m512 load_block(const float* p,
+                                                                            __mmask16 mask) {
+  return kTail ? _mm512_maskz_loadu_ps(mask, p) : _mm512_loadu_ps(p);
+}
+template <bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void store_block(float* p, __mmask16 mask,
+                                                                           __m512 v) {
+  if (kTail) _mm512_mask_storeu_ps(p, mask, v);
+  else _mm512_storeu_ps(p, v);
+}
+
+FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
+  if (act == Activation::none) return v;
+  v = _mm512_max_ps(v, _mm512_setzero_ps());
+  if (act == Activation::relu6) v = _mm512_min_ps(v, _mm512_set1_ps(6.0f));
+  return v;
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_VECTOR_AVX512_HPP_
+// ---- end featx/kernels/vector_avx512.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace featx {
+namespace avx512 {
+
+// True when pointwise_stationary handles this input channel count.
+inline bool stationary_handles(int in_c) { return in_c == 8 || in_c == 16 || in_c == 24; }
+
+// NP consecutive pixels of one panel (n channels of it under `mask`).
+template <int K, int NP, Activation kAct, bool kResidual>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void stationary_pixels(const __m512 (&w)[K], __m512 b, __mmask16 mask,
+                                                  const float* input, const float* residual,
+                                                  float* output, int out_c) {
+  __m512 acc[NP];
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) acc[j] = b;
+#pragma GCC unroll 24
+  for (int k = 0; k < K; ++k)
+#pragma GCC unroll 8
+    for (int j = 0; j < NP; ++j)
+      acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(input[j * K + k]), w[k], acc[j]);
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) {
+    __m512 x = acc[j];
+    if constexpr (kResidual)
+      x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, residual + size_t(j) * size_t(out_c)));
+    _mm512_mask_storeu_ps(output + size_t(j) * size_t(out_c), mask, activate(x, kAct));
+  }
+}
+
+// Pixels [0, pixels) of the panel whose first column is the pointers'
+// channel; n: 1..16 channels of it are stored.
+template <int K, Activation kAct, bool kResidual>
+FEATX_TARGET_AVX512 inline void stationary_panel(const float* input, size_t pixels,
+                                                 const float* panel, int out_c, const float* bias,
+                                                 const float* residual, float* output, int n) {
+  // 8 chains hide the FMA latency; with K = 24 only 7 registers are left.
+  constexpr int kPixels = K + 8 + 1 <= 32 ? 8 : 31 - K;
+  const __mmask16 mask = tail_mask(n);
+  __m512 w[K];
+#pragma GCC unroll 24
+  for (int k = 0; k < K; ++k) w[k] = _mm512_loadu_ps(panel + size_t(k) * kPanelWidth);
+  const __m512 b = _mm512_maskz_loadu_ps(mask, bias);
+  const size_t out_stride = size_t(out_c);
+  size_t p = 0;
+  for (; p + kPixels <= pixels; p += kPixels)
+    stationary_pixels<K, kPixels, kAct, kResidual>(w, b, mask, input + p * K,
+                                                   kResidual ? residual + p * out_stride : nullptr,
+                                                   output + p * out_stride, out_c);
+  for (; p < pixels; ++p)
+    stationary_pixels<K, 1, kAct, kResidual>(w, b, mask, input + p * K,
+                                             kResidual ? residual + p * out_stride : nullptr,
+                                             output + p * out_stride, out_c);
+}
+
+template <int K, Activation kAct, bool kResidual>
+FEATX_TARGET_AVX512 inline void stationary_panels(const float* input, size_t pixels,
+                                                  const float* weights, const float* bias,
+                                                  int out_c, const float* residual,
+                                                  float* output, int n_begin, int n_end) {
+  for (int n0 = n_begin; n0 < n_end; n0 += kPanelWidth)
+    stationary_panel<K, kAct, kResidual>(input, pixels, packed_panel(weights, K, n0), out_c,
+                                         bias + n0, residual ? residual + n0 : nullptr,
+                                         output + n0, n_end - n0);
+}
+
+template <int K>
+FEATX_TARGET_AVX512 inline void stationary_k(const float* input, size_t pixels,
+                                             const float* weights, const float* bias, int out_c,
+                                             Activation act, const float* residual, float* output,
+                                             int n_begin, int n_end) {
+  if (residual) {
+    if (act == Activation::relu6) stationary_panels<K, Activation::relu6, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+    else if (act == Activation::none) stationary_panels<K, Activation::none, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+    else stationary_panels<K, Activation::relu, true>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+  } else {
+    if (act == Activation::relu6) stationary_panels<K, Activation::relu6, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+    else if (act == Activation::none) stationary_panels<K, Activation::none, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+    else stationary_panels<K, Activation::relu, false>(input, pixels, weights, bias, out_c, residual, output, n_begin, n_end);
+  }
+}
+
+// Same contract as avx512::pointwise for stationary_handles(in_c).
+inline void pointwise_stationary(const float* input, size_t pixel_begin, size_t pixel_end,
+                                 int in_c, const float* weights, const float* bias, int out_c,
+                                 Activation act, const float* residual, float* output,
+                                 int n_begin, int n_end) {
+  const size_t pixels = pixel_end - pixel_begin;
+  const float* in = input + pixel_begin * size_t(in_c);
+  const float* res = residual ? residual + pixel_begin * size_t(out_c) : nullptr;
+  float* out = output + pixel_begin * size_t(out_c);
+  if (in_c == 8) stationary_k<8>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
+  else if (in_c == 16) stationary_k<16>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
+  else stationary_k<24>(in, pixels, weights, bias, out_c, act, res, out, n_begin, n_end);
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#pragma GCC diagnostic pop
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_STATIONARY_AVX512_HPP_
+// ---- end featx/kernels/pointwise_stationary_avx512.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+// GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
+// undefined pass-through operand); the warning is about the header, not us.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace featx {
+namespace avx512 {
+
+// 12 x 32: 24 accumulators + 2 weight vectors + 1 broadcast of the 32 zmm
+// registers; per k, 14 loads feed 24 FMAs and each weight line serves 12
+// pixels (8 x 32 streamed 1.5x the weight bytes per FMA, and the project
+// convs of the 14x14 and 7x7 blocks, K = 384..960, ran 7-16% slower).
+constexpr int kPointwiseMR = 12, kPointwiseNR = 2 * kPanelWidth;
+
+// Adds the residual, applies the activation and stores MR rows of NV
+// vectors. kAct and kResidual are template parameters, so activate()
+// folds on a constant and the 12-24 stores of a tile run without a branch
+// each (with a small K, e.g. the K = 32 expands, the epilogue is a large
+// share of a tile's instructions).
+template <int MR, int NV, Activation kAct, bool kResidual>
+FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
+                                           const float* residual, float* output, int out_c) {
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      __m512 x = acc[r][v];
+      if constexpr (kResidual)
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], residual + size_t(r) * out_c + 16 * v));
+      _mm512_mask_storeu_ps(output + size_t(r) * out_c + 16 * v, mask[v], activate(x, kAct));
+    }
+}
+
+template <int MR, int NV, bool kResidual>
+FEATX_TARGET_AVX512 inline void store_tile(const __m512 (&acc)[MR][NV], const __mmask16 (&mask)[2],
+                                           Activation act, const float* residual, float* output,
+                                           int out_c) {
+  if (act == Activation::relu6) store_tile<MR, NV, Activation::relu6, kResidual>(acc, mask, residual, output, out_c);
+  else if (act == Activation::none) store_tile<MR, NV, Activation::none, kResidual>(acc, mask, residual, output, out_c);
+  else store_tile<MR, NV, Activation::relu, kResidual>(acc, mask, residual, output, out_c);
+}
+
+// MR pixels x NV panels (n: 1..16 * NV channels). panel: the packed panel
+// of the tile's first channel (64-byte aligned); input, bias, residual and
+// output point at the tile's first pixel and channel. NV = 1 reads one
+// panel only: a second may not exist past the last channel.
+template <int MR, int NV>
+FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, const float* panel,
+                                               int out_c, const float* bias, Activation act,
+                                               const float* residual, float* output, int n) {
+  const __mmask16 mask[2] = {tail_mask(n), tail_mask(n - 16)};
+  __m512 acc[MR][NV];
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    if (bias) {
+      const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r) acc[r][v] = b;
+    } else {  // continue the chains stored by an earlier K chunk
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r)
+        acc[r][v] = _mm512_maskz_loadu_ps(mask[v], output + size_t(r) * out_c + 16 * v);
+    }
+  }
+  const size_t second = size_t(in_c) * kPanelWidth;
+  const float* w = panel;
+  for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+    __m512 wv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + second * size_t(v));
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(input[size_t(r) * in_c + k]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, wv[v], acc[r][v]);
+    }
+  }
+  if (residual) store_tile<MR, NV, true>(acc, mask, act, residual, output, out_c);
+  else store_tile<MR, NV, false>(acc, mask, act, residual, output, out_c);
+}
+
+// From a run-time pixel count m (1..MR) to a tile; the pointwise and the
+// full conv kernels both go through it.
+template <int MR = kPointwiseMR>
+FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in_c,
+                                               const float* panel, int out_c, const float* bias,
+                                               Activation act, const float* residual,
+                                               float* output, int n) {
+  if constexpr (MR > 1) {
+    if (m < MR) {
+      pointwise_rows<MR - 1>(m, input, in_c, panel, out_c, bias, act, residual, output, n);
+      return;
+    }
+  }
+  if (n > 16) pointwise_tile<MR, 2>(input, in_c, panel, out_c, bias, act, residual, output, n);
+  else pointwise_tile<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output, n);
+}
+
+// The register tiles alone, for any in_c (tests compare both paths).
+inline void pointwise_tiles(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                            const float* weights, const float* bias, int out_c, Activation act,
+                            const float* residual, float* output, int n_begin, int n_end) {
+  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
+                                              out_c, act, residual, output, n_begin, n_end,
+                                              pointwise_rows<>);
+}
+
+// n_begin must be a multiple of kPanelWidth. Few input channels (the
+// first expand convs) keep their weights in registers instead (not when
+// continuing stored chains: bias null).
+inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  if (bias && stationary_handles(in_c)) {
+    pointwise_stationary(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual,
+                         output, n_begin, n_end);
+    return;
+  }
+  pointwise_tiles(input, pixel_begin, pixel_end, in_c, weights, bias, out_c, act, residual, output,
+                  n_begin, n_end);
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#pragma GCC diagnostic pop
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_AVX512_HPP_
+// ---- end featx/kernels/pointwise_avx512.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace featx {
+namespace avx512 {
+
+// MR interior pixels x n (1..32) channels. origin: the first pixel's window
+// corner; pixel_step / row_step: floats to the next pixel's window / the
+// next kernel row; span = kw * in floats per kernel row.
+// NV = 2 reads two panels (n > 16), NV = 1 only the first: a second panel
+// may not exist past the last channel, and reading past the weights would
+// be out of bounds (and may meet denormals, which cost microcode assists).
+template <int MR, int NV>
+FEATX_TARGET_AVX512 inline void conv_direct_tile(const float* origin, size_t pixel_step,
+                                                 size_t row_step, int kernel_h, int span,
+                                                 const float* panel, int out_c,
+                                                 const float* bias, Activation act,
+                                                 float* output, int n) {
+  const __mmask16 mask[2] = {tail_mask(n), tail_mask(n - 16)};
+  const size_t second = size_t(kernel_h) * size_t(span) * kPanelWidth;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) acc[r][v] = b;
+  }
+  const float* w = panel;
+  for (int ky = 0; ky < kernel_h; ++ky) {
+    const float* src = origin + size_t(ky) * row_step;
+    for (int i = 0; i < span; ++i, w += kPanelWidth) {
+      __m512 wv[NV];
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + second * size_t(v));
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; ++r) {
+        const __m512 a = _mm512_set1_ps(src[size_t(r) * pixel_step + size_t(i)]);
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, wv[v], acc[r][v]);
+      }
+    }
+  }
+  store_tile<MR, NV, false>(acc, mask, act, nullptr, output, out_c);
+}
+
+template <int MR = kPointwiseMR>
+FEATX_TARGET_AVX512 inline void conv_direct_rows(int m, const float* origin, size_t pixel_step,
+                                                 size_t row_step, int kernel_h, int span,
+                                                 const float* panel, int out_c,
+                                                 const float* bias, Activation act,
+                                                 float* output, int n) {
+  if constexpr (MR > 1) {
+    if (m < MR) {
+      conv_direct_rows<MR - 1>(m, origin, pixel_step, row_step, kernel_h, span, panel, out_c,
+                               bias, act, output, n);
+      return;
+    }
+  }
+  if (n > 16)
+    conv_direct_tile<MR, 2>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
+                            output, n);
+  else
+    conv_direct_tile<MR, 1>(origin, pixel_step, row_step, kernel_h, span, panel, out_c, bias, act,
+                            output, n);
+}
+
+inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
+                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
+  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
+                                           row_end, pointwise_rows<>, conv_direct_rows<>);
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#pragma GCC diagnostic pop
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_AVX512_HPP_
+// ---- end featx/kernels/conv_avx512.hpp ----
+// ---- begin featx/kernels/depthwise_avx2.hpp ----
+// featx/kernels/depthwise_avx2.hpp: depthwise KxK convolution, AVX2 + FMA,
+// 8 channels per vector, fused bias and activation, TF SAME padding.
+//
+// Same scheme as depthwise_avx512: for 3x3 with stride 1 or 2 (every
+// MobileNetV2 depthwise layer) interior pixels go in runs of 8 (stride 1)
+// or 4 (stride 2) with one accumulator each, so the FMA chains overlap
+// instead of waiting on each other, and each input vector loaded serves up
+// to three neighbours (loaded column by column to fit 16 ymm registers).
+// Only the padded border pixels clip their taps, at compile time. Every
+// output is the bias, then its taps in (ky, kx) order with padding skipped,
+// exactly as depthwise_ref and the other ISAs, so results are bit-identical
+// to AVX-512's. Full channel groups use plain loads and stores; only the
+// channel tail is masked.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
+
+// ---- begin featx/kernels/depthwise3x3_rows.hpp ----
+// featx/kernels/depthwise3x3_rows.hpp: the walk over a row of a 3x3
+// depthwise conv (stride 1 or 2) shared by the SIMD kernels; each ISA
+// supplies only its run kernel and its per-pixel fallback.
+//
+// A row is cut into the border pixels, whose windows hang into the padding
+// (run one at a time with the clipped columns as template parameters), and
+// the interior, in runs of up to 8 (stride 1) or 4 (stride 2) pixels spread
+// evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone pixel is one FMA
+// chain that waits on itself). Window rows in the padding are template
+// parameters too, so a run's channel loop has no branches.
+//
+// Kernel is a struct with
+//   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+//   static void run(const ConvGeometry&, const float* input, int iy0, int ix0,
+//                   const float* weights, const float* bias, Activation, float* out);
+//     NP pixels of one row, every channel, taps only in window rows
+//     [KY0, KY1) and columns [KX0, KX1); iy0/ix0: the window's first row and
+//     the first pixel's first column;
+//   static void pixel_row(const ConvGeometry&, const float* input, const float* weights,
+//                         const float* bias, Activation, float* out_row, int oy);
+//     any kernel size, every tap checked;
+//   static constexpr bool kPairRows;  and, when true,
+//   template <int NP>
+//   static void run_pair(const ConvGeometry&, const float* input, int iy0, int ix0,
+//                        const float* weights, const float* bias, Activation,
+//                        float* out0, float* out1);
+//     NP interior pixels of two consecutive stride-1 rows whose windows are
+//     whole (iy0: the first row's window), every channel: each input
+//     vector loaded serves both rows (4 input rows for 2 output rows, not
+//     6), which took 1.2-1.35x off the depthwise layers in isolation.
+// Their target attributes stay on them: this driver holds no vector values,
+// so it is plain C++ and calls them (a call per run of pixels x channels).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
+
+#include <type_traits>
+
+
+namespace featx {
+
+// The pixels of row oy outside `inner`, whose windows hang into the side
+// padding, one at a time with their clipped columns.
+template <typename Kernel, int S, int KY0, int KY1>
+inline void depthwise3x3_border_pixels(const ConvGeometry& g, const float* input,
+                                       const float* weights, const float* bias, Activation act,
+                                       float* out_row, int oy, ColumnRange inner) {
+  const int iy0 = oy * S - g.pad_top;
+  auto border = [&](int ox) {
+    const int ix0 = ox * S - g.pad_left;
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = g.in_w - ix0 < 3 ? g.in_w - ix0 : 3;
+    float* out = out_row + size_t(ox) * size_t(g.out_c);
+    if (kx0 == 1 && kx1 == 3) Kernel::template run<1, S, KY0, KY1, 1, 3>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 0 && kx1 == 2) Kernel::template run<1, S, KY0, KY1, 0, 2>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 1 && kx1 == 2) Kernel::template run<1, S, KY0, KY1, 1, 2>(g, input, iy0, ix0, weights, bias, act, out);
+    else if (kx0 == 0 && kx1 == 1) Kernel::template run<1, S, KY0, KY1, 0, 1>(g, input, iy0, ix0, weights, bias, act, out);
+    else Kernel::template run<1, S, KY0, KY1, 2, 3>(g, input, iy0, ix0, weights, bias, act, out);  // kx0 == 2
+  };
+  for (int ox = 0; ox < inner.begin; ++ox) border(ox);
+  for (int ox = inner.end; ox < g.out_w; ++ox) border(ox);
+}
+
+// Calls run(ox, np) for the interior pixels [inner.begin, inner.end) in
+// runs of at most kRun, spread evenly.
+template <int kRun, typename Run>
+inline void for_each_interior_run(ColumnRange inner, Run&& run) {
+  const int count = inner.end - inner.begin, runs = (count + kRun - 1) / kRun;
+  for (int r = 0; r < runs; ++r) {
+    const int ox = inner.begin + count * r / runs;
+    run(ox, inner.begin + count * (r + 1) / runs - ox);
+  }
+}
+
+// Calls f(std::integral_constant<int, np>{}) for a run length np in
+// [1, kMax], so a run's pixel count is a template parameter; lengths above
+// kMax are never instantiated (stride-2 runs stop at 4).
+template <int kMax, typename F>
+inline void with_run_length(int np, F&& f) {
+  switch (np) {
+    case 8: if constexpr (kMax >= 8) f(std::integral_constant<int, 8>{}); break;
+    case 7: if constexpr (kMax >= 7) f(std::integral_constant<int, 7>{}); break;
+    case 6: if constexpr (kMax >= 6) f(std::integral_constant<int, 6>{}); break;
+    case 5: if constexpr (kMax >= 5) f(std::integral_constant<int, 5>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 1>{}); break;
+  }
+}
+
+template <typename Kernel, int S, int KY0, int KY1>
+inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const float* weights,
+                             const float* bias, Activation act, float* out_row, int oy,
+                             ColumnRange inner) {
+  constexpr int kRun = S == 1 ? 8 : 4;
+  const int iy0 = oy * S - g.pad_top;
+  depthwise3x3_border_pixels<Kernel, S, KY0, KY1>(g, input, weights, bias, act, out_row, oy, inner);
+  for_each_interior_run<kRun>(inner, [&](int ox, int np) {
+    const int ix0 = ox * S - g.pad_left;
+    float* out = out_row + size_t(ox) * size_t(g.out_c);
+    with_run_length<kRun>(np, [&](auto n) {
+      Kernel::template run<decltype(n)::value, S, KY0, KY1, 0, 3>(g, input, iy0, ix0, weights,
+                                                                  bias, act, out);
+    });
+  });
+}
+
+// Rows oy and oy + 1 of a stride-1 conv, both with whole windows: border
+// pixels one row at a time, the interior through run_pair.
+template <typename Kernel>
+inline void depthwise3x3_row_pair(const ConvGeometry& g, const float* input,
+                                  const float* weights, const float* bias, Activation act,
+                                  float* out_row0, float* out_row1, int oy, ColumnRange inner) {
+  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
+  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
+  const int iy0 = oy - g.pad_top;
+  for_each_interior_run<8>(inner, [&](int ox, int np) {
+    const int ix0 = ox - g.pad_left;
+    const size_t at = size_t(ox) * size_t(g.out_c);
+    float* out0 = out_row0 + at;
+    float* out1 = out_row1 + at;
+    with_run_length<8>(np, [&](auto n) {
+      Kernel::template run_pair<decltype(n)::value>(g, input, iy0, ix0, weights, bias, act, out0,
+                                                    out1);
+    });
+  });
+}
+
+// Row oy with its window rows clipped at compile time; false when the clip
+// is not one of the three a 3-row window has in an image of 3+ rows.
+template <typename Kernel, int S>
+inline bool depthwise3x3_any_row(const ConvGeometry& g, const float* input, const float* weights,
+                                 const float* bias, Activation act, float* out_row, int oy,
+                                 ColumnRange inner) {
+  const TapRange rows = inside_rows(g, oy);
+  if (rows.begin == 0 && rows.end == 3)
+    depthwise3x3_row<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row, oy, inner);
+  else if (rows.begin == 1 && rows.end == 3)
+    depthwise3x3_row<Kernel, S, 1, 3>(g, input, weights, bias, act, out_row, oy, inner);
+  else if (rows.begin == 0 && rows.end == 2)
+    depthwise3x3_row<Kernel, S, 0, 2>(g, input, weights, bias, act, out_row, oy, inner);
+  else
+    return false;
+  return true;
+}
+
+// Output rows [row_begin, row_end) of any depthwise conv: 3x3 stride 1/2
+// rows through the runs, everything else through Kernel::pixel_row.
+template <typename Kernel>
+inline void depthwise_rows(const ConvGeometry& g, const float* input, const float* weights,
+                           const float* bias, Activation act, float* output, int row_begin,
+                           int row_end) {
+  const bool fast = g.kernel_h == 3 && g.kernel_w == 3 && (g.stride == 1 || g.stride == 2) &&
+                    g.in_w >= 3;
+  const ColumnRange inner = fast ? interior_columns(g) : ColumnRange{};
+  const size_t row_floats = size_t(g.out_w) * size_t(g.out_c);
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    float* out_row = output + size_t(oy) * row_floats;
+    if constexpr (Kernel::kPairRows) {
+      auto whole = [&](int y) {
+        const TapRange r = inside_rows(g, y);
+        return r.begin == 0 && r.end == 3;
+      };
+      if (fast && g.stride == 1 && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
+        depthwise3x3_row_pair<Kernel>(g, input, weights, bias, act, out_row, out_row + row_floats,
+                                      oy, inner);
+        ++oy;
+        continue;
+      }
+    }
+    const bool done =
+        fast && (g.stride == 1
+                     ? depthwise3x3_any_row<Kernel, 1>(g, input, weights, bias, act, out_row, oy, inner)
+                     : depthwise3x3_any_row<Kernel, 2>(g, input, weights, bias, act, out_row, oy, inner));
+    if (!done) Kernel::pixel_row(g, input, weights, bias, act, out_row, oy);
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
+// ---- end featx/kernels/depthwise3x3_rows.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx2 {
+
+// Masked loads and stores cost an extra ALU uop each (vmaskmovps), which
+// competes with the FMAs: only the last, partial channel group pays it.
+template <bool kMasked>
+FEATX_TARGET_AVX2 inline __m256 load8(const float* p, __m256i mask) {
+  return kMasked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+template <bool kMasked>
+FEATX_TARGET_AVX2 inline void store8(float* p, __m256i mask, __m256 v) {
+  if (kMasked) _mm256_maskstore_ps(p, mask, v);
+  else _mm256_storeu_ps(p, v);
+}
+
+// Channels [c0, c0 + 8) of NP consecutive output pixels of one row. Only the
+// taps in window rows [KY0, KY1) and columns [KX0, KX1) are inside the
+// input; the others are skipped (compile-time, so there are no branches).
+// depthwise_avx512 loads a whole row of (NP - 1) * S + 3 inputs before its
+// FMAs; here that would need 18 ymm registers for NP = 8. Instead each
+// input column is loaded once and fed at once to the pixels whose window
+// covers it, with the window row's 3 weights held: NP accumulators + 3
+// weights + 1 input (+ the tail mask), 13 registers at most. A pixel still
+// gets its taps in (ky, kx) order (column i is its tap kx = i - j * S, and
+// i ascends), so its FMA chain is the same as on AVX-512.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1, bool kMasked>
+FEATX_TARGET_AVX2 inline void depthwise3x3_group(const ConvGeometry& g, const float* input,
+                                                 int iy0, int ix0, const float* weights,
+                                                 const float* bias, Activation act, float* out,
+                                                 int c0, __m256i mask) {
+  constexpr int kCols = (NP - 1) * S + 3;
+  const int channels = g.out_c;
+  __m256 acc[NP];
+  const __m256 b = load8<kMasked>(bias + c0, mask);
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) acc[j] = b;
+#pragma GCC unroll 3
+  for (int ky = KY0; ky < KY1; ++ky) {
+    const float* row = input + (size_t(iy0 + ky) * size_t(g.in_w)) * size_t(channels) + c0;
+    __m256 w[3];
+#pragma GCC unroll 3
+    for (int kx = KX0; kx < KX1; ++kx) w[kx] = load8<kMasked>(weights + size_t(ky * 3 + kx) * channels + c0, mask);
+#pragma GCC unroll 17
+    for (int i = 0; i < kCols; ++i) {
+      if (NP == 1 && (i < KX0 || i >= KX1)) continue;  // a clipped border column
+      const __m256 x = load8<kMasked>(row + ptrdiff_t(ix0 + i) * channels, mask);
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) {
+        const int kx = i - j * S;
+        if (kx >= KX0 && kx < KX1) acc[j] = _mm256_fmadd_ps(x, w[kx], acc[j]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) store8<kMasked>(out + size_t(j) * channels + c0, mask, activate(acc[j], act));
+}
+
+// NP consecutive output pixels of one row, every channel. iy0, ix0: the
+// window's first row and the first pixel's first column; addresses are
+// formed for taps inside the input only.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+FEATX_TARGET_AVX2 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
+                                               int iy0, int ix0, const float* weights,
+                                               const float* bias, Activation act, float* out) {
+  const int channels = g.out_c, full = channels / 8 * 8;
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (int c0 = 0; c0 < full; c0 += 8)
+    depthwise3x3_group<NP, S, KY0, KY1, KX0, KX1, false>(g, input, iy0, ix0, weights, bias, act, out, c0, all);
+  if (full < channels)
+    depthwise3x3_group<NP, S, KY0, KY1, KX0, KX1, true>(g, input, iy0, ix0, weights, bias, act, out, full,
+                                                        tail_mask(channels - full));
+}
+
+// One output pixel of any KxK window with its taps checked (not MobileNetV2).
+FEATX_TARGET_AVX2 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
+                                              int oy, int ox, const float* weights_c0,
+                                              const float* bias_c0, __m256i mask,
+                                              Activation act, float* out) {
+  const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
+  const int channels = g.out_c;
+  __m256 acc = _mm256_maskload_ps(bias_c0, mask);
+  for (int ky = 0; ky < g.kernel_h; ++ky) {
+    const int iy = iy0 + ky;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (int kx = 0; kx < g.kernel_w; ++kx) {
+      const int ix = ix0 + kx;
+      if (ix < 0 || ix >= g.in_w) continue;
+      const __m256 wv = _mm256_maskload_ps(weights_c0 + (size_t(ky) * g.kernel_w + kx) * channels, mask);
+      const __m256 xv = _mm256_maskload_ps(input_c0 + (size_t(iy) * g.in_w + ix) * channels, mask);
+      acc = _mm256_fmadd_ps(xv, wv, acc);
+    }
+  }
+  _mm256_maskstore_ps(out, mask, activate(acc, act));
+}
+
+// The per-pixel fallback: any kernel size, every tap checked.
+FEATX_TARGET_AVX2 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
+                                                    const float* weights, const float* bias,
+                                                    Activation act, float* out_row, int oy) {
+  const int channels = g.out_c;
+  for (int c0 = 0; c0 < channels; c0 += 8) {
+    const __m256i mask = tail_mask(channels - c0);
+    for (int ox = 0; ox < g.out_w; ++ox)
+      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
+                      out_row + size_t(ox) * channels + c0);
+  }
+}
+
+// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
+struct Depthwise3x3 {
+  // Two rows at once would need 2 x 8 accumulators and 9 weights: more
+  // than AVX2's 16 registers.
+  static constexpr bool kPairRows = false;
+  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+  FEATX_TARGET_AVX2 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
+                                  const float* weights, const float* bias, Activation act,
+                                  float* out) {
+    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
+  }
+  FEATX_TARGET_AVX2 static void pixel_row(const ConvGeometry& g, const float* input,
+                                        const float* weights, const float* bias, Activation act,
+                                        float* out_row, int oy) {
+    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
+  }
+};
+
+inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
+                      const float* bias, Activation act, float* output, int row_begin,
+                      int row_end) {
+  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
+}
+
+}  // namespace avx2
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX2_HPP_
+// ---- end featx/kernels/depthwise_avx2.hpp ----
+// ---- begin featx/kernels/depthwise_avx512.hpp ----
+// featx/kernels/depthwise_avx512.hpp: depthwise KxK convolution, AVX-512,
+// 16 channels per vector, fused bias and activation, TF SAME padding.
+//
+// For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
+// pixels go in runs of 8 (stride 1) or 4 (stride 2) with one accumulator
+// each, so the FMA chains overlap instead of waiting on each other, and
+// each input vector loaded serves up to three neighbours. Only
+// the padded border pixels check their taps one by one. Every output is
+// the bias, then its taps in (ky, kx) order with padding skipped, exactly as
+// depthwise_ref and the other ISAs; channel tails are masked.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
+
+// ---- begin featx/kernels/pointer_walk.hpp ----
+// featx/kernels/pointer_walk.hpp: step a pointer so the compiler keeps it.
+//
+// A fully unrolled kernel with a run-time stride (channels, row length)
+// touches dozens of addresses: 40 input vectors, 16 outputs in the
+// depthwise row pair. GCC precomputes each one into its own register,
+// runs out of the 16 general registers and parks addresses on the stack
+// and in vector registers; those reloads and moves took the depthwise
+// kernel from ~44 to ~28 flops per cycle. Stepping one pointer behind an
+// empty asm keeps a single running address: one add per step.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
+
+#include <cstddef>
+
+namespace featx {
+
+template <typename T>
+inline void advance(T*& p, ptrdiff_t elements) {
+  p += elements;
+#if defined(__GNUC__)
+  __asm__("" : "+r"(p));  // hides the value, so the adds are not folded back
+#endif
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTER_WALK_HPP_
+// ---- end featx/kernels/pointer_walk.hpp ----
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+// GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
+// undefined pass-through operand); the warning is about the header, not us.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace featx {
+namespace avx512 {
+
+// One 16-channel block of NP consecutive output pixels of one row. Only
+// the taps in window rows [KY0, KY1) and columns [KX0, KX1) are inside the
+// input; the others are skipped (compile-time, so the loop has no
+// branches). window: the input at row KY0 and the first column loaded
+// (KX0 for a lone border pixel, else 0) of the first pixel's window;
+// weights, bias and out at the block's first channel. Addresses are
+// formed for taps inside the input only.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1, bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_run_block(
+    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
+    const float* bias, __mmask16 mask, Activation act, float* out) {
+  constexpr int kCols = (NP - 1) * S + 3;
+  constexpr int kFirst = NP > 1 ? 0 : KX0, kEnd = NP > 1 ? kCols : KX1;  // columns loaded
+  __m512 acc[NP], w[9];
+  const __m512 b = load_block<kTail>(bias, mask);
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) acc[j] = b;
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) {
+    if (t / 3 >= KY0 && t / 3 < KY1 && t % 3 >= KX0 && t % 3 < KX1) w[t] = load_block<kTail>(weights, mask);
+    if (t < 8) advance(weights, channels);
+  }
+#pragma GCC unroll 3
+  for (int ky = KY0; ky < KY1; ++ky) {
+    __m512 x[kCols];
+    const float* column = window;
+#pragma GCC unroll 17
+    for (int i = kFirst; i < kEnd; ++i) {
+      x[i] = load_block<kTail>(column, mask);
+      if (i + 1 < kEnd) advance(column, channels);
+    }
+#pragma GCC unroll 3
+    for (int kx = KX0; kx < KX1; ++kx)
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) acc[j] = _mm512_fmadd_ps(x[j * S + kx], w[ky * 3 + kx], acc[j]);
+    if (ky + 1 < KY1) advance(window, row_stride);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) {
+    store_block<kTail>(out, mask, activate(acc[j], act));
+    if (j + 1 < NP) advance(out, channels);
+  }
+}
+
+// NP consecutive output pixels of one row, every channel (see
+// depthwise3x3_run_block). iy0, ix0: the window's first row and the first
+// pixel's first column. Whole 16-channel blocks run unmasked, the tail
+// masked.
+template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const float* input,
+                                                 int iy0, int ix0, const float* weights,
+                                                 const float* bias, Activation act, float* out) {
+  constexpr int kFirst = NP > 1 ? 0 : KX0;
+  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
+  const float* window = input + ptrdiff_t(iy0 + KY0) * row_stride + ptrdiff_t(ix0 + kFirst) * channels;
+  ptrdiff_t c0 = 0;
+  for (; c0 + 16 <= channels; c0 += 16)
+    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, false>(
+        window + c0, channels, row_stride, weights + c0, bias + c0, __mmask16(0xFFFF), act, out + c0);
+  if (c0 < channels)
+    depthwise3x3_run_block<NP, S, KY0, KY1, KX0, KX1, true>(
+        window + c0, channels, row_stride, weights + c0, bias + c0, tail_mask(int(channels - c0)),
+        act, out + c0);
+}
+
+// One 16-channel block of NP interior pixels of two consecutive stride-1
+// output rows whose windows are whole. window: the first row's window at
+// the first pixel's first column and the block's first channel. Input rows
+// are streamed a column at a time: input row r feeds the first output row
+// with tap row r and the second with r - 1, so each vector loaded serves
+// both rows. 2 x NP accumulators + 9 weights + 1 input: 26 of the 32
+// registers at NP = 8. Each pixel still gets its taps in (ky, kx) order:
+// the same FMA chain as depthwise3x3_run.
+template <int NP, bool kTail>
+FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair_block(
+    const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
+    const float* bias, __mmask16 mask, Activation act, float* out0, float* out1) {
+  constexpr int kCols = NP + 2;
+  __m512 acc0[NP], acc1[NP], w[9];
+  const __m512 b = load_block<kTail>(bias, mask);
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) acc0[j] = b, acc1[j] = b;
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) {
+    w[t] = load_block<kTail>(weights, mask);
+    if (t < 8) advance(weights, channels);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    const float* column = window;
+#pragma GCC unroll 10
+    for (int i = 0; i < kCols; ++i) {
+      const __m512 x = load_block<kTail>(column, mask);
+      if (i + 1 < kCols) advance(column, channels);
+#pragma GCC unroll 8
+      for (int j = 0; j < NP; ++j) {
+        const int kx = i - j;
+        if (kx < 0 || kx > 2) continue;
+        if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
+        if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
+      }
+    }
+    if (r < 3) advance(window, row_stride);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NP; ++j) {
+    store_block<kTail>(out0, mask, activate(acc0[j], act));
+    store_block<kTail>(out1, mask, activate(acc1[j], act));
+    if (j + 1 < NP) advance(out0, channels), advance(out1, channels);
+  }
+}
+
+// NP interior pixels of two consecutive stride-1 rows, every channel.
+// iy0: the first row's window row; ix0: the first pixel's first column.
+template <int NP>
+FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
+                                                      int iy0, int ix0, const float* weights,
+                                                      const float* bias, Activation act,
+                                                      float* out0, float* out1) {
+  const ptrdiff_t channels = g.out_c, row_stride = ptrdiff_t(g.in_w) * channels;
+  const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
+  ptrdiff_t c0 = 0;
+  for (; c0 + 16 <= channels; c0 += 16)
+    depthwise3x3_pair_block<NP, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                       __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
+  if (c0 < channels)
+    depthwise3x3_pair_block<NP, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                      tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
+}
+
+// One output pixel of any KxK window with its taps checked (not MobileNetV2).
+FEATX_TARGET_AVX512 inline void depthwise_pixel(const ConvGeometry& g, const float* input_c0,
+                                                int oy, int ox, const float* weights_c0,
+                                                const float* bias_c0, __mmask16 mask,
+                                                Activation act, float* out) {
+  const int iy0 = oy * g.stride - g.pad_top, ix0 = ox * g.stride - g.pad_left;
+  const int channels = g.out_c;
+  __m512 acc = _mm512_maskz_loadu_ps(mask, bias_c0);
+  for (int ky = 0; ky < g.kernel_h; ++ky) {
+    const int iy = iy0 + ky;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (int kx = 0; kx < g.kernel_w; ++kx) {
+      const int ix = ix0 + kx;
+      if (ix < 0 || ix >= g.in_w) continue;
+      const __m512 wv = _mm512_maskz_loadu_ps(mask, weights_c0 + (size_t(ky) * g.kernel_w + kx) * channels);
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, input_c0 + (size_t(iy) * g.in_w + ix) * channels);
+      acc = _mm512_fmadd_ps(xv, wv, acc);
+    }
+  }
+  _mm512_mask_storeu_ps(out, mask, activate(acc, act));
+}
+
+// The per-pixel fallback: any kernel size, every tap checked.
+FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const float* input,
+                                                      const float* weights, const float* bias,
+                                                      Activation act, float* out_row, int oy) {
+  const int channels = g.out_c;
+  for (int c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(channels - c0);
+    for (int ox = 0; ox < g.out_w; ++ox)
+      depthwise_pixel(g, input + c0, oy, ox, weights + c0, bias + c0, mask, act,
+                      out_row + size_t(ox) * channels + c0);
+  }
+}
+
+// This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
+struct Depthwise3x3 {
+  static constexpr bool kPairRows = true;
+  template <int NP>
+  FEATX_TARGET_AVX512 static void run_pair(const ConvGeometry& g, const float* input, int iy0,
+                                           int ix0, const float* weights, const float* bias,
+                                           Activation act, float* out0, float* out1) {
+    depthwise3x3_run_pair<NP>(g, input, iy0, ix0, weights, bias, act, out0, out1);
+  }
+  template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
+  FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
+                                  const float* weights, const float* bias, Activation act,
+                                  float* out) {
+    depthwise3x3_run<NP, S, KY0, KY1, KX0, KX1>(g, input, iy0, ix0, weights, bias, act, out);
+  }
+  FEATX_TARGET_AVX512 static void pixel_row(const ConvGeometry& g, const float* input,
+                                        const float* weights, const float* bias, Activation act,
+                                        float* out_row, int oy) {
+    depthwise_pixel_row(g, input, weights, bias, act, out_row, oy);
+  }
+};
+
+inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
+                      const float* bias, Activation act, float* output, int row_begin,
+                      int row_end) {
+  depthwise_rows<Depthwise3x3>(g, input, weights, bias, act, output, row_begin, row_end);
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#pragma GCC diagnostic pop
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_AVX512_HPP_
+// ---- end featx/kernels/depthwise_avx512.hpp ----
+// ---- begin featx/kernels/pool_avx2.hpp ----
+// featx/kernels/pool_avx2.hpp: global average and max pooling, AVX2, 8
+// channels per step, masked channel tail. Same arithmetic as pool_avx512:
+// the average sums widened doubles in pixel order (bit-identical to
+// global_avg_pool_ref), the max is `in > acc ? in : acc`.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
+
+#include <cstddef>
+
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+namespace featx {
+namespace avx2 {
+
+FEATX_TARGET_AVX2 inline void global_avg_pool(const float* input, size_t pixels, int channels,
+                                              float* output) {
+  const __m256d count = _mm256_set1_pd(double(pixels));
+  for (int c0 = 0; c0 < channels; c0 += 8) {
+    const __m256i mask = tail_mask(channels - c0);
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (size_t p = 0; p < pixels; ++p) {
+      const __m256 v = _mm256_maskload_ps(input + p * size_t(channels) + c0, mask);
+      lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+      hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    const __m128 mean_lo = _mm256_cvtpd_ps(_mm256_div_pd(lo, count));
+    const __m128 mean_hi = _mm256_cvtpd_ps(_mm256_div_pd(hi, count));
+    _mm256_maskstore_ps(output + c0, mask, _mm256_set_m128(mean_hi, mean_lo));
+  }
+}
+
+FEATX_TARGET_AVX2 inline void global_max_pool(const float* input, size_t pixels, int channels,
+                                              float* output) {
+  for (int c0 = 0; c0 < channels; c0 += 8) {
+    const __m256i mask = tail_mask(channels - c0);
+    __m256 acc = _mm256_maskload_ps(input + c0, mask);
+    for (size_t p = 1; p < pixels; ++p)
+      acc = _mm256_max_ps(_mm256_maskload_ps(input + p * size_t(channels) + c0, mask), acc);
+    _mm256_maskstore_ps(output + c0, mask, acc);
+  }
+}
+
+}  // namespace avx2
+}  // namespace featx
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_AVX2_HPP_
+// ---- end featx/kernels/pool_avx2.hpp ----
+// ---- begin featx/kernels/pool_avx512.hpp ----
+// featx/kernels/pool_avx512.hpp: global average and max pooling, AVX-512,
+// 16 channels per step, masked channel tail.
+//
+// The average widens each float to double and sums the pixels in order,
+// as global_avg_pool_ref does, so the feature vector is bit-identical to
+// the reference's on every ISA (and so to AVX2's and NEON's). The max keeps
+// the reference's NaN behaviour: max_ps(in, acc) is `in > acc ? in : acc`.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
+
+#include <cstddef>
+
+
+#ifdef FEATX_HAVE_X86_SIMD
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace featx {
+namespace avx512 {
+
+FEATX_TARGET_AVX512 inline void global_avg_pool(const float* input, size_t pixels, int channels,
+                                                float* output) {
+  const __m512d count = _mm512_set1_pd(double(pixels));
+  for (int c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(channels - c0);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (size_t p = 0; p < pixels; ++p) {
+      const __m512 v = _mm512_maskz_loadu_ps(mask, input + p * size_t(channels) + c0);
+      lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+      hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    const __m256 mean_lo = _mm512_cvtpd_ps(_mm512_div_pd(lo, count));
+    const __m256 mean_hi = _mm512_cvtpd_ps(_mm512_div_pd(hi, count));
+    const __m512 mean = _mm512_insertf32x8(_mm512_castps256_ps512(mean_lo), mean_hi, 1);
+    _mm512_mask_storeu_ps(output + c0, mask, mean);
+  }
+}
+
+FEATX_TARGET_AVX512 inline void global_max_pool(const float* input, size_t pixels, int channels,
+                                                float* output) {
+  for (int c0 = 0; c0 < channels; c0 += 16) {
+    const __mmask16 mask = tail_mask(channels - c0);
+    __m512 acc = _mm512_maskz_loadu_ps(mask, input + c0);
+    for (size_t p = 1; p < pixels; ++p)
+      acc = _mm512_max_ps(_mm512_maskz_loadu_ps(mask, input + p * size_t(channels) + c0), acc);
+    _mm512_mask_storeu_ps(output + c0, mask, acc);
+  }
+}
+
+}  // namespace avx512
+}  // namespace featx
+
+#pragma GCC diagnostic pop
+
+#endif  // FEATX_HAVE_X86_SIMD
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_AVX512_HPP_
+// ---- end featx/kernels/pool_avx512.hpp ----
+#endif
+#ifdef FEATX_HAVE_NEON
+// ---- begin featx/kernels/conv_neon.hpp ----
+// featx/kernels/conv_neon.hpp: full KxK convolution (the 3x3 stride-2 stem),
+// NEON (aarch64): the walk of conv_tiled.hpp with every pixel through the
+// im2col patch path and the 5x16 tile of pointwise_neon (no direct tile
+// yet: NEON speed is not measured on hardware here).
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
+
+// ---- begin featx/kernels/conv_tiled.hpp ----
+// featx/kernels/conv_tiled.hpp: the walk over a full KxK convolution (the
+// stem) shared by the SIMD kernels; each ISA supplies its register tiles.
+//
+// Weights [kh][kw][in][out] are a [kh*kw*in][out] matrix packed in panels.
+// Interior pixels, whose whole window is inside the input, read their
+// inputs straight from the image: a window row is kw*in contiguous floats
+// in NHWC, so matrix row k is tap (ky, i) at origin + ky * row_step + i.
+// Border pixels are gathered into a zero-padded patch matrix on the stack
+// (im2col; adding 0 * w leaves a float sum unchanged) and multiplied by
+// the 1x1 tile. Both paths run the same FMA chain over k, so a pixel's
+// value does not depend on which path computed it.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+
+#include <cstddef>
+
+// ---- begin featx/kernels/conv_interior.hpp ----
+// featx/kernels/conv_interior.hpp: which taps of a KxK window fall inside
+// the input, so SIMD kernels can run the interior of a row without a bounds
+// check per tap and leave only the padded border to a careful path.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+
+
+namespace featx {
+
+// Output columns [begin, end) whose kernel_w taps are all inside the input.
+struct ColumnRange {
+  int begin = 0, end = 0;
+};
+
+inline ColumnRange interior_columns(const ConvGeometry& g) {
+  ColumnRange r;
+  r.begin = (g.pad_left + g.stride - 1) / g.stride;  // first ox with ox*s - pad >= 0
+  const int last_start = g.in_w - g.kernel_w + g.pad_left;  // ox*s <= this
+  r.end = last_start < 0 ? 0 : last_start / g.stride + 1;
+  if (r.end > g.out_w) r.end = g.out_w;
+  if (r.begin > r.end) r.begin = r.end;
+  return r;
+}
+
+// Kernel rows [begin, end) inside the input for output row oy.
+struct TapRange {
+  int begin = 0, end = 0;
+};
+
+inline TapRange inside_rows(const ConvGeometry& g, int oy) {
+  const int iy0 = oy * g.stride - g.pad_top;
+  TapRange r;
+  r.begin = iy0 < 0 ? -iy0 : 0;
+  r.end = g.in_h - iy0 < g.kernel_h ? g.in_h - iy0 : g.kernel_h;
+  if (r.end < r.begin) r.end = r.begin;
+  return r;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_INTERIOR_HPP_
+// ---- end featx/kernels/conv_interior.hpp ----
+// ---- begin featx/kernels/gemm_tiling.hpp ----
+// featx/kernels/gemm_tiling.hpp: the walk over register tiles shared by
+// every ISA's 1x1 conv, so the loop order and the pixel split live once.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+
+#include <cstddef>
+
+
+namespace featx {
+
+// Calls tile(first_pixel, pixels, first_channel, channels) for every tile
+// of at most MR pixels x NR channels covering [pixel_begin, pixel_end) x
+// [n_begin, n_end). Column panels are the outer loop, so one panel of
+// weights is reused from L1/L2 by every pixel tile instead of streaming all
+// weights once per tile (the 1x1 convs of the last blocks have 1-2 MB).
+// Pixels are spread evenly over the tiles (49 = 10+10+10+10+9 with MR = 12,
+// not 4 x 12 + 1): a 1-pixel tile costs nearly as much as a full one. Which
+// tile computes a pixel never changes its value (each output is one FMA
+// chain over k).
+template <int MR, int NR, typename Tile>
+inline void for_each_gemm_tile(size_t pixel_begin, size_t pixel_end, int n_begin, int n_end,
+                               Tile&& tile) {
+  const size_t pixels = pixel_end - pixel_begin;
+  const size_t tiles = (pixels + MR - 1) / MR;
+  if (tiles == 0) return;
+  // The first `larger` tiles take one pixel more; no division per tile (a
+  // 64-bit divide is ~40+ cycles, and a K = 16 tile is only ~200).
+  const int base = int(pixels / tiles);
+  const size_t larger = pixels % tiles;
+  for (int n0 = n_begin; n0 < n_end; n0 += NR) {
+    const int n = n_end - n0 < NR ? n_end - n0 : NR;
+    size_t p = pixel_begin;
+    for (size_t t = 0; t < tiles; ++t) {
+      const int m = base + (t < larger ? 1 : 0);
+      tile(p, m, n0, n);
+      p += size_t(m);
+    }
+  }
+}
+
+// An ISA's register tile behind a run-time row count: m (1..MR) rows of a
+// [rows][k] input x n (1..NR) channels of the packed panel, fused bias,
+// activation and optional residual (each ISA's pointwise_rows).
+using GemmRows = void (*)(int m, const float* input, int k, const float* panel, int out_c,
+                          const float* bias, Activation act, const float* residual,
+                          float* output, int n);
+
+// A whole 1x1 conv (pointwise_ref's contract, n_begin a multiple of
+// kPanelWidth) on an ISA's tile. The tile carries the ISA's target
+// attribute; this walk holds no vector values.
+template <int MR, int NR>
+inline void pointwise_tiled(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                            const float* weights, const float* bias, int out_c, Activation act,
+                            const float* residual, float* output, int n_begin, int n_end,
+                            GemmRows rows) {
+  for_each_gemm_tile<MR, NR>(
+      pixel_begin, pixel_end, n_begin, n_end, [&](size_t p, int m, int n0, int n) {
+        rows(m, input + p * size_t(in_c), in_c, packed_panel(weights, in_c, n0), out_c,
+             bias ? bias + n0 : nullptr, act, residual ? residual + p * size_t(out_c) + n0 : nullptr,
+             output + p * size_t(out_c) + n0, n);
+      });
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_GEMM_TILING_HPP_
+// ---- end featx/kernels/gemm_tiling.hpp ----
+// ---- begin featx/kernels/im2col.hpp ----
+// featx/kernels/im2col.hpp: gathers the receptive fields of a few output
+// pixels of one row into a [pixels][kh*kw*in] patch matrix, zero where the
+// field falls into TF SAME padding. Shared by every ISA's full conv.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+
+#include <cstring>
+
+
+namespace featx {
+
+// Patch matrices live on the stack: 8 pixels x 1024 floats = 32 KiB at most.
+constexpr int kIm2colMaxDepth = 1024;
+
+inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int ox0, int count,
+                          float* patches) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  const int span = g.kernel_w * g.in_c;  // one kernel row: contiguous in NHWC input
+  for (int px = 0; px < count; ++px) {
+    float* dst = patches + size_t(px) * depth;
+    const int ix0 = (ox0 + px) * g.stride - g.pad_left;
+    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
+    for (int ky = 0; ky < g.kernel_h; ++ky, dst += span) {
+      const int iy = oy * g.stride - g.pad_top + ky;
+      if (iy < 0 || iy >= g.in_h) {
+        for (int i = 0; i < span; ++i) dst[i] = 0.0f;
+        continue;
+      }
+      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      if (columns_inside && span == 9) {  // the 3x3 RGB stem
+        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+      } else if (columns_inside) {
+        std::memcpy(dst, src, sizeof(float) * size_t(span));
+      } else {
+        for (int kx = 0; kx < g.kernel_w; ++kx) {
+          const int ix = ix0 + kx;
+          const bool inside = ix >= 0 && ix < g.in_w;
+          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_IM2COL_HPP_
+// ---- end featx/kernels/im2col.hpp ----
+
+namespace featx {
+
+// m interior pixels x n channels read from the image (origin: the first
+// pixel's window corner; pixel_step / row_step: floats to the next pixel's
+// window / the next kernel row; span = kw * in).
+using DirectRows = void (*)(int m, const float* origin, size_t pixel_step, size_t row_step,
+                            int kernel_h, int span, const float* panel, int out_c,
+                            const float* bias, Activation act, float* output, int n);
+
+// Output rows [row_begin, row_end) with MR x NR tiles; gathered_rows
+// multiplies a patch matrix (the ISA's pointwise_rows). The tiles carry the
+// ISA's target attribute; this walk holds no vector values. Without
+// direct_rows every pixel goes through the patch path.
+template <int MR, int NR>
+inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float* weights,
+                         const float* bias, Activation act, float* output, int row_begin,
+                         int row_end, GemmRows gathered_rows, DirectRows direct_rows) {
+  const int depth = g.kernel_h * g.kernel_w * g.in_c;
+  if (depth > kIm2colMaxDepth) {  // not MobileNetV2's stem: use the reference
+    conv2d_ref(g, input, weights, bias, act, output, row_begin, row_end);
+    return;
+  }
+  const int span = g.kernel_w * g.in_c;
+  const size_t pixel_step = size_t(g.stride) * size_t(g.in_c), row_step = size_t(g.in_w) * size_t(g.in_c);
+  const ColumnRange inner_columns = interior_columns(g);
+  alignas(64) float patches[MR * kIm2colMaxDepth];
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const int iy0 = oy * g.stride - g.pad_top;
+    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+    const ColumnRange inner =
+        rows_inside && direct_rows ? inner_columns : ColumnRange{g.out_w, g.out_w};
+    float* out_row = output + size_t(oy) * size_t(g.out_w) * size_t(g.out_c);
+    auto gathered = [&](int begin, int end) {
+      for (int ox0 = begin; ox0 < end; ox0 += MR) {
+        const int m = end - ox0 < MR ? end - ox0 : MR;
+        im2col_pixels(g, input, oy, ox0, m, patches);
+        for (int n0 = 0; n0 < g.out_c; n0 += NR)
+          gathered_rows(m, patches, depth, packed_panel(weights, depth, n0), g.out_c, bias + n0,
+                        act, nullptr, out_row + size_t(ox0) * g.out_c + n0,
+                        g.out_c - n0 < NR ? g.out_c - n0 : NR);
+      }
+    };
+    gathered(0, inner.begin);
+    const float* row_origin = input + size_t(iy0 < 0 ? 0 : iy0) * row_step;
+    for_each_gemm_tile<MR, NR>(
+        size_t(inner.begin), size_t(inner.end), 0, g.out_c, [&](size_t ox, int m, int n0, int n) {
+          direct_rows(m, row_origin + size_t(int(ox) * g.stride - g.pad_left) * g.in_c,
+                      pixel_step, row_step, g.kernel_h, span, packed_panel(weights, depth, n0),
+                      g.out_c, bias + n0, act, out_row + ox * size_t(g.out_c) + n0, n);
+        });
+    gathered(inner.end, g.out_w);
+  }
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
+// ---- end featx/kernels/conv_tiled.hpp ----
+// ---- begin featx/kernels/pointwise_neon.hpp ----
+// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (aarch64), up to
+// 5 pixels x 16 channels (one weight panel) per register tile: 20
+// accumulators + 4 weight vectors + 5 inputs fit the 32 q registers (6 x 16
+// made GCC 12 spill two accumulators inside the k loop).
+//
+// Same contract as pointwise_ref (input [pixels][in_c], weights packed in
+// 16-column panels, fused bias, activation, optional residual) and the same
+// accumulation order as the x86 kernels: each output starts at its bias,
+// takes one fused multiply-add per k in order, then the residual, then the
+// activation. NEON has no masked loads, so the last n % 4 channels of a
+// panel run a scalar std::fma chain (bit-identical to a vector lane):
+// nothing is read or written outside the caller's channel range.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
+
+#include <cmath>
+#include <cstddef>
+
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
+
+inline float32x4_t activate(float32x4_t v, Activation act) {
+  if (act == Activation::none) return v;
+  v = vmaxq_f32(v, vdupq_n_f32(0.0f));
+  if (act == Activation::relu6) v = vminq_f32(v, vdupq_n_f32(6.0f));
+  return v;
+}
+
+// Through the vector path so tail channels get exactly the lanes' semantics
+// (FMAX/FMIN on NaN and signed zero).
+inline float activate(float x, Activation act) {
+  return vgetq_lane_f32(activate(vdupq_n_f32(x), act), 0);
+}
+
+// MR pixels x 4*NV channels, all full vectors.
+template <int MR, int NV>
+inline void pointwise_tile_vec(const float* input, int in_c, const float* panel, int out_c,
+                               const float* bias, Activation act, const float* residual,
+                               float* output) {
+  float32x4_t acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)  // bias null: continue the chains of an earlier K chunk
+      acc[r][v] = vld1q_f32(bias ? bias + 4 * v : output + size_t(r) * out_c + 4 * v);
+  const float* w = panel;
+  for (int k = 0; k < in_c; ++k, w += kPanelWidth) {
+    float32x4_t wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) wv[v] = vld1q_f32(w + 4 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const float a = input[size_t(r) * in_c + k];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = vfmaq_n_f32(acc[r][v], wv[v], a);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float32x4_t x = acc[r][v];
+      if (residual) x = vaddq_f32(x, vld1q_f32(residual + size_t(r) * out_c + 4 * v));
+      vst1q_f32(output + size_t(r) * out_c + 4 * v, activate(x, act));
+    }
+  }
+}
+
+// MR pixels x n < 4 channels: the same chain per output, in scalar code.
+template <int MR>
+inline void pointwise_tile_tail(const float* input, int in_c, const float* panel, int out_c,
+                                const float* bias, Activation act, const float* residual,
+                                float* output, int n) {
+  for (int r = 0; r < MR; ++r) {
+    const float* in = input + size_t(r) * in_c;
+    for (int j = 0; j < n; ++j) {
+      float acc = bias ? bias[j] : output[size_t(r) * out_c + j];
+      const float* w = panel + j;
+      for (int k = 0; k < in_c; ++k, w += kPanelWidth) acc = std::fma(in[k], *w, acc);
+      if (residual) acc += residual[size_t(r) * out_c + j];
+      output[size_t(r) * out_c + j] = activate(acc, act);
+    }
+  }
+}
+
+// MR pixels x n channels, 1 <= n <= 16, of one panel. input points at the
+// tile's first pixel, bias/residual/output at its first channel.
+template <int MR>
+inline void pointwise_tile(const float* input, int in_c, const float* panel, int out_c,
+                           const float* bias, Activation act, const float* residual,
+                           float* output, int n) {
+  const int full = n & ~3;
+  switch (full / 4) {
+    case 4: pointwise_tile_vec<MR, 4>(input, in_c, panel, out_c, bias, act, residual, output); break;
+    case 3: pointwise_tile_vec<MR, 3>(input, in_c, panel, out_c, bias, act, residual, output); break;
+    case 2: pointwise_tile_vec<MR, 2>(input, in_c, panel, out_c, bias, act, residual, output); break;
+    case 1: pointwise_tile_vec<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output); break;
+    default: break;
+  }
+  if (n > full)
+    pointwise_tile_tail<MR>(input, in_c, panel + full, out_c, bias ? bias + full : nullptr, act,
+                            residual ? residual + full : nullptr, output + full, n - full);
+}
+
+constexpr int kPointwiseMR = 5, kPointwiseNR = kPanelWidth;
+
+// The one switch from a run-time pixel count (1..5) to a tile.
+inline void pointwise_rows(int m, const float* input, int in_c, const float* panel, int out_c,
+                           const float* bias, Activation act, const float* residual,
+                           float* output, int n) {
+  switch (m) {
+    case 5: pointwise_tile<5>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 4: pointwise_tile<4>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 3: pointwise_tile<3>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    case 2: pointwise_tile<2>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+    default: pointwise_tile<1>(input, in_c, panel, out_c, bias, act, residual, output, n); break;
+  }
+}
+
+// n_begin must be a multiple of kPanelWidth.
+inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, int in_c,
+                      const float* weights, const float* bias, int out_c, Activation act,
+                      const float* residual, float* output, int n_begin, int n_end) {
+  pointwise_tiled<kPointwiseMR, kPointwiseNR>(input, pixel_begin, pixel_end, in_c, weights, bias,
+                                              out_c, act, residual, output, n_begin, n_end,
+                                              pointwise_rows);
+}
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
+// ---- end featx/kernels/pointwise_neon.hpp ----
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
+
+inline void conv2d(const ConvGeometry& g, const float* input, const float* weights,
+                   const float* bias, Activation act, float* output, int row_begin, int row_end) {
+  conv2d_tiled<kPointwiseMR, kPointwiseNR>(g, input, weights, bias, act, output, row_begin,
+                                           row_end, pointwise_rows, nullptr);
+}
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
+#endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
+// ---- end featx/kernels/conv_neon.hpp ----
+// ---- begin featx/kernels/depthwise_neon.hpp ----
+// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON (aarch64),
+// 8 channels (two vectors) per group, then one 4-channel vector, then a
+// scalar tail; fused bias and activation, TF SAME padding.
+//
+// For 3x3 (every MobileNetV2 depthwise layer) the nine weight vectors of a
+// channel group stay in registers (18 of 32 for two vectors) while the kernel
+// walks a row of output pixels. Taps are accumulated in (ky, kx) order from
+// the bias, skipping padding, like depthwise_ref; the < 4 tail channels use
+// std::fma in the same order, so nothing is read or written past `channels`.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
+
+#include <cmath>
+
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
+
+// One output row, channels [c0, c0 + 4*NV).
+template <int NV>
+inline void depthwise_row_vec(const ConvGeometry& g, const float* input, const float* weights,
+                              const float* bias, Activation act, float* out_row, int oy, int c0) {
+  const int channels = g.out_c;
+  const size_t in_row = size_t(g.in_w) * channels;
+  const int iy0 = oy * g.stride - g.pad_top;
+  float32x4_t b[NV];
+  for (int v = 0; v < NV; ++v) b[v] = vld1q_f32(bias + c0 + 4 * v);
+  if (g.kernel_h == 3 && g.kernel_w == 3) {
+    float32x4_t w[9][NV];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t)
+      for (int v = 0; v < NV; ++v) w[t][v] = vld1q_f32(weights + size_t(t) * channels + c0 + 4 * v);
+    for (int ox = 0; ox < g.out_w; ++ox) {
+      const int ix0 = ox * g.stride - g.pad_left;
+      float32x4_t acc[NV];
+      for (int v = 0; v < NV; ++v) acc[v] = b[v];
+#pragma GCC unroll 3
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        if (iy < 0 || iy >= g.in_h) continue;
+        const float* row = input + size_t(iy) * in_row + c0;
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; ++kx) {
+          const int ix = ix0 + kx;
+          if (ix < 0 || ix >= g.in_w) continue;
+          const float* px = row + size_t(ix) * channels;
+          for (int v = 0; v < NV; ++v) acc[v] = vfmaq_f32(acc[v], vld1q_f32(px + 4 * v), w[ky * 3 + kx][v]);
+        }
+      }
+      float* out = out_row + size_t(ox) * channels + c0;
+      for (int v = 0; v < NV; ++v) vst1q_f32(out + 4 * v, activate(acc[v], act));
+    }
+    return;
+  }
+  for (int ox = 0; ox < g.out_w; ++ox) {
+    const int ix0 = ox * g.stride - g.pad_left;
+    float32x4_t acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = b[v];
+    for (int ky = 0; ky < g.kernel_h; ++ky) {
+      const int iy = iy0 + ky;
+      if (iy < 0 || iy >= g.in_h) continue;
+      for (int kx = 0; kx < g.kernel_w; ++kx) {
+        const int ix = ix0 + kx;
+        if (ix < 0 || ix >= g.in_w) continue;
+        const float* px = input + size_t(iy) * in_row + size_t(ix) * channels + c0;
+        const float* wt = weights + (size_t(ky) * g.kernel_w + kx) * channels + c0;
+        for (int v = 0; v < NV; ++v) acc[v] = vfmaq_f32(acc[v], vld1q_f32(px + 4 * v), vld1q_f32(wt + 4 * v));
+      }
+    }
+    float* out = out_row + size_t(ox) * channels + c0;
+    for (int v = 0; v < NV; ++v) vst1q_f32(out + 4 * v, activate(acc[v], act));
+  }
+}
+
+// One output row, channels [c0, c0 + n) with n < 4, same order in scalar code.
+inline void depthwise_row_tail(const ConvGeometry& g, const float* input, const float* weights,
+                               const float* bias, Activation act, float* out_row, int oy, int c0,
+                               int n) {
+  const int channels = g.out_c;
+  const int iy0 = oy * g.stride - g.pad_top;
+  for (int ox = 0; ox < g.out_w; ++ox) {
+    const int ix0 = ox * g.stride - g.pad_left;
+    for (int c = c0; c < c0 + n; ++c) {
+      float acc = bias[c];
+      for (int ky = 0; ky < g.kernel_h; ++ky) {
+        const int iy = iy0 + ky;
+        if (iy < 0 || iy >= g.in_h) continue;
+        for (int kx = 0; kx < g.kernel_w; ++kx) {
+          const int ix = ix0 + kx;
+          if (ix < 0 || ix >= g.in_w) continue;
+          acc = std::fma(input[(size_t(iy) * g.in_w + ix) * channels + c],
+                         weights[(size_t(ky) * g.kernel_w + kx) * channels + c], acc);
+        }
+      }
+      out_row[size_t(ox) * channels + c] = activate(acc, act);
+    }
+  }
+}
+
+inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
+                      const float* bias, Activation act, float* output, int row_begin,
+                      int row_end) {
+  const int channels = g.out_c;
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    float* out_row = output + size_t(oy) * g.out_w * channels;
+    int c0 = 0;
+    for (; c0 + 8 <= channels; c0 += 8)
+      depthwise_row_vec<2>(g, input, weights, bias, act, out_row, oy, c0);
+    if (c0 + 4 <= channels) {
+      depthwise_row_vec<1>(g, input, weights, bias, act, out_row, oy, c0);
+      c0 += 4;
+    }
+    if (c0 < channels) depthwise_row_tail(g, input, weights, bias, act, out_row, oy, c0, channels - c0);
+  }
+}
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
+#endif  // FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
+// ---- end featx/kernels/depthwise_neon.hpp ----
+// ---- begin featx/kernels/pool_neon.hpp ----
+// featx/kernels/pool_neon.hpp: global average and max pooling, NEON, 4
+// channels per step, the last channels % 4 in scalar code. Same arithmetic
+// as pool_avx512: the average sums widened doubles in pixel order
+// (bit-identical to global_avg_pool_ref), the max is `in > acc ? in : acc`.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
+
+#include <cstddef>
+
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
+
+inline void global_avg_pool(const float* input, size_t pixels, int channels, float* output) {
+  const float64x2_t count = vdupq_n_f64(double(pixels));
+  int c0 = 0;
+  for (; c0 + 4 <= channels; c0 += 4) {
+    float64x2_t lo = vdupq_n_f64(0.0), hi = vdupq_n_f64(0.0);
+    for (size_t p = 0; p < pixels; ++p) {
+      const float32x4_t v = vld1q_f32(input + p * size_t(channels) + c0);
+      lo = vaddq_f64(lo, vcvt_f64_f32(vget_low_f32(v)));
+      hi = vaddq_f64(hi, vcvt_high_f64_f32(v));
+    }
+    const float32x2_t mean_lo = vcvt_f32_f64(vdivq_f64(lo, count));
+    vst1q_f32(output + c0, vcvt_high_f32_f64(mean_lo, vdivq_f64(hi, count)));
+  }
+  for (; c0 < channels; ++c0) {
+    double acc = 0.0;
+    for (size_t p = 0; p < pixels; ++p) acc += input[p * size_t(channels) + c0];
+    output[c0] = float(acc / double(pixels));
+  }
+}
+
+inline void global_max_pool(const float* input, size_t pixels, int channels, float* output) {
+  int c0 = 0;
+  for (; c0 + 4 <= channels; c0 += 4) {
+    float32x4_t acc = vld1q_f32(input + c0);
+    for (size_t p = 1; p < pixels; ++p) {
+      const float32x4_t v = vld1q_f32(input + p * size_t(channels) + c0);
+      acc = vbslq_f32(vcgtq_f32(v, acc), v, acc);  // in > acc ? in : acc (NaN keeps acc)
+    }
+    vst1q_f32(output + c0, acc);
+  }
+  for (; c0 < channels; ++c0) {
+    float acc = input[c0];
+    for (size_t p = 1; p < pixels; ++p)
+      if (input[p * size_t(channels) + c0] > acc) acc = input[p * size_t(channels) + c0];
+    output[c0] = acc;
+  }
+}
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
+#endif  // FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
+// ---- end featx/kernels/pool_neon.hpp ----
+#endif
+
+namespace featx {
+
+// Full conv weights packed as a [kh*kw*in][out] matrix; depthwise [kh][kw][c].
+using ConvKernel = void (*)(const ConvGeometry&, const float* input, const float* weights,
+                            const float* bias, Activation, float* output, int row_begin,
+                            int row_end);
+// weights: packed (packed_weights.hpp); n_begin a multiple of kPanelWidth.
+// bias null: each output starts from the value already in `output` instead
+// of its bias, so a K split into chunks (weights packed per chunk) continues
+// the same chain: bias and activation with the first / last chunk only give
+// the unsplit result, bit for bit on the float ISAs.
+using PointwiseKernel = void (*)(const float* input, size_t pixel_begin, size_t pixel_end,
+                                 int in_c, const float* weights, const float* bias, int out_c,
+                                 Activation, const float* residual, float* output,
+                                 int n_begin, int n_end);
+
+// input [pixels][channels] -> output [channels].
+using PoolKernel = void (*)(const float* input, size_t pixels, int channels, float* output);
+
+struct KernelSet {
+  Isa isa = Isa::scalar;
+  ConvKernel conv2d = conv2d_ref;
+  ConvKernel depthwise = depthwise_ref;
+  PointwiseKernel pointwise = pointwise_ref;
+  PoolKernel avg_pool = global_avg_pool_ref;
+  PoolKernel max_pool = global_max_pool_ref;
+};
+
+// The kernels for `isa`, or the scalar references when it is not available.
+inline KernelSet kernel_set(Isa isa) {
+  KernelSet k;
+  if (!isa_supported(isa)) return k;
+#ifdef FEATX_HAVE_X86_SIMD
+  if (isa == Isa::avx512) return KernelSet{isa, avx512::conv2d, avx512::depthwise, avx512::pointwise,
+                                          avx512::global_avg_pool, avx512::global_max_pool};
+  if (isa == Isa::avx2) return KernelSet{isa, avx2::conv2d, avx2::depthwise, avx2::pointwise,
+                                        avx2::global_avg_pool, avx2::global_max_pool};
+#endif
+#ifdef FEATX_HAVE_NEON
+  if (isa == Isa::neon) return KernelSet{isa, neon::conv2d, neon::depthwise, neon::pointwise,
+                                        neon::global_avg_pool, neon::global_max_pool};
+#endif
+  return k;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
+// ---- end featx/kernels/kernel_set.hpp ----
+// ---- begin featx/step_plan.hpp ----
+// featx/step_plan.hpp: the steps and buffer layout for one input size and thread split.
+//
+// A StepPlan maps a Model and an input height x width to a list of conv steps,
 // each with its geometry (TF SAME padding) and the arena slots it reads and
 // writes. The arena is one float buffer sized up front: running a plan
 // allocates nothing. Slots: the normalised input, two block input/output
@@ -10342,8 +10368,8 @@ class Model {
 // depthwise maps (0.75 MB each for 4 images of 7x7x960) never exist in
 // full, so they, the project's partial sums and a chunk's weights stay in
 // L2 together. Same bits as layer by layer on the float ISAs.
-#ifndef FEATX_SINGLE_FEATX_PLAN_HPP_
-#define FEATX_SINGLE_FEATX_PLAN_HPP_
+#ifndef FEATX_SINGLE_FEATX_STEP_PLAN_HPP_
+#define FEATX_SINGLE_FEATX_STEP_PLAN_HPP_
 
 #include <algorithm>
 #include <cstddef>
@@ -10394,7 +10420,7 @@ struct PlanStep {
   int residual_slot = -1;  // slot added to the output (fused residual), or -1
 };
 
-// A block run in row bands; indices into Plan::steps().
+// A block run in row bands; indices into StepPlan::steps().
 struct FusedBlock {
   int expand_step = -1;  // -1: the block has no expansion; 0: the stem conv
   int depthwise_step = -1, project_step = -1;
@@ -10403,7 +10429,7 @@ struct FusedBlock {
 };
 
 // A grouped-tail block run in chunks of expanded channels; indices into
-// Plan::steps().
+// StepPlan::steps().
 struct ChunkedBlock {
   int expand_step = -1, depthwise_step = -1, project_step = -1;
   int chunk_channels = 0;  // a multiple of kChunkAlign; the last chunk may be narrower
@@ -10417,14 +10443,14 @@ constexpr int kChunkAlign = 16;
 constexpr size_t kFusedBandBytes = 320 * 1024;
 
 // With N threads, blocks with fewer than this many input rows per thread
-// run unfused (see Plan::make).
+// run unfused (see StepPlan::make).
 constexpr int kMinFusedRowsPerThread = 4;
 
 // Blocks whose input map has at most this many pixels run over image
 // groups (see above); larger maps would not stay in L2 for several images.
 constexpr int kGroupedMaxPixels = 64;
 
-class Plan {
+class StepPlan {
  public:
   // Builds the plan for `height` x `width` inputs. When `stop_after` names a
   // layer or block, steps end there (intermediate outputs). `threads`
@@ -10432,7 +10458,7 @@ class Plan {
   // grouped tail, whose blocks run in chunks of `chunk_channels` expanded
   // channels (rounded up to kChunkAlign) when it is > 0.
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
-                     Plan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
+                     StepPlan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
                      int chunk_channels = 0) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
@@ -10440,7 +10466,7 @@ class Plan {
     if (height > 16384 || width > 16384 || size_t(height) * size_t(width) > (size_t(1) << 26))
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is too large");
-    Plan plan;
+    StepPlan plan;
     plan.height_ = height;
     plan.width_ = width;
     const auto& layers = model.layers();
@@ -10653,133 +10679,95 @@ class Plan {
 };
 
 }  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_PLAN_HPP_
-// ---- end featx/plan.hpp ----
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#endif  // FEATX_SINGLE_FEATX_STEP_PLAN_HPP_
+// ---- end featx/step_plan.hpp ----
 
 namespace featx {
 
-struct FusedBlockArgs {
-  const ConvLayer* expand = nullptr;  // null: the block has no expansion
-  const ConvLayer* depthwise = nullptr;
-  const ConvLayer* project = nullptr;
-  ConvGeometry expand_geometry, depthwise_geometry, project_geometry;
-  const float* input = nullptr;     // block input [H][W][in_c]
-  const float* residual = nullptr;  // block input again when residual, else null
-  float* output = nullptr;          // block output [H'][W'][out_c]
+struct ChunkWeights {
+  std::vector<AlignedFloats> depthwise, project;  // one of each per chunk
 };
 
-// Output rows [oy0, oy1) of a KxK conv as a small image of its own: the
-// input rows they read, [in_begin, in_begin + geometry.in_h) clipped to the
-// map, with the padding shifted to match, so a kernel run on rows
-// [0, oy1 - oy0) of `geometry` computes exactly those rows.
-struct RowWindow {
-  ConvGeometry geometry;
-  int in_begin = 0;
-  int in_end() const { return in_begin + geometry.in_h; }
-};
-
-inline RowWindow window_rows(const ConvGeometry& full, int oy0, int oy1) {
-  const int in_begin = std::max(0, oy0 * full.stride - full.pad_top);
-  const int in_end = std::min(full.in_h, (oy1 - 1) * full.stride - full.pad_top + full.kernel_h);
-  RowWindow w{full, in_begin};
-  w.geometry.in_h = in_end - in_begin;
-  w.geometry.pad_top = full.pad_top + in_begin - oy0 * full.stride;
-  w.geometry.out_h = oy1 - oy0;
+inline ChunkWeights cut_chunk_weights(const Model& model, const StepPlan& plan, const ChunkedBlock& c) {
+  const ConvLayer& dw = model.layers()[size_t(plan.steps()[size_t(c.depthwise_step)].layer)];
+  const ConvLayer& pr = model.layers()[size_t(plan.steps()[size_t(c.project_step)].layer)];
+  const int channels = dw.out_channels, taps = dw.kernel_h * dw.kernel_w, out_c = pr.out_channels;
+  ChunkWeights w;
+  std::vector<float> rows;
+  for (int c0 = 0; c0 < channels; c0 += c.chunk_channels) {
+    const int n = std::min(c.chunk_channels, channels - c0);
+    AlignedFloats taps_of_chunk(size_t(taps) * size_t(n));
+    for (int t = 0; t < taps; ++t)
+      for (int j = 0; j < n; ++j)
+        taps_of_chunk[size_t(t) * size_t(n) + size_t(j)] = dw.weights[size_t(t) * size_t(channels) + size_t(c0 + j)];
+    rows.assign(size_t(n) * size_t(out_c), 0.0f);
+    for (int r = 0; r < n; ++r)
+      for (int col = 0; col < out_c; ++col)
+        rows[size_t(r) * size_t(out_c) + size_t(col)] = pr.weights[packed_index(channels, c0 + r, col)];
+    w.depthwise.push_back(std::move(taps_of_chunk));
+    w.project.push_back(pack_weights(rows.data(), n, out_c));
+  }
   return w;
 }
 
-// Runs output rows [row_begin, row_end) in bands of at most f.band_rows
-// with one scratch tile (single thread). The rows are spread evenly over
-// the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
-// not 13 + 1: a one-row band re-expands its halo and re-reads the project
-// weights for a handful of pixels).
-inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                           int row_begin, int row_end, float* scratch) {
-  const ConvGeometry& gd = a.depthwise_geometry;
-  const int channels = gd.in_c, width = gd.in_w;
-  const size_t row_floats = size_t(width) * size_t(channels);
-  float* expanded = scratch;
-  float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
-  int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
-  const int rows = row_end - row_begin;
-  const int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
-  for (int band = 0; band < bands; ++band) {
-    const int oy0 = row_begin + int(int64_t(rows) * band / bands);
-    const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
-    const RowWindow window = window_rows(gd, oy0, oy1);
-    const int need_begin = window.in_begin, need_end = window.in_end();
-    const float* dw_in;
-    if (a.expand) {
-      int start = need_begin;
-      if (need_begin >= have_begin && need_begin < have_end) {  // reuse the overlap
-        std::memmove(expanded, expanded + size_t(need_begin - have_begin) * row_floats,
-                     size_t(have_end - need_begin) * row_floats * sizeof(float));
-        start = have_end;
-      }
-      if (need_end > start) {
-        const ConvGeometry& ge = a.expand_geometry;
-        float* dst = expanded + size_t(start - need_begin) * row_floats;
-        if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
-          k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                      size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                      a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
-                      channels);
-        } else {  // the stem: its rows [start, need_end) from the input rows they read
-          const RowWindow stem = window_rows(ge, start, need_end);
-          k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
-                   a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
-                   stem.geometry.out_h);
-        }
-      }
-      have_begin = need_begin;
-      have_end = need_end;
-      dw_in = expanded;
-    } else {
-      dw_in = a.input + size_t(need_begin) * row_floats;
-    }
-    const ConvGeometry& g = window.geometry;
-    k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
-                a.depthwise->activation, dw_out, 0, g.out_h);
-    const ConvGeometry& gp = a.project_geometry;
-    const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
-    k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels,
-                a.project->weights.data(), a.project->bias.data(), gp.out_c,
-                a.project->activation,
-                a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr,
-                a.output + pixel0 * size_t(gp.out_c), 0, gp.out_c);
-  }
+// Bytes a chunked block's cut weights hold.
+inline size_t chunk_weight_bytes(const ChunkWeights& w) {
+  size_t floats = 0;
+  for (const auto* list : {&w.depthwise, &w.project})
+    for (const AlignedFloats& v : *list) floats += v.size();
+  return floats * sizeof(float);
 }
 
-// Runs the whole block; with threads > 1 each thread takes an equal share
-// of the output rows (to one row: 28 rows are 14 + 14, where whole bands
-// of 8 were 24 + 32) and its own scratch (scratch[t] for thread t).
-inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                            int threads, float* const* scratch) {
-  const int rows = a.depthwise_geometry.out_h;
-  if (threads <= 1 || rows < 2) {
-    run_fused_rows(k, f, a, 0, rows, scratch[0]);
-    return;
-  }
-  const int used = std::min(threads, rows);
-#pragma omp parallel num_threads(used)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-#else
-    const int t = 0, n = 1;
-#endif
-    const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
-    run_fused_rows(k, f, a, begin, end, scratch[t]);
+// Runs chunked block `c` (weights `w`) over `images` images stacked in the
+// group arena: per chunk, the expand conv's columns into the expanded slot,
+// the depthwise conv into the depthwise slot (both [images][H][W][chunk]),
+// then the project conv's rows of the chunk into the output: the first
+// chunk starts at the bias, the others continue the stored chains (bias
+// null), the last adds the residual and the activation.
+inline void run_chunked_block(const KernelSet& k, const Model& model, const StepPlan& plan,
+                              const ChunkedBlock& c, const ChunkWeights& w, float* group_arena,
+                              int images) {
+  const PlanStep& ex = plan.steps()[size_t(c.expand_step)];
+  const PlanStep& dw = plan.steps()[size_t(c.depthwise_step)];
+  const PlanStep& pr = plan.steps()[size_t(c.project_step)];
+  const auto& layers = model.layers();
+  const ConvLayer& expand = layers[size_t(ex.layer)];
+  const ConvLayer& depthwise = layers[size_t(dw.layer)];
+  const ConvLayer& project = layers[size_t(pr.layer)];
+  auto slot = [&](int s) { return group_arena + plan.group_slot_offset(s); };
+  const float* input = slot(ex.input_slot);
+  float* expanded = slot(ex.output_slot);
+  float* depthwise_out = slot(dw.output_slot);
+  float* output = slot(pr.output_slot);
+  const float* residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+  const ConvGeometry& gd = dw.geometry;
+  const size_t in_pixels = size_t(images) * size_t(gd.in_h) * size_t(gd.in_w);
+  const size_t out_pixels = size_t(images) * size_t(gd.out_h) * size_t(gd.out_w);
+  const int channels = gd.in_c, out_c = pr.geometry.out_c;
+  for (size_t i = 0, c0 = 0; c0 < size_t(channels); ++i, c0 += size_t(c.chunk_channels)) {
+    const int n = std::min(c.chunk_channels, channels - int(c0));
+    const bool first = i == 0, last = c0 + size_t(c.chunk_channels) >= size_t(channels);
+    k.pointwise(input, 0, in_pixels, ex.geometry.in_c,
+                packed_panel(expand.weights.data(), ex.geometry.in_c, int(c0)),
+                expand.bias.data() + c0, n, expand.activation, nullptr, expanded, 0, n);
+    ConvGeometry g = gd;
+    g.in_c = g.out_c = n;
+    const size_t image_in = size_t(gd.in_h) * size_t(gd.in_w) * size_t(n);
+    const size_t image_out = size_t(gd.out_h) * size_t(gd.out_w) * size_t(n);
+    for (int img = 0; img < images; ++img)
+      k.depthwise(g, expanded + size_t(img) * image_in, w.depthwise[i].data(),
+                  depthwise.bias.data() + c0, depthwise.activation,
+                  depthwise_out + size_t(img) * image_out, 0, g.out_h);
+    k.pointwise(depthwise_out, 0, out_pixels, n, w.project[i].data(),
+                first ? project.bias.data() : nullptr, out_c,
+                last ? project.activation : Activation::none, last ? residual : nullptr, output,
+                0, out_c);
   }
 }
 
 }  // namespace featx
-#endif  // FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
-// ---- end featx/fused_block.hpp ----
+#endif  // FEATX_SINGLE_FEATX_CHUNKED_BLOCK_HPP_
+// ---- end featx/chunked_block.hpp ----
 // ---- begin featx/layer_names.hpp ----
 // featx/layer_names.hpp: what a layer name means, in slim's or Keras's words.
 //
@@ -10933,429 +10921,361 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_LAYER_NAMES_HPP_
 // ---- end featx/layer_names.hpp ----
+// ---- begin featx/scheduler.hpp ----
+// featx/scheduler.hpp: which thread runs what, inside a caller's workspace.
+//
+// Threads: with a batch of at least as many images as threads, images are
+// spread over the threads (one arena each); otherwise each layer's output
+// rows (or pixel tiles) are split across threads. A thread that runs several
+// images runs the last, small-map blocks over up to kMaxGroupImages of them
+// at once (step_plan.hpp, image groups). No reduction is ever split between
+// threads or reordered (a chunked block stores a partial sum and continues
+// it in order), so every output value is computed by the same operations in
+// the same order whatever the thread count or batch: results are
+// bit-identical for 1, 2 or N threads, and run to run.
+//
+// Memory: everything a run touches besides the model and the plan lives in
+// one workspace laid out by WorkspaceLayout: an arena (and a group arena)
+// per image in flight, a scratch tile per thread for fused blocks, and a
+// small head buffer per worker. Nothing here allocates.
+#ifndef FEATX_SINGLE_FEATX_SCHEDULER_HPP_
+#define FEATX_SINGLE_FEATX_SCHEDULER_HPP_
 
-#ifdef _OPENMP
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+// ---- begin featx/detail/parallel.hpp ----
+// featx/detail/parallel.hpp: featx's only door to OpenMP.
+//
+// Every parallel region in featx is written FEATX_OMP(parallel for ...): it
+// is an OpenMP pragma when the TU is compiled with OpenMP and
+// FEATX_NO_OPENMP is not defined, and nothing otherwise, so a program built
+// with -fopenmp for its own code can still keep featx single-threaded.
+// Results do not depend on it: every value is computed by the same
+// operations whatever the thread count (see scheduler.hpp).
+#ifndef FEATX_SINGLE_FEATX_DETAIL_PARALLEL_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_PARALLEL_HPP_
+
+#if defined(_OPENMP) && !defined(FEATX_NO_OPENMP)
+#define FEATX_OPENMP 1
 #include <omp.h>
+#define FEATX_PRAGMA(text) _Pragma(#text)
+#define FEATX_OMP(...) FEATX_PRAGMA(omp __VA_ARGS__)
+#else
+#define FEATX_OMP(...)
 #endif
 
 namespace featx {
+namespace detail {
 
-enum class Pool { avg, max, none };
-
-inline const char* pool_name(Pool p) {
-  return p == Pool::avg ? "avg" : p == Pool::max ? "max" : "none";
+// Threads a run asks for: `requested` when positive, else OpenMP's default
+// (OMP_NUM_THREADS or every core); 1 without OpenMP.
+inline int resolve_threads(int requested) {
+#ifdef FEATX_OPENMP
+  return requested > 0 ? requested : omp_get_max_threads();
+#else
+  (void)requested;
+  return 1;
+#endif
 }
 
-inline Status parse_pool(const std::string& s, Pool* out) {
-  if (s == "avg") *out = Pool::avg;
-  else if (s == "max") *out = Pool::max;
-  else if (s == "none") *out = Pool::none;
-  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
-  return Status::Ok();
+// This thread's index and the team's size inside a FEATX_OMP(parallel).
+inline int thread_index() {
+#ifdef FEATX_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int team_size() {
+#ifdef FEATX_OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
 }
 
-struct ExtractorOptions {
-  Pool pool = Pool::avg;  // avg over H and W = the Hub feature vector
-  std::string layer;      // empty: the feature layer; else a conv layer or block name
-  int threads = 0;        // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
-  std::string isa;        // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
-  bool profile = false;   // time every layer (see Extractor::profile)
-  bool fuse_blocks = true;  // run inverted-residual blocks in L2-sized row bands
-  // Expanded channels per chunk in the blocks of a batch's grouped tail
-  // (plan.hpp); 0: layer by layer. Not on the scalar ISA, whose double
-  // accumulation would round the partial sums between chunks.
-  int group_chunk_channels = 192;
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_PARALLEL_HPP_
+// ---- end featx/detail/parallel.hpp ----
+// ---- begin featx/fused_block.hpp ----
+// featx/fused_block.hpp: one inverted-residual block in bands of output rows.
+//
+// For each band: the expanded rows it needs are computed into a per-thread
+// scratch tile (rows the previous band already expanded are moved to the
+// front, not recomputed), the depthwise conv writes the band's rows into a
+// second tile, and the project conv (with the residual) writes the band
+// straight into the block output. The full expanded map never exists, so it
+// never leaves L2.
+//
+// Every value is produced by the same kernel call on the same inputs as in
+// the unfused path (kernels compute each pixel independently of the tile it
+// sits in), so fused and unfused results are bit-identical; tested.
+#ifndef FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
+#define FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+
+namespace featx {
+
+struct FusedBlockArgs {
+  const ConvLayer* expand = nullptr;  // null: the block has no expansion
+  const ConvLayer* depthwise = nullptr;
+  const ConvLayer* project = nullptr;
+  ConvGeometry expand_geometry, depthwise_geometry, project_geometry;
+  const float* input = nullptr;     // block input [H][W][in_c]
+  const float* residual = nullptr;  // block input again when residual, else null
+  float* output = nullptr;          // block output [H'][W'][out_c]
 };
 
-// Milliseconds spent per plan step over all runs since the last reset
-// (steps inside a fused block have an empty name; the block is one entry).
-struct LayerTime {
-  std::string name;
-  double ms = 0.0;
+// Output rows [oy0, oy1) of a KxK conv as a small image of its own: the
+// input rows they read, [in_begin, in_begin + geometry.in_h) clipped to the
+// map, with the padding shifted to match, so a kernel run on rows
+// [0, oy1 - oy0) of `geometry` computes exactly those rows.
+struct RowWindow {
+  ConvGeometry geometry;
+  int in_begin = 0;
+  int in_end() const { return in_begin + geometry.in_h; }
 };
 
-// A dense float tensor with its shape, row-major.
-struct Tensor {
-  std::vector<int64_t> shape;
-  std::vector<float> data;
-};
+inline RowWindow window_rows(const ConvGeometry& full, int oy0, int oy1) {
+  const int in_begin = std::max(0, oy0 * full.stride - full.pad_top);
+  const int in_end = std::min(full.in_h, (oy1 - 1) * full.stride - full.pad_top + full.kernel_h);
+  RowWindow w{full, in_begin};
+  w.geometry.in_h = in_end - in_begin;
+  w.geometry.pad_top = full.pad_top + in_begin - oy0 * full.stride;
+  w.geometry.out_h = oy1 - oy0;
+  return w;
+}
 
-// Input bytes of the pixel block one thread runs a 1x1 conv over (see
-// run_steps): half of a 1 MiB L2, the rest for the weight panels streaming
-// past.
-constexpr size_t kPointwiseBlockBytes = 512 * 1024;
-
-class Extractor {
- public:
-  explicit Extractor(std::shared_ptr<const Model> model, ExtractorOptions options = {})
-      : model_(std::move(model)), options_(std::move(options)) {
-    Isa isa = selected_isa();
-    Isa wanted;
-    if (!options_.isa.empty() && parse_isa(options_.isa, &wanted) && isa_supported(wanted)) isa = wanted;
-    kernels_ = kernel_set(isa);
-  }
-
-  const Model& model() const { return *model_; }
-  const ExtractorOptions& options() const { return options_; }
-  // The instruction set the kernels use.
-  Isa isa() const { return kernels_.isa; }
-  // Per-step times of the plan the last run used (empty before the first;
-  // a run that plans anew may move it). Runs of other thread splits of the
-  // same input add to their own plan's times.
-  const std::vector<LayerTime>& profile() const {
-    static const std::vector<LayerTime> none;
-    return runs_.empty() ? none : runs_[current_].profile;
-  }
-  void reset_profile() {
-    for (auto& run : runs_)
-      for (auto& t : run.profile) t.ms = 0.0;
-  }
-
-  // images: n x height x width x 3 floats in [0, 1]. out: (n, C) when pooled,
-  // (n, H', W', C) with Pool::none. options().layer names a conv layer or
-  // block (slim or Keras name, see layer_names.hpp), the pooled feature
-  // vector ("global_average_pooling2d") or one of the model's Dense layers:
-  // (n, units), after its activation.
-  Status extract(const float* images, int n, int height, int width, Tensor* out) {
-    if (!images || n < 1) return invalid_argument("no input images");
-    ResolvedLayer target;
-    FEATX_RETURN_IF_ERROR(resolve_layer(*model_, options_.layer, &target));
-    if (target.kind != ResolvedLayer::Kind::network) {
-      if (options_.pool != Pool::avg)
-        return invalid_argument(model_->name() + ": layer '" + options_.layer +
-                                "' follows global average pooling; it needs --pool avg");
-      if (target.kind == ResolvedLayer::Kind::dense)
-        return run_head(images, n, height, width, size_t(target.dense), true, out);
-    }  // the pooled features: network_layer "" is the feature layer
-    FEATX_RETURN_IF_ERROR(prepare(height, width, target.network_layer, n));
-    const TensorShape s = plan().output_shape();
-    const size_t per_image = options_.pool == Pool::none ? s.elements() : size_t(s.channels);
-    out->shape = options_.pool == Pool::none
-                     ? std::vector<int64_t>{n, s.height, s.width, s.channels}
-                     : std::vector<int64_t>{n, s.channels};
-    out->data.resize(size_t(n) * per_image);
-    run_batch(images, n, [&](int i, const float* result, int) {
-      pool(kernels_, result, s, options_.pool, out->data.data() + size_t(i) * per_image);
-    });
-    return Status::Ok();
-  }
-
-  // The last Dense layer's output before its activation (n, classes): the
-  // classifier's logits.
-  Status logits(const float* images, int n, int height, int width, Tensor* out) {
-    if (!model_->has_classifier())
-      return invalid_argument(model_->name() + ": model has no classifier head");
-    return run_head(images, n, height, width, model_->head().size() - 1, false, out);
-  }
-
-  // The model's class probabilities (n, classes): its last layer's softmax,
-  // or the softmax of the logits when the last layer is linear (a
-  // classification .tflite stores logits).
-  Status probabilities(const float* images, int n, int height, int width, Tensor* out) {
-    if (!model_->has_classifier())
-      return invalid_argument(model_->name() + ": model has no classifier head");
-    const DenseLayer& last = model_->head().back();
-    if (last.activation == DenseActivation::softmax)
-      return run_head(images, n, height, width, model_->head().size() - 1, true, out);
-    if (last.activation != DenseActivation::linear)
-      return invalid_argument(model_->name() + ": the last Dense layer '" + last.name + "' has " +
-                              dense_activation_name(last.activation) +
-                              ", not softmax or linear: not a classifier (extract --layer " +
-                              last.name + " gives its output)");
-    FEATX_RETURN_IF_ERROR(logits(images, n, height, width, out));
-    for (int i = 0; i < n; ++i)
-      head_detail::softmax(out->data.data() + size_t(i) * size_t(last.out_features), last.out_features);
-    return Status::Ok();
-  }
-
-  // Bytes of all activation arenas (0 before the first run).
-  size_t arena_bytes() const {
-    size_t total = 0;
-    for (const auto& a : arenas_) total += a.size() * sizeof(float);
-    for (const auto& a : group_arenas_) total += a.size() * sizeof(float);
-    return total;
-  }
-
- private:
-  // Dense layers head[0..last] on each image's average-pooled features.
-  Status run_head(const float* images, int n, int height, int width, size_t last,
-                  bool activate_last, Tensor* out) {
-    if (!images || n < 1) return invalid_argument("no input images");
-    FEATX_RETURN_IF_ERROR(prepare(height, width, std::string(), n));
-    const std::vector<DenseLayer>& head = model_->head();
-    const TensorShape s = plan().output_shape();
-    const size_t per_worker = size_t(s.channels) + dense_head_scratch_floats(head);
-    features_.resize(per_worker * size_t(thread_count()));
-    const int units = head[last].out_features;
-    out->shape = {n, units};
-    out->data.resize(size_t(n) * size_t(units));
-    run_batch(images, n, [&](int i, const float* result, int worker) {
-      float* features = features_.data() + size_t(worker) * per_worker;
-      pool(kernels_, result, s, Pool::avg, features);
-      run_dense_head(head, last, activate_last, features, features + s.channels,
-                     out->data.data() + size_t(i) * size_t(units));
-    });
-    return Status::Ok();
-  }
-
-  // The plan depends on the threads that share one image (band sizes, which
-  // blocks fuse) and on whether one thread runs several images (the grouped
-  // tail). The plans made for one input size and layer are kept, with the
-  // buffers sized for the largest, so a caller alternating single images
-  // (threads inside each) and batches (images in parallel) plans and
-  // allocates once per kind, not at every switch. A grouped plan also runs
-  // single images (a group of one, same values). A new input size or layer
-  // drops the plans and releases the buffers.
-  Status prepare(int height, int width, const std::string& layer, int n) {
-    const int threads_per_image = threads_inside_image(n);
-    const int group = group_images(n);
-    const bool same_input = !runs_.empty() && runs_[0].plan.height() == height &&
-                            runs_[0].plan.width() == width && runs_[0].layer == layer;
-    if (same_input) {
-      for (size_t i = 0; i < runs_.size(); ++i) {
-        const PlannedRun& r = runs_[i];
-        if (r.threads_per_image == threads_per_image &&
-            (r.group == group || (group == 1 && r.group > 1))) {
-          select(i);
-          return Status::Ok();
+// Runs output rows [row_begin, row_end) in bands of at most f.band_rows
+// with one scratch tile (single thread). The rows are spread evenly over
+// the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
+// not 13 + 1: a one-row band re-expands its halo and re-reads the project
+// weights for a handful of pixels).
+inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
+                           int row_begin, int row_end, float* scratch) {
+  const ConvGeometry& gd = a.depthwise_geometry;
+  const int channels = gd.in_c, width = gd.in_w;
+  const size_t row_floats = size_t(width) * size_t(channels);
+  float* expanded = scratch;
+  float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
+  int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
+  const int rows = row_end - row_begin;
+  const int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
+  for (int band = 0; band < bands; ++band) {
+    const int oy0 = row_begin + int(int64_t(rows) * band / bands);
+    const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
+    const RowWindow window = window_rows(gd, oy0, oy1);
+    const int need_begin = window.in_begin, need_end = window.in_end();
+    const float* dw_in;
+    if (a.expand) {
+      int start = need_begin;
+      if (need_begin >= have_begin && need_begin < have_end) {  // reuse the overlap
+        std::memmove(expanded, expanded + size_t(need_begin - have_begin) * row_floats,
+                     size_t(have_end - need_begin) * row_floats * sizeof(float));
+        start = have_end;
+      }
+      if (need_end > start) {
+        const ConvGeometry& ge = a.expand_geometry;
+        float* dst = expanded + size_t(start - need_begin) * row_floats;
+        if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
+          k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
+                      size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
+                      a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
+                      channels);
+        } else {  // the stem: its rows [start, need_end) from the input rows they read
+          const RowWindow stem = window_rows(ge, start, need_end);
+          k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
+                   a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
+                   stem.geometry.out_h);
         }
       }
+      have_begin = need_begin;
+      have_end = need_end;
+      dw_in = expanded;
+    } else {
+      dw_in = a.input + size_t(need_begin) * row_floats;
     }
-    PlannedRun run;
-    const int chunk = kernels_.isa == Isa::scalar ? 0 : options_.group_chunk_channels;
-    FEATX_RETURN_IF_ERROR(Plan::make(*model_, height, width, layer, &run.plan,
-                                     options_.fuse_blocks, threads_per_image, group, chunk));
-    run.layer = layer;
-    run.threads_per_image = threads_per_image;
-    run.group = group;
-    for (const PlanStep& step : run.plan.steps())
-      run.profile.push_back(LayerTime{model_->layers()[size_t(step.layer)].name, 0.0});
-    // A fused or chunked block is timed as a whole, under its project step.
-    auto time_as_block = [&](int expand_step, int depthwise_step, int project_step) {
-      for (int i : {expand_step, depthwise_step})
-        if (i >= 0) run.profile[size_t(i)].name.clear();
-      run.profile[size_t(project_step)].name = block_name_of(run.plan, expand_step, project_step);
-    };
-    for (const FusedBlock& f : run.plan.fused_blocks())
-      time_as_block(f.expand_step, f.depthwise_step, f.project_step);
-    for (const ChunkedBlock& c : run.plan.chunked_blocks()) {
-      time_as_block(c.expand_step, c.depthwise_step, c.project_step);
-      run.chunk_weights.push_back(cut_chunk_weights(run.plan, c));
-    }
-    if (!same_input) {
-      runs_.clear();
-      arenas_.clear();
-      group_arenas_.clear();
-      scratch_.clear();
-    }
-    runs_.push_back(std::move(run));
-    select(runs_.size() - 1);
-    return Status::Ok();
+    const ConvGeometry& g = window.geometry;
+    k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
+                a.depthwise->activation, dw_out, 0, g.out_h);
+    const ConvGeometry& gp = a.project_geometry;
+    const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
+    k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels,
+                a.project->weights.data(), a.project->bias.data(), gp.out_c,
+                a.project->activation,
+                a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr,
+                a.output + pixel0 * size_t(gp.out_c), 0, gp.out_c);
   }
+}
 
-  void select(size_t i) { current_ = i; }
-  const Plan& plan() const { return runs_[current_].plan; }
-
-  // "expanded_conv_3 (fused)"; "Conv+expanded_conv (fused)" when the block
-  // runs the stem as its expansion.
-  std::string block_name_of(const Plan& plan, int expand_step, int project_step) const {
-    const int project_layer = plan.steps()[size_t(project_step)].layer;
-    std::string stem;
-    if (expand_step >= 0) {
-      const int expand_layer = plan.steps()[size_t(expand_step)].layer;
-      if (expand_layer == 0) stem = model_->layers()[0].name + "+";
-    }
-    for (const BlockInfo& b : model_->blocks())
-      if (b.project == project_layer) return stem + b.name + " (fused)";
-    return "block";
+// Runs the whole block; with threads > 1 each thread takes an equal share
+// of the output rows (to one row: 28 rows are 14 + 14, where whole bands
+// of 8 were 24 + 32) and its own scratch tile (thread t's starts at
+// scratch + t * scratch_stride floats).
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
+                            int threads, float* scratch, size_t scratch_stride) {
+  const int rows = a.depthwise_geometry.out_h;
+  if (threads <= 1 || rows < 2) {
+    run_fused_rows(k, f, a, 0, rows, scratch);
+    return;
   }
-
-  // A chunked block's weights cut per chunk (plan.hpp): the depthwise taps
-  // [kh * kw][chunk] and the project conv's rows of the chunk, packed on
-  // their own so the kernels read them as a whole conv with K = chunk.
-  struct ChunkWeights {
-    std::vector<AlignedFloats> depthwise, project;
-  };
-  ChunkWeights cut_chunk_weights(const Plan& plan, const ChunkedBlock& c) const {
-    const ConvLayer& dw = model_->layers()[size_t(plan.steps()[size_t(c.depthwise_step)].layer)];
-    const ConvLayer& pr = model_->layers()[size_t(plan.steps()[size_t(c.project_step)].layer)];
-    const int channels = dw.out_channels, taps = dw.kernel_h * dw.kernel_w, out_c = pr.out_channels;
-    ChunkWeights w;
-    std::vector<float> rows;
-    for (int c0 = 0; c0 < channels; c0 += c.chunk_channels) {
-      const int n = std::min(c.chunk_channels, channels - c0);
-      AlignedFloats taps_of_chunk(size_t(taps) * size_t(n));
-      for (int t = 0; t < taps; ++t)
-        for (int j = 0; j < n; ++j)
-          taps_of_chunk[size_t(t) * size_t(n) + size_t(j)] = dw.weights[size_t(t) * size_t(channels) + size_t(c0 + j)];
-      rows.assign(size_t(n) * size_t(out_c), 0.0f);
-      for (int r = 0; r < n; ++r)
-        for (int col = 0; col < out_c; ++col)
-          rows[size_t(r) * size_t(out_c) + size_t(col)] = pr.weights[packed_index(channels, c0 + r, col)];
-      w.depthwise.push_back(std::move(taps_of_chunk));
-      w.project.push_back(pack_weights(rows.data(), n, out_c));
-    }
-    return w;
+  const int used = std::min(threads, rows);
+  (void)used;  // without OpenMP the block below runs once, all rows
+  FEATX_OMP(parallel num_threads(used))
+  {
+    const int t = detail::thread_index(), n = detail::team_size();
+    const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
+    run_fused_rows(k, f, a, begin, end, scratch + size_t(t) * scratch_stride);
   }
+}
 
-  // Runs chunked block `c` (weights `w`) over `images` images stacked in
-  // the group arena: per chunk, the expand conv's columns into the expanded
-  // slot, the depthwise conv into the depthwise slot (both [images][H][W]
-  // [chunk]), then the project conv's rows of the chunk into the output:
-  // the first chunk starts at the bias, the others continue the stored
-  // chains (bias null), the last adds the residual and the activation.
-  void run_chunked_block(const ChunkedBlock& c, const ChunkWeights& w, float* group_arena,
-                         int images) {
-    const KernelSet& k = kernels_;
-    const PlanStep& ex = plan().steps()[size_t(c.expand_step)];
-    const PlanStep& dw = plan().steps()[size_t(c.depthwise_step)];
-    const PlanStep& pr = plan().steps()[size_t(c.project_step)];
-    const auto& layers = model_->layers();
-    const ConvLayer& expand = layers[size_t(ex.layer)];
-    const ConvLayer& depthwise = layers[size_t(dw.layer)];
-    const ConvLayer& project = layers[size_t(pr.layer)];
-    auto slot = [&](int s) { return group_arena + plan().group_slot_offset(s); };
-    const float* input = slot(ex.input_slot);
-    float* expanded = slot(ex.output_slot);
-    float* depthwise_out = slot(dw.output_slot);
-    float* output = slot(pr.output_slot);
-    const float* residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
-    const ConvGeometry& gd = dw.geometry;
-    const size_t in_pixels = size_t(images) * size_t(gd.in_h) * size_t(gd.in_w);
-    const size_t out_pixels = size_t(images) * size_t(gd.out_h) * size_t(gd.out_w);
-    const int channels = gd.in_c, out_c = pr.geometry.out_c;
-    for (size_t i = 0, c0 = 0; c0 < size_t(channels); ++i, c0 += size_t(c.chunk_channels)) {
-      const int n = std::min(c.chunk_channels, channels - int(c0));
-      const bool first = i == 0, last = c0 + size_t(c.chunk_channels) >= size_t(channels);
-      k.pointwise(input, 0, in_pixels, ex.geometry.in_c,
-                  packed_panel(expand.weights.data(), ex.geometry.in_c, int(c0)),
-                  expand.bias.data() + c0, n, expand.activation, nullptr, expanded, 0, n);
-      ConvGeometry g = gd;
-      g.in_c = g.out_c = n;
-      const size_t image_in = size_t(gd.in_h) * size_t(gd.in_w) * size_t(n);
-      const size_t image_out = size_t(gd.out_h) * size_t(gd.out_w) * size_t(n);
-      for (int img = 0; img < images; ++img)
-        k.depthwise(g, expanded + size_t(img) * image_in, w.depthwise[i].data(),
-                    depthwise.bias.data() + c0, depthwise.activation,
-                    depthwise_out + size_t(img) * image_out, 0, g.out_h);
-      k.pointwise(depthwise_out, 0, out_pixels, n, w.project[i].data(),
-                  first ? project.bias.data() : nullptr, out_c,
-                  last ? project.activation : Activation::none, last ? residual : nullptr, output,
-                  0, out_c);
-    }
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
+// ---- end featx/fused_block.hpp ----
+
+namespace featx {
+
+// Input bytes of the pixel block one thread runs a 1x1 conv over: half of a
+// 1 MiB L2, the rest for the weight panels streaming past.
+constexpr size_t kPointwiseBlockBytes = 512 * 1024;
+
+// Images one thread runs through the grouped tail together: 4 reads a 7x7
+// layer's weights a quarter as often; the group's maps, 0.7 MB per image,
+// stay near L2.
+constexpr int kMaxGroupImages = 4;
+
+// How a batch of n images is spread over `threads` threads.
+struct Schedule {
+  bool images_in_parallel = false;  // one image per thread at a time
+  int workers = 1;                  // images in flight (arenas)
+  int threads_per_image = 1;        // threads splitting each layer
+  int group_images = 1;             // images one worker runs through the tail together
+};
+
+// Profiling times each step, which needs the threads inside one image.
+inline Schedule schedule_for(int threads, int n, bool profile) {
+  Schedule s;
+  s.images_in_parallel = threads > 1 && n >= threads && !profile;
+  s.workers = s.images_in_parallel ? threads : 1;
+  s.threads_per_image = s.images_in_parallel ? 1 : threads;
+  // A plan made for full groups also runs fewer images per worker (a
+  // group of one gives the same values), so batch sizes 2..N share it.
+  if (s.threads_per_image == 1 && (n + s.workers - 1) / s.workers > 1) s.group_images = kMaxGroupImages;
+  return s;
+}
+
+// Offsets (in floats, from a 64-byte aligned base) of a run's buffers.
+struct WorkspaceLayout {
+  size_t arena_floats = 0, group_arena_floats = 0, scratch_floats = 0, head_floats = 0;  // each
+  int arenas = 0, scratch_tiles = 0;
+
+  static size_t round16(size_t floats) { return (floats + 15) / 16 * 16; }
+  size_t arena(int i) const { return size_t(i) * arena_floats; }
+  size_t group_arena(int i) const { return size_t(arenas) * arena_floats + size_t(i) * group_arena_floats; }
+  size_t scratch(int t) const {
+    return size_t(arenas) * (arena_floats + group_arena_floats) + size_t(t) * scratch_floats;
   }
+  size_t head(int w) const { return scratch(scratch_tiles) + size_t(w) * head_floats; }
+  size_t total_floats() const { return head(arenas); }
+  // With the slack that lets any caller buffer be aligned to 64 bytes.
+  size_t bytes() const { return total_floats() * sizeof(float) + 64; }
+};
 
-  // One arena (and group arena) per image in flight (one per thread when
-  // images run in parallel, else one: a second 4 MB arena would only add to
-  // the resident set) and one scratch tile per thread. Only the buffers this
-  // run uses grow to the plan's sizes (an arena left from a parallel batch
-  // is not grown for a single image); none shrinks until the input changes,
-  // so no run allocates after the first of its kind.
-  void ensure_buffers(int arenas, int threads) {
-    if (arenas_.size() < size_t(arenas)) arenas_.resize(size_t(arenas));
-    if (group_arenas_.size() < size_t(arenas)) group_arenas_.resize(size_t(arenas));
-    for (size_t i = 0; i < size_t(arenas); ++i) {
-      if (arenas_[i].size() < plan().arena_floats()) arenas_[i].assign(plan().arena_floats(), 0.0f);
-      if (group_arenas_[i].size() < plan().group_arena_floats())
-        group_arenas_[i].assign(plan().group_arena_floats(), 0.0f);
-    }
-    if (scratch_.size() < size_t(threads)) scratch_.resize(size_t(threads));
-    scratch_ptrs_.resize(scratch_.size());
-    for (size_t t = 0; t < scratch_.size(); ++t) {
-      if (t < size_t(threads) && scratch_[t].size() < plan().scratch_floats() + 16)
-        scratch_[t].assign(plan().scratch_floats() + 16, 0.0f);
-      // 64-byte aligned start inside the vector.
-      float* p = scratch_[t].data();
-      while (reinterpret_cast<uintptr_t>(p) % 64 != 0) ++p;
-      scratch_ptrs_[t] = p;
-    }
-  }
+inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s, int threads,
+                                        size_t head_floats) {
+  WorkspaceLayout l;
+  l.arenas = s.workers;
+  l.arena_floats = WorkspaceLayout::round16(plan.arena_floats());
+  l.group_arena_floats = WorkspaceLayout::round16(plan.group_arena_floats());
+  l.scratch_tiles = plan.scratch_floats() ? threads : 0;
+  l.scratch_floats = WorkspaceLayout::round16(plan.scratch_floats());
+  l.head_floats = WorkspaceLayout::round16(head_floats);
+  return l;
+}
 
-  // Images run in parallel (one thread each) when there are enough of them,
-  // else one after another with the threads inside each layer.
-  bool images_in_parallel(int n) const {
-    const int threads = thread_count();
-    return threads > 1 && n >= threads && !options_.profile;
-  }
-  int threads_inside_image(int n) const { return images_in_parallel(n) ? 1 : thread_count(); }
+// The 64-byte aligned start of a workspace of layout.bytes() bytes.
+inline float* aligned_workspace(void* workspace) {
+  const uintptr_t p = (reinterpret_cast<uintptr_t>(workspace) + 63) / 64 * 64;
+  return reinterpret_cast<float*>(p);
+}
 
-  // Images one thread runs through the grouped tail together: up to
-  // kMaxGroupImages (4 reads a 7x7 layer's weights a quarter as often; the
-  // group's maps, 0.7 MB per image, stay near L2). The plan is made for
-  // full groups whenever a thread runs more than one image, so batch sizes
-  // 2..N share one plan and one set of buffers.
-  static constexpr int kMaxGroupImages = 4;
-  int group_images(int n) const {
-    if (threads_inside_image(n) > 1) return 1;
-    const int workers = images_in_parallel(n) ? thread_count() : 1;
-    return (n + workers - 1) / workers > 1 ? kMaxGroupImages : 1;
-  }
+// Runs one StepPlan over a batch inside a workspace.
+class BatchRunner {
+ public:
+  BatchRunner(const Model& model, const KernelSet& kernels, const StepPlan& plan,
+              const std::vector<ChunkWeights>& chunk_weights, const Schedule& schedule,
+              const WorkspaceLayout& layout, float* workspace, double* step_ms)
+      : model_(model), k_(kernels), plan_(plan), chunk_weights_(chunk_weights), schedule_(schedule),
+        layout_(layout), workspace_(workspace), step_ms_(step_ms) {}
 
-  // Runs every image and calls finish(image, result, worker) with its last
-  // step's output (in worker's arenas, valid until the worker's next group).
-  // Worker w takes images w, w + W, ... in groups of the plan's group size.
+  // Runs every image and calls finish(image, result, head_buffer) with its
+  // last step's output (in the worker's arenas, valid until the worker's
+  // next group) and the worker's head buffer. Worker w takes images
+  // w, w + W, ... in groups of the plan's group size.
   template <typename Finish>
   void run_batch(const float* images, int n, Finish finish) {
-    const int threads = thread_count();
-    const bool parallel = images_in_parallel(n);
-    const int workers = parallel ? threads : 1;
-    ensure_buffers(workers, threads);  // allocates on the first run of a plan
-    const size_t image_floats = size_t(plan().height()) * size_t(plan().width()) * 3;
+    const int workers = schedule_.workers;
+    const size_t image_floats = size_t(plan_.height()) * size_t(plan_.width()) * 3;
     auto work = [&](int w, int threads_per_image) {
+      float* head = workspace_ + layout_.head(w);
       int ids[kMaxGroupImages];
       int count = 0;
       for (int i = w; i < n; i += workers) {
         ids[count++] = i;
-        if (count < plan().group_images() && i + workers < n) continue;
-        if (plan().group_images() == 1) {
-          finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), w);
+        if (count < plan_.group_images() && i + workers < n) continue;
+        if (plan_.group_images() == 1) {
+          finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), head);
         } else {
-          float* group = group_arenas_[size_t(w)].data();
-          const size_t start = plan().group_start();
-          const PlanStep& first = plan().steps()[start];
+          float* group = workspace_ + layout_.group_arena(w);
+          const size_t start = plan_.group_start();
+          const PlanStep& first = plan_.steps()[start];
           const size_t in_floats = size_t(first.geometry.in_h) * size_t(first.geometry.in_w) *
                                    size_t(first.geometry.in_c);
-          float* tail_input = group + plan().group_slot_offset(first.input_slot);
+          float* tail_input = group + plan_.group_slot_offset(first.input_slot);
           for (int g = 0; g < count; ++g) {
-            const float* head = forward(images + size_t(ids[g]) * image_floats, w,
-                                        threads_per_image, start);
-            std::copy(head, head + in_floats, tail_input + size_t(g) * in_floats);
+            const float* out = forward(images + size_t(ids[g]) * image_floats, w, threads_per_image, start);
+            std::copy(out, out + in_floats, tail_input + size_t(g) * in_floats);
           }
-          const float* result = run_steps(group, true, start, plan().steps().size(), count,
-                                          threads_per_image, w);
-          const size_t out_floats = plan().output_shape().elements();
-          for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, w);
+          const float* result = run_steps(group, true, start, plan_.steps().size(), count, threads_per_image, w);
+          const size_t out_floats = plan_.output_shape().elements();
+          for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, head);
         }
         count = 0;
       }
     };
-    if (parallel) {
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    if (schedule_.images_in_parallel) {
+      FEATX_OMP(parallel for num_threads(workers) schedule(static, 1))
       for (int w = 0; w < workers; ++w) work(w, 1);
     } else {
-      work(0, threads);
+      work(0, schedule_.threads_per_image);
     }
   }
 
-  int thread_count() const {
-#ifdef _OPENMP
-    return options_.threads > 0 ? options_.threads : omp_get_max_threads();
-#else
-    return 1;
-#endif
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void add_time(size_t step, Clock::time_point t0) {
+    if (step_ms_) step_ms_[step] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }
 
   // Normalises one image into arena `arena_index`, runs steps [0, last)
   // there and returns the last one's output (inside that arena).
-  const float* forward(const float* image, int arena_index, int threads,
-                       size_t last = size_t(-1)) {
-    float* arena = arenas_[size_t(arena_index)].data();
-    const size_t pixels = size_t(plan().height()) * size_t(plan().width());
-    float* input = arena + plan().slot_offset(kSlotInput);
-    const float scale = model_->input_scale(), offset = model_->input_offset();
+  const float* forward(const float* image, int arena_index, int threads, size_t last = size_t(-1)) {
+    float* arena = workspace_ + layout_.arena(arena_index);
+    const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
+    float* input = arena + plan_.slot_offset(kSlotInput);
+    const float scale = model_.input_scale(), offset = model_.input_offset();
     for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
-    return run_steps(arena, false, 0, std::min(last, plan().steps().size()), 1, threads,
-                     arena_index);
+    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, threads, arena_index);
   }
 
   // Runs steps [first, last) on `images` images stacked in each slot of
@@ -11364,41 +11284,38 @@ class Extractor {
   const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
                          int threads, int arena_index) {
     auto slot = [&](int s) {
-      return arena + (grouped ? plan().group_slot_offset(s) : plan().slot_offset(s));
+      return arena + (grouped ? plan_.group_slot_offset(s) : plan_.slot_offset(s));
     };
-    const float* out = slot(plan().steps()[first].input_slot);
-    const KernelSet k = kernels_;
-    const auto& fused = plan().fused_blocks();
+    const float* out = slot(plan_.steps()[first].input_slot);
+    const KernelSet k = k_;
+    const auto& fused = plan_.fused_blocks();
     size_t next_fused = 0;
     while (next_fused < fused.size() && size_t(fused[next_fused].project_step) < first) ++next_fused;
-    const auto& chunked = plan().chunked_blocks();
+    const auto& chunked = plan_.chunked_blocks();
     size_t next_chunked = 0;
     for (size_t si = first; si < last; ++si) {
-      const PlanStep& step = plan().steps()[si];
-      const auto t0 = options_.profile ? std::chrono::steady_clock::now()
-                                       : std::chrono::steady_clock::time_point();
+      const PlanStep& step = plan_.steps()[si];
+      const Clock::time_point t0 = step_ms_ ? Clock::now() : Clock::time_point();
       while (next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) < si) ++next_chunked;
       if (grouped && next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) == si &&
           size_t(chunked[next_chunked].project_step) < last) {
         const ChunkedBlock& c = chunked[next_chunked];
-        run_chunked_block(c, runs_[current_].chunk_weights[next_chunked], arena, images);
+        run_chunked_block(k, model_, plan_, c, chunk_weights_[next_chunked], arena, images);
         si = size_t(c.project_step);
-        if (options_.profile)
-          runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
-                                 std::chrono::steady_clock::now() - t0).count();
-        out = slot(plan().steps()[si].output_slot);
+        add_time(si, t0);
+        out = slot(plan_.steps()[si].output_slot);
         continue;
       }
       if (next_fused < fused.size() &&
           int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
                                                          : fused[next_fused].depthwise_step)) {
         const FusedBlock& f = fused[next_fused++];
-        const auto& layers = model_->layers();
-        const PlanStep& dw = plan().steps()[size_t(f.depthwise_step)];
-        const PlanStep& pr = plan().steps()[size_t(f.project_step)];
+        const auto& layers = model_.layers();
+        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
+        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
         FusedBlockArgs a;
         if (f.expand_step >= 0) {
-          const PlanStep& ex = plan().steps()[size_t(f.expand_step)];
+          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
           a.expand = &layers[size_t(ex.layer)];
           a.expand_geometry = ex.geometry;
         }
@@ -11409,15 +11326,16 @@ class Extractor {
         a.input = slot(step.input_slot);
         a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
         a.output = slot(pr.output_slot);
-        run_fused_block(k, f, a, threads, scratch_ptrs_.data() + (threads > 1 ? 0 : arena_index));
+        // Threads inside an image use tiles 0..threads-1; a worker running
+        // its own image uses the tile of its index.
+        float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
+        run_fused_block(k, f, a, threads, scratch, layout_.scratch_floats);
         si = size_t(f.project_step);
-        if (options_.profile)
-          runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
-                                 std::chrono::steady_clock::now() - t0).count();
+        add_time(si, t0);
         out = a.output;
         continue;
       }
-      const ConvLayer& layer = model_->layers()[size_t(step.layer)];
+      const ConvLayer& layer = model_.layers()[size_t(step.layer)];
       const ConvGeometry& g = step.geometry;
       const float* src = slot(step.input_slot);
       float* dst = slot(step.output_slot);
@@ -11449,7 +11367,7 @@ class Extractor {
                         g.in_c, w, b, g.out_c, act, residual, dst, 0, g.out_c);
         } else if (pixel_tasks < 4 * threads) {
           const int panels = int(padded_columns(g.out_c) / kPanelWidth);
-#pragma omp parallel for num_threads(threads) schedule(static)
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
           for (int t = 0; t < threads; ++t) {
             const int c0 = std::min(g.out_c, panels * t / threads * kPanelWidth);
             const int c1 = std::min(g.out_c, panels * (t + 1) / threads * kPanelWidth);
@@ -11457,7 +11375,7 @@ class Extractor {
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
           }
         } else {
-#pragma omp parallel for num_threads(threads) schedule(static)
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
           for (int64_t pt = 0; pt < pixel_tasks; ++pt)
             k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
                         b, g.out_c, act, residual, dst, 0, g.out_c);
@@ -11470,50 +11388,468 @@ class Extractor {
           const float* image_src = src + size_t(img) * in_floats;
           float* image_dst = dst + size_t(img) * out_floats;
           // One contiguous share of rows per thread: a kernel may take rows
-          // in pairs (depthwise on AVX-512).
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+          // in pairs (depthwise on AVX-512). One thread enters no OpenMP
+          // region: libgomp allocates a team even for a serialised one.
+          if (threads <= 1) {
+            conv(g, image_src, w, b, act, image_dst, 0, g.out_h);
+            continue;
+          }
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
           for (int t = 0; t < threads; ++t)
             conv(g, image_src, w, b, act, image_dst, int(int64_t(g.out_h) * t / threads),
                  int(int64_t(g.out_h) * (t + 1) / threads));
         }
       }
-      if (options_.profile)
-        runs_[current_].profile[si].ms += std::chrono::duration<double, std::milli>(
-                               std::chrono::steady_clock::now() - t0).count();
+      add_time(si, t0);
       out = dst;
     }
     return out;
   }
 
-  static void pool(const KernelSet& k, const float* map, const TensorShape& s, Pool p, float* dst) {
-    const size_t pixels = size_t(s.height) * size_t(s.width);
-    if (p == Pool::avg) k.avg_pool(map, pixels, s.channels, dst);
-    else if (p == Pool::max) k.max_pool(map, pixels, s.channels, dst);
-    else std::copy(map, map + s.elements(), dst);
+  const Model& model_;
+  const KernelSet& k_;
+  const StepPlan& plan_;
+  const std::vector<ChunkWeights>& chunk_weights_;
+  Schedule schedule_;
+  WorkspaceLayout layout_;
+  float* workspace_;
+  double* step_ms_;
+};
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_SCHEDULER_HPP_
+// ---- end featx/scheduler.hpp ----
+
+namespace featx {
+
+enum class Pool { avg, max, none };
+
+inline const char* pool_name(Pool p) {
+  return p == Pool::avg ? "avg" : p == Pool::max ? "max" : "none";
+}
+
+inline Status parse_pool(const std::string& s, Pool* out) {
+  if (s == "avg") *out = Pool::avg;
+  else if (s == "max") *out = Pool::max;
+  else if (s == "none") *out = Pool::none;
+  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
+  return Status::Ok();
+}
+
+// What a run writes per image.
+enum class Output {
+  features,       // `layer` (pooled by `pool`): the feature vector by default
+  logits,         // the last Dense layer before its activation
+  probabilities,  // its softmax (the softmax of the logits when it is linear)
+};
+
+struct PlanOptions {
+  int height = 0, width = 0;  // input size; 0: the model's resolution
+  int batch = 1;              // most images one run takes
+  // "": the feature layer; else a conv layer or block (slim or Keras name,
+  // layer_names.hpp), the pooled vector ("global_average_pooling2d") or one
+  // of the model's Dense layers (after its activation; needs Pool::avg).
+  std::string layer;
+  Pool pool = Pool::avg;      // avg over H and W = the Hub feature vector
+  Output output = Output::features;
+  int threads = 0;            // 0: OpenMP's default (OMP_NUM_THREADS or all cores); 1 without OpenMP
+  std::string isa;            // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
+  bool fuse_blocks = true;    // run inverted-residual blocks in L2-sized row bands
+  // Expanded channels per chunk in the blocks of a batch's grouped tail
+  // (step_plan.hpp); 0: layer by layer. Not on the scalar ISA, whose
+  // double accumulation would round the partial sums between chunks.
+  int group_chunk_channels = 192;
+  bool profile = false;       // run() may time each step (threads stay inside each image)
+};
+
+class Plan {
+ public:
+  static Status make(std::shared_ptr<const Model> model, const PlanOptions& options, Plan* out) {
+    if (!model) return invalid_argument("no model");
+    if (!out) return invalid_argument("no plan to fill");
+    Plan p;
+    p.model_ = std::move(model);
+    const Model& m = *p.model_;
+    p.options_ = options;
+    PlanOptions& o = p.options_;
+    if (o.height == 0 && o.width == 0) o.height = o.width = m.resolution();
+    if (o.batch < 1 || o.batch > (1 << 20))
+      return invalid_argument(m.name() + ": batch " + std::to_string(o.batch) + " out of range (1 to 1048576)");
+    Isa isa = selected_isa();
+    Isa wanted;
+    if (!o.isa.empty()) {
+      if (!parse_isa(o.isa, &wanted))
+        return invalid_argument("unknown ISA '" + o.isa + "' (expected scalar, avx2, avx512 or neon)");
+      if (isa_supported(wanted)) isa = wanted;  // else the best available, as FEATX_ISA
+    }
+    p.kernels_ = kernel_set(isa);
+    p.threads_ = detail::resolve_threads(o.threads);
+    FEATX_RETURN_IF_ERROR(p.resolve_output());
+
+    // The kinds of schedule runs of 1..batch images need: the batch's own,
+    // and with images in parallel also the one for fewer images than threads.
+    const Schedule full = schedule_for(p.threads_, o.batch, o.profile);
+    p.kinds_.emplace_back();
+    p.kinds_.back().schedule = full;
+    if (full.images_in_parallel) {
+      p.kinds_.emplace_back();
+      p.kinds_.back().schedule = schedule_for(p.threads_, 1, o.profile);
+    }
+    const int chunk = isa == Isa::scalar ? 0 : o.group_chunk_channels;
+    const std::string network_layer = p.network_layer_;
+    for (Kind& k : p.kinds_) {
+      FEATX_RETURN_IF_ERROR(StepPlan::make(m, o.height, o.width, network_layer, &k.steps, o.fuse_blocks,
+                                           k.schedule.threads_per_image, k.schedule.group_images, chunk));
+      for (const ChunkedBlock& c : k.steps.chunked_blocks())
+        k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
+      k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
+      p.workspace_bytes_ = std::max(p.workspace_bytes_, k.layout.bytes());
+    }
+    const TensorShape s = p.kinds_[0].steps.output_shape();
+    if (p.dense_last_ >= 0) p.per_image_ = size_t(m.head()[size_t(p.dense_last_)].out_features);
+    else p.per_image_ = o.pool == Pool::none ? s.elements() : size_t(s.channels);
+    *out = std::move(p);
+    return Status::Ok();
+  }
+
+  // Bytes of the caller's workspace a run needs (any alignment).
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  // Floats run() writes for batch() images, and per image.
+  size_t output_elements() const { return size_t(options_.batch) * per_image_; }
+  size_t output_elements_per_image() const { return per_image_; }
+  // (n, C) pooled or from a head; (n, H', W', C) with Pool::none.
+  std::vector<int64_t> output_shape(int n) const {
+    if (dense_last_ >= 0 || options_.pool != Pool::none) return {n, int64_t(per_image_)};
+    const TensorShape s = kinds_[0].steps.output_shape();
+    return {n, s.height, s.width, s.channels};
+  }
+  // Heap bytes the plan holds (steps, tables and the weights it cut for
+  // chunked blocks): memory beside the model and the workspace.
+  size_t plan_bytes() const {
+    size_t bytes = sizeof(Plan);
+    for (const Kind& k : kinds_) {
+      bytes += k.steps.steps().size() * sizeof(PlanStep) + k.steps.fused_blocks().size() * sizeof(FusedBlock) +
+               k.steps.chunked_blocks().size() * sizeof(ChunkedBlock);
+      for (const ChunkWeights& w : k.chunk_weights) bytes += chunk_weight_bytes(w);
+    }
+    return bytes;
+  }
+
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const Model>& shared_model() const { return model_; }
+  const PlanOptions& options() const { return options_; }
+  int batch() const { return options_.batch; }
+  int height() const { return options_.height; }
+  int width() const { return options_.width; }
+  int threads() const { return threads_; }
+  Isa isa() const { return kernels_.isa; }
+  bool valid() const { return model_ != nullptr; }
+
+  // The conv steps a run goes through, named for a profile: a fused or
+  // chunked block is timed as a whole under its project step
+  // ("expanded_conv_3 (fused)"), the steps inside it have empty names.
+  size_t step_count() const { return kinds_.empty() ? 0 : kinds_[0].steps.steps().size(); }
+  std::vector<std::string> step_names() const {
+    std::vector<std::string> names;
+    if (kinds_.empty()) return names;
+    const StepPlan& plan = kinds_[0].steps;
+    for (const PlanStep& step : plan.steps()) names.push_back(model_->layers()[size_t(step.layer)].name);
+    auto as_block = [&](int expand_step, int depthwise_step, int project_step) {
+      for (int i : {expand_step, depthwise_step})
+        if (i >= 0) names[size_t(i)].clear();
+      names[size_t(project_step)] = block_name(plan, expand_step, project_step);
+    };
+    for (const FusedBlock& f : plan.fused_blocks()) as_block(f.expand_step, f.depthwise_step, f.project_step);
+    for (const ChunkedBlock& c : plan.chunked_blocks()) as_block(c.expand_step, c.depthwise_step, c.project_step);
+    return names;
+  }
+
+ private:
+  friend struct PlanAccess;
+
+  struct Kind {
+    Schedule schedule;
+    StepPlan steps;
+    std::vector<ChunkWeights> chunk_weights;  // per chunked block of `steps`
+    WorkspaceLayout layout;
+  };
+
+  // What options_.layer and options_.output name: a network layer (pooled
+  // or not) or a Dense layer of the head.
+  Status resolve_output() {
+    const Model& m = *model_;
+    if (options_.output != Output::features) {
+      if (!m.has_classifier()) return invalid_argument(m.name() + ": model has no classifier head");
+      if (options_.pool != Pool::avg)
+        return invalid_argument(m.name() + ": the classifier's outputs follow global average pooling; they need --pool avg");
+      dense_last_ = int(m.head().size()) - 1;
+      const DenseLayer& last = m.head().back();
+      activate_last_ = false;
+      if (options_.output == Output::probabilities) {
+        if (last.activation == DenseActivation::softmax) activate_last_ = true;
+        else if (last.activation == DenseActivation::linear) softmax_after_ = true;
+        else
+          return invalid_argument(m.name() + ": the last Dense layer '" + last.name + "' has " +
+                                  dense_activation_name(last.activation) +
+                                  ", not softmax or linear: not a classifier (extract --layer " + last.name +
+                                  " gives its output)");
+      }
+      return Status::Ok();
+    }
+    ResolvedLayer target;
+    FEATX_RETURN_IF_ERROR(resolve_layer(m, options_.layer, &target));
+    if (target.kind != ResolvedLayer::Kind::network && options_.pool != Pool::avg)
+      return invalid_argument(m.name() + ": layer '" + options_.layer +
+                              "' follows global average pooling; it needs --pool avg");
+    if (target.kind == ResolvedLayer::Kind::dense) {
+      dense_last_ = target.dense;
+      activate_last_ = true;
+    } else {
+      network_layer_ = target.network_layer;  // "" (the feature layer) for the pooled vector
+    }
+    return Status::Ok();
+  }
+
+  std::string block_name(const StepPlan& plan, int expand_step, int project_step) const {
+    const int project_layer = plan.steps()[size_t(project_step)].layer;
+    std::string stem;
+    if (expand_step >= 0 && plan.steps()[size_t(expand_step)].layer == 0) stem = model_->layers()[0].name + "+";
+    for (const BlockInfo& b : model_->blocks())
+      if (b.project == project_layer) return stem + b.name + " (fused)";
+    return "block";
+  }
+
+  // Floats of a worker's head buffer: the pooled features and the dense
+  // layers' scratch.
+  size_t head_floats() const {
+    if (dense_last_ < 0) return 0;
+    return size_t(model_->feature_dim()) + dense_head_scratch_floats(model_->head());
+  }
+
+  std::shared_ptr<const Model> model_;
+  PlanOptions options_;
+  KernelSet kernels_;
+  int threads_ = 1;
+  std::string network_layer_;
+  int dense_last_ = -1;  // index into Model::head() of the last Dense layer run, or -1
+  bool activate_last_ = true, softmax_after_ = false;
+  std::vector<Kind> kinds_;
+  size_t workspace_bytes_ = 0, per_image_ = 0;
+};
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_PLAN_HPP_
+// ---- end featx/plan.hpp ----
+// ---- begin featx/run.hpp ----
+// featx/run.hpp: runs a Plan on images, in buffers the caller owns.
+//
+//   Status run(plan, images, n, workspace, workspace_bytes, output, output_elements)
+//
+// images: n x height x width x 3 floats in [0, 1] (NHWC, the plan's size),
+// 1 <= n <= plan.batch(). workspace: plan.workspace_bytes() bytes or more,
+// any alignment, contents ignored (nothing carries over between runs).
+// output: n * plan.output_elements_per_image() floats, image after image,
+// in plan.output_shape(n).
+//
+// Allocates nothing and throws nothing on any path (a test counts every
+// operator new and malloc inside it); the errors it returns are caller
+// mistakes, reported with literal messages. Threads come from the plan;
+// OpenMP's own thread pool is made by the runtime on the first parallel
+// region of the process, not by featx.
+#ifndef FEATX_SINGLE_FEATX_RUN_HPP_
+#define FEATX_SINGLE_FEATX_RUN_HPP_
+
+#include <cstddef>
+
+
+namespace featx {
+
+// Plan's internals for run(): the schedules and step plans it made.
+struct PlanAccess {
+  static const Plan::Kind& kind_for(const Plan& p, int n) {
+    const Schedule s = schedule_for(p.threads_, n, p.options_.profile);
+    for (const Plan::Kind& k : p.kinds_)
+      if (k.schedule.images_in_parallel == s.images_in_parallel) return k;
+    return p.kinds_[0];
+  }
+  static int dense_last(const Plan& p) { return p.dense_last_; }
+  static bool activate_last(const Plan& p) { return p.activate_last_; }
+  static bool softmax_after(const Plan& p) { return p.softmax_after_; }
+  static const KernelSet& kernels(const Plan& p) { return p.kernels_; }
+};
+
+// step_ms: null, or plan.step_count() doubles to which each step's time is
+// added (a plan made with PlanOptions::profile runs its steps in order on
+// the calling thread's team, so the times are the steps').
+inline Status run(const Plan& plan, const float* images, int n, void* workspace, size_t workspace_bytes,
+                  float* output, size_t output_elements, double* step_ms = nullptr) noexcept {
+  if (!plan.valid()) return Status::Literal(StatusCode::invalid_argument, "run: the plan was not made (Plan::make)");
+  if (!images || n < 1) return Status::Literal(StatusCode::invalid_argument, "run: no input images");
+  if (n > plan.batch())
+    return Status::Literal(StatusCode::invalid_argument, "run: more images than the plan's batch");
+  if (!workspace || workspace_bytes < plan.workspace_bytes())
+    return Status::Literal(StatusCode::invalid_argument, "run: workspace smaller than plan.workspace_bytes()");
+  if (!output || output_elements < size_t(n) * plan.output_elements_per_image())
+    return Status::Literal(StatusCode::invalid_argument,
+                           "run: output smaller than n * plan.output_elements_per_image() floats");
+
+  const auto& kind = PlanAccess::kind_for(plan, n);
+  const KernelSet& k = PlanAccess::kernels(plan);
+  const Model& model = plan.model();
+  float* base = aligned_workspace(workspace);
+  BatchRunner runner(model, k, kind.steps, kind.chunk_weights, kind.schedule, kind.layout, base,
+                     plan.options().profile ? step_ms : nullptr);
+  const TensorShape s = kind.steps.output_shape();
+  const size_t per_image = plan.output_elements_per_image();
+  const int dense_last = PlanAccess::dense_last(plan);
+  if (dense_last < 0) {
+    const Pool pool = plan.options().pool;
+    runner.run_batch(images, n, [&](int i, const float* result, float*) {
+      float* dst = output + size_t(i) * per_image;
+      const size_t pixels = size_t(s.height) * size_t(s.width);
+      if (pool == Pool::avg) k.avg_pool(result, pixels, s.channels, dst);
+      else if (pool == Pool::max) k.max_pool(result, pixels, s.channels, dst);
+      else std::copy(result, result + s.elements(), dst);
+    });
+  } else {
+    const std::vector<DenseLayer>& head = model.head();
+    const bool activate_last = PlanAccess::activate_last(plan), softmax_after = PlanAccess::softmax_after(plan);
+    runner.run_batch(images, n, [&](int i, const float* result, float* features) {
+      float* dst = output + size_t(i) * per_image;
+      k.avg_pool(result, size_t(s.height) * size_t(s.width), s.channels, features);
+      run_dense_head(head, size_t(dense_last), activate_last, features, features + s.channels, dst);
+      if (softmax_after) head_detail::softmax(dst, int(per_image));
+    });
+  }
+  return Status::Ok();
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_RUN_HPP_
+// ---- end featx/run.hpp ----
+
+namespace featx {
+
+struct ExtractorOptions {
+  Pool pool = Pool::avg;  // avg over H and W = the Hub feature vector
+  std::string layer;      // as PlanOptions::layer
+  int threads = 0;        // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
+  std::string isa;        // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
+  bool profile = false;   // time every step (see Extractor::profile)
+  bool fuse_blocks = true;
+  int group_chunk_channels = 192;  // as PlanOptions
+};
+
+// Milliseconds spent per plan step over all runs since the last reset
+// (steps inside a fused block have an empty name; the block is one entry).
+struct LayerTime {
+  std::string name;
+  double ms = 0.0;
+};
+
+// A dense float tensor with its shape, row-major.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+class Extractor {
+ public:
+  explicit Extractor(std::shared_ptr<const Model> model, ExtractorOptions options = {})
+      : model_(std::move(model)), options_(std::move(options)) {
+    isa_ = selected_isa();
+    Isa wanted;
+    if (!options_.isa.empty() && parse_isa(options_.isa, &wanted) && isa_supported(wanted)) isa_ = wanted;
+  }
+
+  const Model& model() const { return *model_; }
+  const ExtractorOptions& options() const { return options_; }
+  // The instruction set the kernels use.
+  Isa isa() const { return isa_; }
+  // Per-step times of the plan the last run used (empty before the first).
+  const std::vector<LayerTime>& profile() const { return profile_; }
+  void reset_profile() {
+    std::fill(step_ms_.begin(), step_ms_.end(), 0.0);
+    for (auto& t : profile_) t.ms = 0.0;
+  }
+
+  // images: n x height x width x 3 floats in [0, 1]. out: (n, C) when pooled,
+  // (n, H', W', C) with Pool::none, (n, units) for a Dense layer.
+  Status extract(const float* images, int n, int height, int width, Tensor* out) {
+    return run_kind(Output::features, images, n, height, width, out);
+  }
+  // The last Dense layer's output before its activation (n, classes).
+  Status logits(const float* images, int n, int height, int width, Tensor* out) {
+    return run_kind(Output::logits, images, n, height, width, out);
+  }
+  // The model's class probabilities (n, classes): its last layer's softmax,
+  // or the softmax of the logits when the last layer is linear.
+  Status probabilities(const float* images, int n, int height, int width, Tensor* out) {
+    return run_kind(Output::probabilities, images, n, height, width, out);
+  }
+
+  // Bytes of the workspace the Extractor holds (0 before the first run).
+  size_t arena_bytes() const { return workspace_.size(); }
+  // The plan of the last run (invalid before the first).
+  const Plan& plan() const { return plan_; }
+
+ private:
+  Status run_kind(Output output, const float* images, int n, int height, int width, Tensor* out) {
+    if (!images || n < 1) return invalid_argument("no input images");
+    if (!out) return invalid_argument("no output tensor");
+    FEATX_RETURN_IF_ERROR(prepare(output, height, width, n));
+    out->shape = plan_.output_shape(n);
+    out->data.resize(size_t(n) * plan_.output_elements_per_image());
+    Status st = run(plan_, images, n, workspace_.data(), workspace_.size(), out->data.data(), out->data.size(),
+                    options_.profile ? step_ms_.data() : nullptr);
+    if (st && options_.profile)
+      for (size_t i = 0; i < profile_.size(); ++i) profile_[i].ms = step_ms_[i];
+    return st;
+  }
+
+  // Re-plans for a new input size or output, or a batch larger than the
+  // plan's; the workspace only grows.
+  Status prepare(Output output, int height, int width, int n) {
+    if (height < 1 || width < 1)
+      return invalid_argument("input size " + std::to_string(height) + "x" + std::to_string(width) + " is empty");
+    if (plan_.valid() && plan_.height() == height && plan_.width() == width && output_ == output &&
+        n <= plan_.batch())
+      return Status::Ok();
+    PlanOptions o;
+    o.height = height;
+    o.width = width;
+    o.batch = n;
+    if (plan_.valid() && plan_.height() == height && plan_.width() == width && output_ == output)
+      o.batch = std::max(n, plan_.batch());
+    o.layer = output == Output::features ? options_.layer : std::string();
+    o.pool = output == Output::features ? options_.pool : Pool::avg;  // a head pools by average
+    o.output = output;
+    o.threads = options_.threads;
+    o.isa = isa_name(isa_);
+    o.fuse_blocks = options_.fuse_blocks;
+    o.group_chunk_channels = options_.group_chunk_channels;
+    o.profile = options_.profile;
+    Plan plan;
+    FEATX_RETURN_IF_ERROR(Plan::make(model_, o, &plan));
+    plan_ = std::move(plan);
+    output_ = output;
+    if (workspace_.size() < plan_.workspace_bytes()) workspace_.resize(plan_.workspace_bytes());
+    if (options_.profile) {
+      step_ms_.assign(plan_.step_count(), 0.0);
+      profile_.clear();
+      for (std::string& name : plan_.step_names()) profile_.push_back(LayerTime{std::move(name), 0.0});
+    }
+    return Status::Ok();
   }
 
   std::shared_ptr<const Model> model_;
   ExtractorOptions options_;
-  // A plan with what it was made for and its per-step times.
-  struct PlannedRun {
-    Plan plan;
-    std::string layer;
-    int threads_per_image = 0;
-    int group = 0;
-    std::vector<LayerTime> profile;
-    std::vector<ChunkWeights> chunk_weights;  // per chunked block of the plan
-  };
-  // One input size and layer: usually at most 3 kinds (threads inside an
-  // image; images in parallel, one or several per thread); an index, not a
-  // pointer, so a copied Extractor stays valid.
-  std::vector<PlannedRun> runs_;
-  size_t current_ = 0;
-  KernelSet kernels_;
-  std::vector<std::vector<float>> arenas_;
-  std::vector<std::vector<float>> group_arenas_;
-  std::vector<std::vector<float>> scratch_;
-  std::vector<float*> scratch_ptrs_;
-  std::vector<float> features_;
+  Isa isa_ = Isa::scalar;
+  Plan plan_;
+  Output output_ = Output::features;
+  std::vector<unsigned char> workspace_;
+  std::vector<double> step_ms_;
+  std::vector<LayerTime> profile_;
 };
 
 }  // namespace featx

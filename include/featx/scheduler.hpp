@@ -1,0 +1,306 @@
+// featx/scheduler.hpp: which thread runs what, inside a caller's workspace.
+//
+// Threads: with a batch of at least as many images as threads, images are
+// spread over the threads (one arena each); otherwise each layer's output
+// rows (or pixel tiles) are split across threads. A thread that runs several
+// images runs the last, small-map blocks over up to kMaxGroupImages of them
+// at once (step_plan.hpp, image groups). No reduction is ever split between
+// threads or reordered (a chunked block stores a partial sum and continues
+// it in order), so every output value is computed by the same operations in
+// the same order whatever the thread count or batch: results are
+// bit-identical for 1, 2 or N threads, and run to run.
+//
+// Memory: everything a run touches besides the model and the plan lives in
+// one workspace laid out by WorkspaceLayout: an arena (and a group arena)
+// per image in flight, a scratch tile per thread for fused blocks, and a
+// small head buffer per worker. Nothing here allocates.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "featx/chunked_block.hpp"
+#include "featx/detail/parallel.hpp"
+#include "featx/fused_block.hpp"
+#include "featx/kernels/kernel_set.hpp"
+#include "featx/model.hpp"
+#include "featx/step_plan.hpp"
+
+namespace featx {
+
+// Input bytes of the pixel block one thread runs a 1x1 conv over: half of a
+// 1 MiB L2, the rest for the weight panels streaming past.
+constexpr size_t kPointwiseBlockBytes = 512 * 1024;
+
+// Images one thread runs through the grouped tail together: 4 reads a 7x7
+// layer's weights a quarter as often; the group's maps, 0.7 MB per image,
+// stay near L2.
+constexpr int kMaxGroupImages = 4;
+
+// How a batch of n images is spread over `threads` threads.
+struct Schedule {
+  bool images_in_parallel = false;  // one image per thread at a time
+  int workers = 1;                  // images in flight (arenas)
+  int threads_per_image = 1;        // threads splitting each layer
+  int group_images = 1;             // images one worker runs through the tail together
+};
+
+// Profiling times each step, which needs the threads inside one image.
+inline Schedule schedule_for(int threads, int n, bool profile) {
+  Schedule s;
+  s.images_in_parallel = threads > 1 && n >= threads && !profile;
+  s.workers = s.images_in_parallel ? threads : 1;
+  s.threads_per_image = s.images_in_parallel ? 1 : threads;
+  // A plan made for full groups also runs fewer images per worker (a
+  // group of one gives the same values), so batch sizes 2..N share it.
+  if (s.threads_per_image == 1 && (n + s.workers - 1) / s.workers > 1) s.group_images = kMaxGroupImages;
+  return s;
+}
+
+// Offsets (in floats, from a 64-byte aligned base) of a run's buffers.
+struct WorkspaceLayout {
+  size_t arena_floats = 0, group_arena_floats = 0, scratch_floats = 0, head_floats = 0;  // each
+  int arenas = 0, scratch_tiles = 0;
+
+  static size_t round16(size_t floats) { return (floats + 15) / 16 * 16; }
+  size_t arena(int i) const { return size_t(i) * arena_floats; }
+  size_t group_arena(int i) const { return size_t(arenas) * arena_floats + size_t(i) * group_arena_floats; }
+  size_t scratch(int t) const {
+    return size_t(arenas) * (arena_floats + group_arena_floats) + size_t(t) * scratch_floats;
+  }
+  size_t head(int w) const { return scratch(scratch_tiles) + size_t(w) * head_floats; }
+  size_t total_floats() const { return head(arenas); }
+  // With the slack that lets any caller buffer be aligned to 64 bytes.
+  size_t bytes() const { return total_floats() * sizeof(float) + 64; }
+};
+
+inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s, int threads,
+                                        size_t head_floats) {
+  WorkspaceLayout l;
+  l.arenas = s.workers;
+  l.arena_floats = WorkspaceLayout::round16(plan.arena_floats());
+  l.group_arena_floats = WorkspaceLayout::round16(plan.group_arena_floats());
+  l.scratch_tiles = plan.scratch_floats() ? threads : 0;
+  l.scratch_floats = WorkspaceLayout::round16(plan.scratch_floats());
+  l.head_floats = WorkspaceLayout::round16(head_floats);
+  return l;
+}
+
+// The 64-byte aligned start of a workspace of layout.bytes() bytes.
+inline float* aligned_workspace(void* workspace) {
+  const uintptr_t p = (reinterpret_cast<uintptr_t>(workspace) + 63) / 64 * 64;
+  return reinterpret_cast<float*>(p);
+}
+
+// Runs one StepPlan over a batch inside a workspace.
+class BatchRunner {
+ public:
+  BatchRunner(const Model& model, const KernelSet& kernels, const StepPlan& plan,
+              const std::vector<ChunkWeights>& chunk_weights, const Schedule& schedule,
+              const WorkspaceLayout& layout, float* workspace, double* step_ms)
+      : model_(model), k_(kernels), plan_(plan), chunk_weights_(chunk_weights), schedule_(schedule),
+        layout_(layout), workspace_(workspace), step_ms_(step_ms) {}
+
+  // Runs every image and calls finish(image, result, head_buffer) with its
+  // last step's output (in the worker's arenas, valid until the worker's
+  // next group) and the worker's head buffer. Worker w takes images
+  // w, w + W, ... in groups of the plan's group size.
+  template <typename Finish>
+  void run_batch(const float* images, int n, Finish finish) {
+    const int workers = schedule_.workers;
+    const size_t image_floats = size_t(plan_.height()) * size_t(plan_.width()) * 3;
+    auto work = [&](int w, int threads_per_image) {
+      float* head = workspace_ + layout_.head(w);
+      int ids[kMaxGroupImages];
+      int count = 0;
+      for (int i = w; i < n; i += workers) {
+        ids[count++] = i;
+        if (count < plan_.group_images() && i + workers < n) continue;
+        if (plan_.group_images() == 1) {
+          finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), head);
+        } else {
+          float* group = workspace_ + layout_.group_arena(w);
+          const size_t start = plan_.group_start();
+          const PlanStep& first = plan_.steps()[start];
+          const size_t in_floats = size_t(first.geometry.in_h) * size_t(first.geometry.in_w) *
+                                   size_t(first.geometry.in_c);
+          float* tail_input = group + plan_.group_slot_offset(first.input_slot);
+          for (int g = 0; g < count; ++g) {
+            const float* out = forward(images + size_t(ids[g]) * image_floats, w, threads_per_image, start);
+            std::copy(out, out + in_floats, tail_input + size_t(g) * in_floats);
+          }
+          const float* result = run_steps(group, true, start, plan_.steps().size(), count, threads_per_image, w);
+          const size_t out_floats = plan_.output_shape().elements();
+          for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, head);
+        }
+        count = 0;
+      }
+    };
+    if (schedule_.images_in_parallel) {
+      FEATX_OMP(parallel for num_threads(workers) schedule(static, 1))
+      for (int w = 0; w < workers; ++w) work(w, 1);
+    } else {
+      work(0, schedule_.threads_per_image);
+    }
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void add_time(size_t step, Clock::time_point t0) {
+    if (step_ms_) step_ms_[step] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  // Normalises one image into arena `arena_index`, runs steps [0, last)
+  // there and returns the last one's output (inside that arena).
+  const float* forward(const float* image, int arena_index, int threads, size_t last = size_t(-1)) {
+    float* arena = workspace_ + layout_.arena(arena_index);
+    const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
+    float* input = arena + plan_.slot_offset(kSlotInput);
+    const float scale = model_.input_scale(), offset = model_.input_offset();
+    for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
+    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, threads, arena_index);
+  }
+
+  // Runs steps [first, last) on `images` images stacked in each slot of
+  // `arena` (the group arena when `grouped`, else an image arena). Only the
+  // head (one image) holds fused blocks. Returns the last step's output.
+  const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
+                         int threads, int arena_index) {
+    auto slot = [&](int s) {
+      return arena + (grouped ? plan_.group_slot_offset(s) : plan_.slot_offset(s));
+    };
+    const float* out = slot(plan_.steps()[first].input_slot);
+    const KernelSet k = k_;
+    const auto& fused = plan_.fused_blocks();
+    size_t next_fused = 0;
+    while (next_fused < fused.size() && size_t(fused[next_fused].project_step) < first) ++next_fused;
+    const auto& chunked = plan_.chunked_blocks();
+    size_t next_chunked = 0;
+    for (size_t si = first; si < last; ++si) {
+      const PlanStep& step = plan_.steps()[si];
+      const Clock::time_point t0 = step_ms_ ? Clock::now() : Clock::time_point();
+      while (next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) < si) ++next_chunked;
+      if (grouped && next_chunked < chunked.size() && size_t(chunked[next_chunked].expand_step) == si &&
+          size_t(chunked[next_chunked].project_step) < last) {
+        const ChunkedBlock& c = chunked[next_chunked];
+        run_chunked_block(k, model_, plan_, c, chunk_weights_[next_chunked], arena, images);
+        si = size_t(c.project_step);
+        add_time(si, t0);
+        out = slot(plan_.steps()[si].output_slot);
+        continue;
+      }
+      if (next_fused < fused.size() &&
+          int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
+                                                         : fused[next_fused].depthwise_step)) {
+        const FusedBlock& f = fused[next_fused++];
+        const auto& layers = model_.layers();
+        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
+        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
+        FusedBlockArgs a;
+        if (f.expand_step >= 0) {
+          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
+          a.expand = &layers[size_t(ex.layer)];
+          a.expand_geometry = ex.geometry;
+        }
+        a.depthwise = &layers[size_t(dw.layer)];
+        a.depthwise_geometry = dw.geometry;
+        a.project = &layers[size_t(pr.layer)];
+        a.project_geometry = pr.geometry;
+        a.input = slot(step.input_slot);
+        a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+        a.output = slot(pr.output_slot);
+        // Threads inside an image use tiles 0..threads-1; a worker running
+        // its own image uses the tile of its index.
+        float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
+        run_fused_block(k, f, a, threads, scratch, layout_.scratch_floats);
+        si = size_t(f.project_step);
+        add_time(si, t0);
+        out = a.output;
+        continue;
+      }
+      const ConvLayer& layer = model_.layers()[size_t(step.layer)];
+      const ConvGeometry& g = step.geometry;
+      const float* src = slot(step.input_slot);
+      float* dst = slot(step.output_slot);
+      const float* residual = step.residual_slot >= 0 ? slot(step.residual_slot) : nullptr;
+      const float* w = layer.weights.data();
+      const float* b = layer.bias.data();
+      const Activation act = layer.activation;
+      if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
+        // One thread takes pixels in blocks whose inputs fit in half of L2
+        // (the whole 7x7 map of a group or image): the kernel walks the
+        // weights a column panel at a time over a block's pixels, so each
+        // panel is read once per block. 48-pixel tasks streamed all the
+        // weights again per task (1.6 MB for Conv_1) and cut a 49-pixel
+        // map into 48 + 1.
+        // Several threads share tasks of 48 pixels (a multiple of the 12-
+        // and 6-row register tiles) with all channels. A small map (the 7x7
+        // layers' 49 pixels) is split by output channels instead, one equal
+        // share of 16-column panels per thread (160 -> 80 + 80), so threads
+        // get equal work rather than 48 pixels and 1, and each reads only
+        // its share of the weights.
+        const int64_t out_pixels = int64_t(images) * g.out_h * g.out_w;  // images stacked
+        const int64_t pixel_tasks = (out_pixels + 47) / 48;
+        if (threads <= 1) {
+          const int64_t block = std::max<int64_t>(
+              48, int64_t(kPointwiseBlockBytes / (sizeof(float) * size_t(g.in_c))));
+          const int64_t blocks = (out_pixels + block - 1) / block;
+          for (int64_t i = 0; i < blocks; ++i)
+            k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),
+                        g.in_c, w, b, g.out_c, act, residual, dst, 0, g.out_c);
+        } else if (pixel_tasks < 4 * threads) {
+          const int panels = int(padded_columns(g.out_c) / kPanelWidth);
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
+          for (int t = 0; t < threads; ++t) {
+            const int c0 = std::min(g.out_c, panels * t / threads * kPanelWidth);
+            const int c1 = std::min(g.out_c, panels * (t + 1) / threads * kPanelWidth);
+            if (c1 > c0)
+              k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
+          }
+        } else {
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
+          for (int64_t pt = 0; pt < pixel_tasks; ++pt)
+            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
+                        b, g.out_c, act, residual, dst, 0, g.out_c);
+        }
+      } else {
+        const ConvKernel conv = layer.depthwise ? k.depthwise : k.conv2d;
+        const size_t in_floats = size_t(g.in_h) * size_t(g.in_w) * size_t(g.in_c);
+        const size_t out_floats = size_t(g.out_h) * size_t(g.out_w) * size_t(g.out_c);
+        for (int img = 0; img < images; ++img) {
+          const float* image_src = src + size_t(img) * in_floats;
+          float* image_dst = dst + size_t(img) * out_floats;
+          // One contiguous share of rows per thread: a kernel may take rows
+          // in pairs (depthwise on AVX-512). One thread enters no OpenMP
+          // region: libgomp allocates a team even for a serialised one.
+          if (threads <= 1) {
+            conv(g, image_src, w, b, act, image_dst, 0, g.out_h);
+            continue;
+          }
+          FEATX_OMP(parallel for num_threads(threads) schedule(static))
+          for (int t = 0; t < threads; ++t)
+            conv(g, image_src, w, b, act, image_dst, int(int64_t(g.out_h) * t / threads),
+                 int(int64_t(g.out_h) * (t + 1) / threads));
+        }
+      }
+      add_time(si, t0);
+      out = dst;
+    }
+    return out;
+  }
+
+  const Model& model_;
+  const KernelSet& k_;
+  const StepPlan& plan_;
+  const std::vector<ChunkWeights>& chunk_weights_;
+  Schedule schedule_;
+  WorkspaceLayout layout_;
+  float* workspace_;
+  double* step_ms_;
+};
+
+}  // namespace featx
