@@ -20,17 +20,23 @@ step="start"
 trap 'echo "consumer_test: FAILED at: $step (work dir $work)" >&2' ERR
 passed=0
 pass() { passed=$((passed + 1)); echo "consumer_test: ok: $1"; }
+# `! cmd` would not stop the script under set -e: this does.
+absent() { if "$@"; then echo "consumer_test: should not have matched: $*" >&2; return 1; fi; }
 
 tflite=$shared/models/tf2_mobilenet_v2_1.0_224_ptq.tflite
 image=$shared/images/cat.bmp
 [ -f "$tflite" ] || { echo "consumer_test: $tflite not found (set FEATX_SHARED_DIR)" >&2; exit 1; }
 
-# The TF2 MobileNetV2 with its goldens (read from tests/golden: no ONNX Runtime needed).
+[ -f "$src/examples/extract.cpp" ] || { echo "consumer_test: $src/examples/extract.cpp not found" >&2; exit 1; }
+
+# The TF2 MobileNetV2 with its goldens (read from tests/golden: no ONNX
+# Runtime needed), and prepacked for embedded_rom.
 step="export the model"
 model_id=tflite_tf2_mobilenet_v2_1.0_224_ptq
 model=$work/models/$model_id.featx
-FEATX_SHARED_DIR=$shared "$python" "$src/tools/make_test_models.py" --out "$work/models" --only $model_id \
-  > "$work/export.log" 2>&1
+rom_model=$work/models/${model_id}_prepacked.featx
+FEATX_SHARED_DIR=$shared "$python" "$src/tools/make_test_models.py" --out "$work/models" \
+  --only $model_id ${model_id}_prepacked > "$work/export.log" 2>&1
 
 # Header-only: installing needs no compiling (no CLI, no tests).
 step="install featx into $work/prefix"
@@ -46,8 +52,10 @@ pass "installed"
 for mode in package subdirectory fetchcontent; do
   step="examples via $mode: configure"
   dir=$work/examples-$mode
-  extra=()
-  [ "$mode" = package ] && extra=(-DCMAKE_PREFIX_PATH="$prefix")
+  # single_header uses no featx target and embedded_rom links it as extract
+  # does: both are built once, in the package mode.
+  extra=(-DFEATX_EXAMPLES_SINGLE_HEADER=OFF)
+  [ "$mode" = package ] && extra=(-DCMAKE_PREFIX_PATH="$prefix" -DFEATX_EXAMPLE_ROM_MODEL="$rom_model")
   cmake -S "$src/examples" -B "$dir" -DFEATX_EXAMPLES_FEATX=$mode -DFEATX_SOURCE_DIR="$src" \
         -DFEATX_EXAMPLE_MODEL="$model" -DFEATX_EXAMPLE_IMAGE="$image" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
         "${extra[@]}" > "$dir.configure.log"
@@ -55,12 +63,12 @@ for mode in package subdirectory fetchcontent; do
     step="examples via package: featx found in the installed tree, its headers used"
     grep -qx "featx_DIR:PATH=$prefix/share/cmake/featx" "$dir/CMakeCache.txt"
     grep -qE -- "(-I|-isystem )$prefix/include" "$dir/compile_commands.json"
-    ! grep -qE -- "(-I|-isystem )$src/include" "$dir/compile_commands.json"
+    absent grep -qE -- "(-I|-isystem )$src/include" "$dir/compile_commands.json"
   else
     # A consumer's add_subdirectory/FetchContent builds no featx program it did not ask for.
     step="examples via $mode: featx's CLI and tests not built"
     cmake --build "$dir" --target help > "$dir.targets"
-    ! grep -qE '(^|[ .])(featx_cli|featx_tests|featx_test_models)($|[ :])' "$dir.targets"
+    absent grep -qE '(^|[ .])(featx_cli|featx_tests|featx_test_models)($|[ :])' "$dir.targets"
   fi
   step="examples via $mode: build"
   cmake --build "$dir" -j"$jobs" > "$dir.build.log"
@@ -68,6 +76,19 @@ for mode in package subdirectory fetchcontent; do
   ctest --test-dir "$dir" --output-on-failure --no-tests=error
   pass "examples via $mode"
 done
+
+# OpenMP is optional for a consumer: without it featx is found all the same
+# and runs on one thread.
+step="examples via package without OpenMP"
+dir=$work/examples-package-no-openmp
+cmake -S "$src/examples" -B "$dir" -DFEATX_EXAMPLES_FEATX=package -DCMAKE_PREFIX_PATH="$prefix" \
+      -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON -DFEATX_EXAMPLES_SINGLE_HEADER=OFF -DFEATX_SOURCE_DIR="$src" \
+      -DFEATX_EXAMPLE_MODEL="$model" -DFEATX_EXAMPLE_IMAGE="$image" > "$dir.configure.log"
+grep -q "featx: OpenMP not found: featx will run on one thread" "$dir.configure.log"
+cmake --build "$dir" -j"$jobs" > "$dir.build.log"
+absent grep -rq --include=flags.make --include=link.txt -e -fopenmp "$dir/CMakeFiles"
+ctest --test-dir "$dir" --output-on-failure --no-tests=error
+pass "examples via package without OpenMP"
 
 step="extract.cpp with pkg-config"
 export PKG_CONFIG_PATH=$prefix/share/pkgconfig
@@ -78,6 +99,15 @@ g++ -std=c++17 -O2 "$src/examples/extract.cpp" $flags -o "$work/extract-pkg-conf
 "$work/extract-pkg-config" "$model" "$image" | tee "$work/extract-pkg-config.out"
 grep -q '^1280 features' "$work/extract-pkg-config.out"
 pass "pkg-config"
+
+# Both package files find the tree from their own place: it can be moved.
+step="the installed tree moved"
+mv "$prefix" "$work/moved"
+PKG_CONFIG_PATH=$work/moved/share/pkgconfig pkg-config --cflags featx | grep -q -- "-I$work/moved/share/pkgconfig/../../include"
+cmake -S "$src/examples" -B "$work/examples-moved" -DFEATX_EXAMPLES_FEATX=package -DCMAKE_PREFIX_PATH="$work/moved" \
+      > "$work/examples-moved.configure.log"
+grep -qx "featx_DIR:PATH=$work/moved/share/cmake/featx" "$work/examples-moved/CMakeCache.txt"
+pass "moved"
 
 [ $keep = 1 ] || rm -rf "$work"
 echo "consumer_test: $passed passed, 0 failed"
