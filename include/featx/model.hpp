@@ -383,7 +383,7 @@ class Model {
                   std::to_string(cout));
     for (const void* v : {static_cast<const void*>(w->data()), static_cast<const void*>(b->data())})
       if (reinterpret_cast<uintptr_t>(v) % kPrepackedAlignment != 0)
-        return fail(n + ": prepacked weights are not 64-byte aligned");
+        return fail(n + ": prepacked weights or bias not 64-byte aligned in the file");
     // One pass over the weights, as the fold's own check: finite values,
     // and zero columns where the last panel pads past the channels.
     const float* data = w->data();

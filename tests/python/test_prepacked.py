@@ -194,6 +194,19 @@ class PrepackedTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, f"layer [^ ]+: {needle}"):
                 reader.from_bytes(bytes(data))
 
+    def test_runtime_refuses_vectors_off_the_64_byte_grid(self):
+        from unittest import mock
+        from featx_export import writer
+        path = self.path("misaligned_prepacked.featx")
+        with mock.patch.object(writer, "PREPACKED_ALIGNMENT", 4):
+            write_featx(random_network(0.35, ROWS, seed=9), path, prepacked=True)
+        offsets = [offset for what, offset, _ in float_vectors(path)[1] if "packed" in what]
+        self.assertTrue(any(o % 64 for o in offsets), "the patched writer must misalign something")
+        proc = featx_cli.run("inspect", path, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("not 64-byte aligned in the file", proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+
     def test_panel_layout(self):
         """pack_panels against the runtime's packed_index (kernels/packed_weights.hpp):
         (col / 16 * rows + row) * 16 + col % 16, zero padding past the columns."""
