@@ -11,6 +11,7 @@
 #   3. that program checks the models' stored goldens (ONNX Runtime outputs)
 #      within their tolerance: a random model and a real one;
 #   4. tests/allocator_hooks.cpp: the allocator hooks reach featx and stb;
+#      -fopenmp -DFEATX_NO_OPENMP leaves no OpenMP call (nm) and the goldens hold;
 #   5. cross-built with aarch64-linux-gnu-g++ with only the cross compiler's
 #      own include directories (-nostdinc: not even /usr/include, which
 #      Debian's cross compiler searches last) and run under qemu-aarch64 on
@@ -130,8 +131,28 @@ if built native; then
 fi
 
 build hooks "$cxx" -std=c++17 -O1 -fopenmp -Wall -Wextra -Werror -I single_include/featx tests/allocator_hooks.cpp
+build no_openmp "$cxx" -std=c++17 -O1 -fopenmp -DFEATX_NO_OPENMP -Wall -Wextra -Werror -I single_include/featx \
+  examples/single_header.cpp
 if built hooks; then
   if "$tmp/hooks" "$random_model"; then :; else failures=$((failures + 1)); fi
+fi
+# FEATX_NO_OPENMP under -fopenmp: not one OpenMP call left in the program
+# (the plain build above has them, so nm would see them), same goldens.
+if built no_openmp; then
+  omp_symbols='GOMP_|omp_get_|omp_set_'
+  nm "$tmp/native" > "$tmp/native_symbols"  # (not piped into grep -q: pipefail and SIGPIPE)
+  if ! grep -qE "$omp_symbols" "$tmp/native_symbols"; then
+    echo "FAIL: nm finds no OpenMP symbol even in the -fopenmp build: the FEATX_NO_OPENMP check is blind"
+    failures=$((failures + 1))
+  elif nm "$tmp/no_openmp" | grep -E "$omp_symbols" > "$tmp/omp_left"; then
+    echo "FAIL: -fopenmp -DFEATX_NO_OPENMP still calls OpenMP:"; head -5 "$tmp/omp_left"
+    failures=$((failures + 1))
+  else
+    echo "ok: -fopenmp -DFEATX_NO_OPENMP: no OpenMP symbol in the program"
+  fi
+  check_models_all=("${check_models[@]}"); check_models=("$random_model")
+  run_goldens "FEATX_NO_OPENMP" "$tmp/no_openmp"
+  check_models=("${check_models_all[@]}")
 fi
 
 if [ $have_cross = 1 ]; then

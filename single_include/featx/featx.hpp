@@ -469,12 +469,13 @@ inline void dense_ref(const float* input, int inputs, const float* weights, cons
 // ---- begin featx/detail/allocator_hooks.hpp ----
 // featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
 //
-// featx allocates raw memory in two places: the 64-byte aligned buffers of
-// CacheAlignedAllocator (packed weights, activations) and, where there is no
-// mmap, the model's weight arena. Both go through these hooks, so an
-// embedder can route them to its own allocator. Define them before
-// including any featx header, and the same way in every translation unit
-// (they change inline functions: differing definitions break the ODR):
+// featx allocates raw memory in three places: the 64-byte aligned buffers of
+// CacheAlignedAllocator (a plan's chunk weights), a model's bytes when they
+// are copied (Model::from_memory, or a file read where there is no mmap) and,
+// where there is no mmap, the model's weight arena. All go through these
+// hooks, so an embedder can route them to its own allocator. Define them
+// before including any featx header, and the same way in every translation
+// unit (they change inline functions: differing definitions break the ODR):
 //
 //   FEATX_ALIGNED_ALLOC(alignment, bytes)  default std::aligned_alloc; bytes is
 //                                          a non-zero multiple of alignment (64)
@@ -487,8 +488,9 @@ inline void dense_ref(const float* input, int inputs, const float* weights, cons
 //                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
 //
 // Not covered: std::vector / std::string (operator new: replace it globally
-// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG) and the
-// mmap paths (model files, the weight arena on Linux, large JPEG buffers).
+// if you need to), libjpeg's own allocations and featx's buffer for its
+// output (FEATX_WITH_LIBJPEG), and the mmap paths (model files, the weight
+// arena on Linux). run() allocates nothing at all.
 #ifndef FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
 #define FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
 
@@ -7600,7 +7602,7 @@ class Model {
                   std::to_string(cout));
     for (const void* v : {static_cast<const void*>(w->data()), static_cast<const void*>(b->data())})
       if (reinterpret_cast<uintptr_t>(v) % kPrepackedAlignment != 0)
-        return fail(n + ": prepacked weights are not 64-byte aligned");
+        return fail(n + ": prepacked weights or bias not 64-byte aligned in the file");
     // One pass over the weights, as the fold's own check: finite values,
     // and zero columns where the last panel pads past the channels.
     const float* data = w->data();

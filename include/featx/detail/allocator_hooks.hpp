@@ -1,11 +1,12 @@
 // featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
 //
-// featx allocates raw memory in two places: the 64-byte aligned buffers of
-// CacheAlignedAllocator (packed weights, activations) and, where there is no
-// mmap, the model's weight arena. Both go through these hooks, so an
-// embedder can route them to its own allocator. Define them before
-// including any featx header, and the same way in every translation unit
-// (they change inline functions: differing definitions break the ODR):
+// featx allocates raw memory in three places: the 64-byte aligned buffers of
+// CacheAlignedAllocator (a plan's chunk weights), a model's bytes when they
+// are copied (Model::from_memory, or a file read where there is no mmap) and,
+// where there is no mmap, the model's weight arena. All go through these
+// hooks, so an embedder can route them to its own allocator. Define them
+// before including any featx header, and the same way in every translation
+// unit (they change inline functions: differing definitions break the ODR):
 //
 //   FEATX_ALIGNED_ALLOC(alignment, bytes)  default std::aligned_alloc; bytes is
 //                                          a non-zero multiple of alignment (64)
@@ -18,8 +19,9 @@
 //                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
 //
 // Not covered: std::vector / std::string (operator new: replace it globally
-// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG) and the
-// mmap paths (model files, the weight arena on Linux, large JPEG buffers).
+// if you need to), libjpeg's own allocations and featx's buffer for its
+// output (FEATX_WITH_LIBJPEG), and the mmap paths (model files, the weight
+// arena on Linux). run() allocates nothing at all.
 #pragma once
 
 #include <cstddef>
