@@ -123,6 +123,11 @@ assert a.shape == b.shape == (2, 1280) and not np.array_equal(a, b)
 expect_error "'pil'" "$featx" extract -m "$model" --preprocess pil "$tmp/a.png"
 "$featx" --version | grep -qE "^jpeg decoder: (libjpeg|stb_image)" || fail "--version names the JPEG decoder"
 "$featx" inspect "$model" | grep -qE "^jpeg decoder: " || fail "inspect names the JPEG decoder"
+"$featx" inspect "$model" | grep -qE "^workspace: [0-9]+ bytes at [0-9]+x[0-9]+, batch 1, 1 thread" || fail "inspect gives the workspace"
+"$featx" inspect "$model" | grep -q "^weights: folded and packed at load" || fail "inspect: a normal model's weights"
+if [ -f "$models/random_a0.35_r96_s1_c0_prepacked.featx" ]; then
+  "$featx" inspect "$models/random_a0.35_r96_s1_c0_prepacked.featx" | grep -q "^weights: prepacked" || fail "inspect: a prepacked model"
+fi
 expect_error "f64.npy" "$featx" extract -m "$model" "$tmp/f64.npy"
 expect_error "shape.npy" "$featx" extract -m "$model" "$tmp/shape.npy"
 expect_error "range.npy" "$featx" extract -m "$model" "$tmp/range.npy"

@@ -29,6 +29,18 @@ inline featx::Status cmd_inspect(const Args& args) {
   std::printf("parameters: %zu, file bytes: %zu (%s), folded copies: %zu bytes\n",
               m->parameter_count(), m->file_bytes(), m->memory_mapped() ? "mmap" : "in memory",
               m->folded_bytes());
+  std::printf("weights: %s\n", m->prepacked() ? "prepacked (folded and packed in the file, used in place)"
+                                               : "folded and packed at load");
+  // The memory a run needs at the model's resolution, as Plan::make sizes it.
+  for (int threads : {1, featx::detail::resolve_threads(0)}) {
+    featx::PlanOptions o;
+    o.threads = threads;
+    featx::Plan plan;
+    FEATX_RETURN_IF_ERROR(featx::Plan::make(m, o, &plan));
+    std::printf("workspace: %zu bytes at %dx%d, batch 1, %d thread%s (plan %zu bytes)\n", plan.workspace_bytes(),
+                plan.height(), plan.width(), plan.threads(), plan.threads() == 1 ? "" : "s", plan.plan_bytes());
+    if (threads == featx::detail::resolve_threads(0)) break;
+  }
   std::printf("isa: %s (best on this CPU: %s; FEATX_ISA overrides)\n",
               featx::isa_name(featx::selected_isa()), featx::isa_name(featx::best_isa()));
   std::printf("jpeg decoder: %s\n", featx::jpeg_decoder_name());
