@@ -1,9 +1,10 @@
 // featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
 //
-// featx allocates raw memory in three places: the 64-byte aligned buffers of
+// featx allocates raw memory in four places: the 64-byte aligned buffers of
 // CacheAlignedAllocator (a plan's chunk weights), a model's bytes when they
-// are copied (Model::from_memory, or a file read where there is no mmap) and,
-// where there is no mmap, the model's weight arena. All go through these
+// are copied (Model::from_memory, or a file read where there is no mmap),
+// where there is no mmap the model's weight arena, and decoded pixels
+// (libjpeg's output rows, a 16-bit PNG's bytes: allocate_bytes below). All go through these
 // hooks, so an embedder can route them to its own allocator. Define them
 // before including any featx header, and the same way in every translation
 // unit (they change inline functions: differing definitions break the ODR):
@@ -19,8 +20,8 @@
 //                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
 //
 // Not covered: std::vector / std::string (operator new: replace it globally
-// if you need to), libjpeg's own allocations and featx's buffer for its
-// output (FEATX_WITH_LIBJPEG), and the mmap paths (model files, the weight
+// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG), and the
+// mmap paths (model files, the weight
 // arena on Linux). run() allocates nothing at all.
 #pragma once
 
@@ -59,6 +60,15 @@ namespace detail {
   std::abort();
 #endif
 }
+
+// `bytes` (rounded up to whole cache lines) through FEATX_ALIGNED_ALLOC, or
+// null; release with free_bytes, which fits a deleter's signature.
+inline void* allocate_bytes(std::size_t bytes, std::size_t alignment = 64) {
+  if (bytes > std::size_t(-1) - alignment) return nullptr;
+  const std::size_t rounded = bytes == 0 ? alignment : (bytes + alignment - 1) / alignment * alignment;
+  return FEATX_ALIGNED_ALLOC(alignment, rounded);
+}
+inline void free_bytes(void* p) { FEATX_FREE(p); }
 
 }  // namespace detail
 }  // namespace featx

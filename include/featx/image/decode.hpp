@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "featx/detail/allocator_hooks.hpp"
 #include "featx/detail/image_completeness.hpp"
 #include "featx/detail/pnm.hpp"
 #include "featx/detail/stb_image.hpp"
@@ -128,7 +129,7 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
     if (samples == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
     if (dw == w && dh == h) {
       const size_t n = size_t(w) * size_t(h) * 3;
-      uint8_t* bytes = static_cast<uint8_t*>(std::malloc(n));
+      uint8_t* bytes = static_cast<uint8_t*>(detail::allocate_bytes(n));
       if (bytes == nullptr) {
         stbi_image_free(samples);
         return Status(StatusCode::internal, name + ": out of memory decoding the 16-bit PNG");
@@ -136,7 +137,7 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
       const bool clip_grey = style == DecodeStyle::keras && file_channels == 1;
       for (size_t i = 0; i < n; ++i)
         bytes[i] = clip_grey ? uint8_t(samples[i] < 255 ? samples[i] : 255) : uint8_t(samples[i] >> 8);
-      px->reset(bytes, std::free, dh, dw);
+      px->reset(bytes, detail::free_bytes, dh, dw);
       px->decoder = clip_grey ? "stb_image (16-bit grey clipped at 255, as PIL)"
                               : "stb_image (16-bit, high byte, as tf.io.decode_png)";
     }

@@ -47,6 +47,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "featx/detail/allocator_hooks.hpp"
 #include "featx/image/core.hpp"
 #include "featx/image/pixel_view.hpp"
 #include "featx/status.hpp"
@@ -96,7 +97,7 @@ struct DecodeJob {
   unsigned width = 0, height = 0, channels = 0;  // decoded; channels 3 (RGB) or 4 (CMYK)
   bool adobe_marker = false;
   long warnings = 0;
-  unsigned char* pixels = nullptr;  // std::malloc'ed rows; the caller frees
+  unsigned char* pixels = nullptr;  // rows from detail::allocate_bytes; the caller frees
 };
 
 inline DecodeJob* job_of(j_common_ptr cinfo) { return static_cast<DecodeJob*>(cinfo->client_data); }
@@ -146,7 +147,7 @@ inline void source_skip(j_decompress_ptr cinfo, long count) {
   src->bytes_in_buffer -= static_cast<size_t>(count);
 }
 
-// The decoded rows' buffer (freed with std::free). Large ones are 2 MiB
+// The decoded rows' buffer (freed with detail::free_bytes). Large ones are 2 MiB
 // aligned and marked for transparent huge pages: first-touch page faults
 // were most of the time of a 12 MP decode on a VM.
 inline unsigned char* allocate_pixels(size_t bytes) {
@@ -154,13 +155,13 @@ inline unsigned char* allocate_pixels(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
   if (bytes >= 4 * kHuge) {
     const size_t whole = (bytes + kHuge - 1) / kHuge * kHuge;
-    if (void* p = std::aligned_alloc(kHuge, whole)) {
+    if (void* p = detail::allocate_bytes(whole, kHuge)) {
       (void)madvise(p, whole, MADV_HUGEPAGE);  // advice only: fine if refused
       return static_cast<unsigned char*>(p);
     }
   }
 #endif
-  return static_cast<unsigned char*>(std::malloc(bytes));
+  return static_cast<unsigned char*>(detail::allocate_bytes(bytes));
 }
 
 // Runs libjpeg on job->data. Returns false with job->result set on failure.
@@ -172,7 +173,7 @@ inline bool run_decode(DecodeJob* job) {
   cinfo->client_data = job;
   if (setjmp(job->err.jump)) {
     jpeg_destroy_decompress(cinfo);
-    std::free(job->pixels);
+    detail::free_bytes(job->pixels);
     job->pixels = nullptr;
     return false;
   }
@@ -334,7 +335,7 @@ inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::st
       p[3 * i + 2] = rgb[2];
     }
   }
-  out->reset(job.pixels, std::free, static_cast<int>(job.height), static_cast<int>(job.width));
+  out->reset(job.pixels, detail::free_bytes, static_cast<int>(job.height), static_cast<int>(job.width));
   out->decoder = libjpeg_decoder_name(style, scale_denom);
   out->jpeg_warnings = static_cast<int>(job.warnings);
   return Status::Ok();

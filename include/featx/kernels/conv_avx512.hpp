@@ -13,7 +13,9 @@
 #ifdef FEATX_HAVE_X86_SIMD
 
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {

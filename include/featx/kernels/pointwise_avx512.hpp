@@ -25,7 +25,9 @@
 // GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
 // undefined pass-through operand); the warning is about the header, not us.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
