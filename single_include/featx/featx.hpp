@@ -469,10 +469,11 @@ inline void dense_ref(const float* input, int inputs, const float* weights, cons
 // ---- begin featx/detail/allocator_hooks.hpp ----
 // featx/detail/allocator_hooks.hpp: where featx's own raw memory comes from.
 //
-// featx allocates raw memory in three places: the 64-byte aligned buffers of
+// featx allocates raw memory in four places: the 64-byte aligned buffers of
 // CacheAlignedAllocator (a plan's chunk weights), a model's bytes when they
-// are copied (Model::from_memory, or a file read where there is no mmap) and,
-// where there is no mmap, the model's weight arena. All go through these
+// are copied (Model::from_memory, or a file read where there is no mmap),
+// where there is no mmap the model's weight arena, and decoded pixels
+// (libjpeg's output rows, a 16-bit PNG's bytes: allocate_bytes below). All go through these
 // hooks, so an embedder can route them to its own allocator. Define them
 // before including any featx header, and the same way in every translation
 // unit (they change inline functions: differing definitions break the ODR):
@@ -488,8 +489,8 @@ inline void dense_ref(const float* input, int inputs, const float* weights, cons
 //                                          STBI_MALLOC/STBI_REALLOC/STBI_FREE
 //
 // Not covered: std::vector / std::string (operator new: replace it globally
-// if you need to), libjpeg's own allocations and featx's buffer for its
-// output (FEATX_WITH_LIBJPEG), and the mmap paths (model files, the weight
+// if you need to), libjpeg's own allocations (FEATX_WITH_LIBJPEG), and the
+// mmap paths (model files, the weight
 // arena on Linux). run() allocates nothing at all.
 #ifndef FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
 #define FEATX_SINGLE_FEATX_DETAIL_ALLOCATOR_HOOKS_HPP_
@@ -529,6 +530,15 @@ namespace detail {
   std::abort();
 #endif
 }
+
+// `bytes` (rounded up to whole cache lines) through FEATX_ALIGNED_ALLOC, or
+// null; release with free_bytes, which fits a deleter's signature.
+inline void* allocate_bytes(std::size_t bytes, std::size_t alignment = 64) {
+  if (bytes > std::size_t(-1) - alignment) return nullptr;
+  const std::size_t rounded = bytes == 0 ? alignment : (bytes + alignment - 1) / alignment * alignment;
+  return FEATX_ALIGNED_ALLOC(alignment, rounded);
+}
+inline void free_bytes(void* p) { FEATX_FREE(p); }
 
 }  // namespace detail
 }  // namespace featx
@@ -8683,7 +8693,9 @@ FEATX_TARGET_AVX512 inline __m512 activate(__m512 v, Activation act) {
 #ifdef FEATX_HAVE_X86_SIMD
 
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
@@ -8793,7 +8805,9 @@ inline void pointwise_stationary(const float* input, size_t pixel_begin, size_t 
 // GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
 // undefined pass-through operand); the warning is about the header, not us.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
@@ -8924,7 +8938,9 @@ inline void pointwise(const float* input, size_t pixel_begin, size_t pixel_end, 
 #ifdef FEATX_HAVE_X86_SIMD
 
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
@@ -9391,7 +9407,9 @@ inline void advance(T*& p, ptrdiff_t elements) {
 // GCC 12 warns inside its own _mm512_maskz_loadu_ps (an intentionally
 // undefined pass-through operand); the warning is about the header, not us.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
@@ -9664,7 +9682,9 @@ FEATX_TARGET_AVX2 inline void global_max_pool(const float* input, size_t pixels,
 #ifdef FEATX_HAVE_X86_SIMD
 
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC-only warning; clang would warn that it does not know it
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace featx {
 namespace avx512 {
@@ -21074,7 +21094,7 @@ struct DecodeJob {
   unsigned width = 0, height = 0, channels = 0;  // decoded; channels 3 (RGB) or 4 (CMYK)
   bool adobe_marker = false;
   long warnings = 0;
-  unsigned char* pixels = nullptr;  // std::malloc'ed rows; the caller frees
+  unsigned char* pixels = nullptr;  // rows from detail::allocate_bytes; the caller frees
 };
 
 inline DecodeJob* job_of(j_common_ptr cinfo) { return static_cast<DecodeJob*>(cinfo->client_data); }
@@ -21124,7 +21144,7 @@ inline void source_skip(j_decompress_ptr cinfo, long count) {
   src->bytes_in_buffer -= static_cast<size_t>(count);
 }
 
-// The decoded rows' buffer (freed with std::free). Large ones are 2 MiB
+// The decoded rows' buffer (freed with detail::free_bytes). Large ones are 2 MiB
 // aligned and marked for transparent huge pages: first-touch page faults
 // were most of the time of a 12 MP decode on a VM.
 inline unsigned char* allocate_pixels(size_t bytes) {
@@ -21132,13 +21152,13 @@ inline unsigned char* allocate_pixels(size_t bytes) {
   constexpr size_t kHuge = size_t(2) << 20;
   if (bytes >= 4 * kHuge) {
     const size_t whole = (bytes + kHuge - 1) / kHuge * kHuge;
-    if (void* p = std::aligned_alloc(kHuge, whole)) {
+    if (void* p = detail::allocate_bytes(whole, kHuge)) {
       (void)madvise(p, whole, MADV_HUGEPAGE);  // advice only: fine if refused
       return static_cast<unsigned char*>(p);
     }
   }
 #endif
-  return static_cast<unsigned char*>(std::malloc(bytes));
+  return static_cast<unsigned char*>(detail::allocate_bytes(bytes));
 }
 
 // Runs libjpeg on job->data. Returns false with job->result set on failure.
@@ -21150,7 +21170,7 @@ inline bool run_decode(DecodeJob* job) {
   cinfo->client_data = job;
   if (setjmp(job->err.jump)) {
     jpeg_destroy_decompress(cinfo);
-    std::free(job->pixels);
+    detail::free_bytes(job->pixels);
     job->pixels = nullptr;
     return false;
   }
@@ -21312,7 +21332,7 @@ inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::st
       p[3 * i + 2] = rgb[2];
     }
   }
-  out->reset(job.pixels, std::free, static_cast<int>(job.height), static_cast<int>(job.width));
+  out->reset(job.pixels, detail::free_bytes, static_cast<int>(job.height), static_cast<int>(job.width));
   out->decoder = libjpeg_decoder_name(style, scale_denom);
   out->jpeg_warnings = static_cast<int>(job.warnings);
   return Status::Ok();
@@ -21411,7 +21431,7 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
     if (samples == nullptr) return corrupt(name + ": cannot decode (stb_image: " + stb_reason() + ")");
     if (dw == w && dh == h) {
       const size_t n = size_t(w) * size_t(h) * 3;
-      uint8_t* bytes = static_cast<uint8_t*>(std::malloc(n));
+      uint8_t* bytes = static_cast<uint8_t*>(detail::allocate_bytes(n));
       if (bytes == nullptr) {
         stbi_image_free(samples);
         return Status(StatusCode::internal, name + ": out of memory decoding the 16-bit PNG");
@@ -21419,7 +21439,7 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
       const bool clip_grey = style == DecodeStyle::keras && file_channels == 1;
       for (size_t i = 0; i < n; ++i)
         bytes[i] = clip_grey ? uint8_t(samples[i] < 255 ? samples[i] : 255) : uint8_t(samples[i] >> 8);
-      px->reset(bytes, std::free, dh, dw);
+      px->reset(bytes, detail::free_bytes, dh, dw);
       px->decoder = clip_grey ? "stb_image (16-bit grey clipped at 255, as PIL)"
                               : "stb_image (16-bit, high byte, as tf.io.decode_png)";
     }
