@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 64 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 65 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -190,7 +190,14 @@
 #define FEATX_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #endif
 
-#if !defined(FEATX_NO_SIMD) && defined(__aarch64__)
+// NEON on AArch64, and on 32-bit ARM built with NEON and VFPv4's fused
+// multiply-add (-mfpu=neon-vfpv4 -mfloat-abi=hard): the kernels are FMA
+// chains, and vfmaq_f32 needs VFPv4. The few A64-only intrinsics they use
+// have A32 spellings in vector_neon.hpp. Other 32-bit ARM builds, RISC-V
+// (no RVV kernels) and the rest run the scalar references. NEON is a
+// compile-time choice: a binary built with it needs it to start at all.
+#if !defined(FEATX_NO_SIMD) && defined(__ARM_NEON) && \
+    (defined(__aarch64__) || defined(__ARM_FEATURE_FMA))
 #define FEATX_HAVE_NEON 1
 #include <arm_neon.h>
 #endif
@@ -9730,9 +9737,10 @@ FEATX_TARGET_AVX512 inline void global_max_pool(const float* input, size_t pixel
 #ifdef FEATX_HAVE_NEON
 // ---- begin featx/kernels/conv_neon.hpp ----
 // featx/kernels/conv_neon.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// NEON (aarch64): the walk of conv_tiled.hpp with every pixel through the
-// im2col patch path and the 5x16 tile of pointwise_neon (no direct tile
-// yet: NEON speed is not measured on hardware here).
+// NEON (AArch64 and 32-bit ARM): the walk of conv_tiled.hpp with every
+// pixel through the im2col patch path and the register tile of
+// pointwise_neon (no direct tile yet: NEON speed is not measured on
+// hardware here).
 #ifndef FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
 #define FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
 
@@ -9969,29 +9977,54 @@ inline void conv2d_tiled(const ConvGeometry& g, const float* input, const float*
 #endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_TILED_HPP_
 // ---- end featx/kernels/conv_tiled.hpp ----
 // ---- begin featx/kernels/pointwise_neon.hpp ----
-// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (aarch64), up to
-// 5 pixels x 16 channels (one weight panel) per register tile: 20
-// accumulators + 4 weight vectors + 5 inputs fit the 32 q registers (6 x 16
-// made GCC 12 spill two accumulators inside the k loop).
+// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (AArch64 and
+// 32-bit ARM), up to 5 pixels x 16 channels (one weight panel) per register
+// tile on AArch64: 20 accumulators + 4 weight vectors + 5 inputs fit the 32
+// q registers (6 x 16 made GCC 12 spill two accumulators inside the k
+// loop); 2 x 16 on 32-bit ARM (kPointwiseMR).
 //
 // Same contract as pointwise_ref (input [pixels][in_c], weights packed in
 // 16-column panels, fused bias, activation, optional residual) and the same
 // accumulation order as the x86 kernels: each output starts at its bias,
 // takes one fused multiply-add per k in order, then the residual, then the
 // activation. NEON has no masked loads, so the last n % 4 channels of a
-// panel run a scalar std::fma chain (bit-identical to a vector lane):
-// nothing is read or written outside the caller's channel range.
+// panel run a scalar std::fma chain (bit-identical to a vector lane, but
+// for 32-bit ARM's subnormals: vector_neon.hpp): nothing is read or written
+// outside the caller's channel range.
 #ifndef FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
 #define FEATX_SINGLE_FEATX_KERNELS_POINTWISE_NEON_HPP_
 
 #include <cmath>
 #include <cstddef>
 
+// ---- begin featx/kernels/vector_neon.hpp ----
+// featx/kernels/vector_neon.hpp: the NEON helpers the kernels share: the
+// fused activation, and the one AArch64-only intrinsic of the FMA chains
+// spelled for 32-bit ARM too, so one set of kernels serves both.
+//
+// 32-bit ARM's NEON always flushes subnormal inputs and results to zero
+// (it runs with the "standard FPSCR value"); its scalar VFP code, std::fma
+// of the channel tails among it, does not. On AArch64 a tail's std::fma is
+// bit-identical to a vector lane; on 32-bit ARM only when no value in the
+// chain is subnormal (|x| < 2^-126), a difference of at most 2^-126 per term.
+#ifndef FEATX_SINGLE_FEATX_KERNELS_VECTOR_NEON_HPP_
+#define FEATX_SINGLE_FEATX_KERNELS_VECTOR_NEON_HPP_
+
 
 #ifdef FEATX_HAVE_NEON
 
 namespace featx {
 namespace neon {
+
+// acc + b * s in every lane, one rounding each. A32 has no FMA by scalar
+// (vfmaq_n_f32): broadcasting s first gives the same fused operation.
+inline float32x4_t fma_by_scalar(float32x4_t acc, float32x4_t b, float s) {
+#ifdef __aarch64__
+  return vfmaq_n_f32(acc, b, s);
+#else
+  return vfmaq_f32(acc, b, vdupq_n_f32(s));
+#endif
+}
 
 inline float32x4_t activate(float32x4_t v, Activation act) {
   if (act == Activation::none) return v;
@@ -10005,6 +10038,18 @@ inline float32x4_t activate(float32x4_t v, Activation act) {
 inline float activate(float x, Activation act) {
   return vgetq_lane_f32(activate(vdupq_n_f32(x), act), 0);
 }
+
+}  // namespace neon
+}  // namespace featx
+
+#endif  // FEATX_HAVE_NEON
+#endif  // FEATX_SINGLE_FEATX_KERNELS_VECTOR_NEON_HPP_
+// ---- end featx/kernels/vector_neon.hpp ----
+
+#ifdef FEATX_HAVE_NEON
+
+namespace featx {
+namespace neon {
 
 // MR pixels x 4*NV channels, all full vectors.
 template <int MR, int NV>
@@ -10026,7 +10071,7 @@ inline void pointwise_tile_vec(const float* input, int in_c, const float* panel,
     for (int r = 0; r < MR; ++r) {
       const float a = input[size_t(r) * in_c + k];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = vfmaq_n_f32(acc[r][v], wv[v], a);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fma_by_scalar(acc[r][v], wv[v], a);
     }
   }
 #pragma GCC unroll 8
@@ -10076,7 +10121,16 @@ inline void pointwise_tile(const float* input, int in_c, const float* panel, int
                             residual ? residual + full : nullptr, output + full, n - full);
 }
 
-constexpr int kPointwiseMR = 5, kPointwiseNR = kPanelWidth;
+// 32-bit ARM has 16 q registers, not 32: 2 x 16 there (8 accumulators + 4
+// weights + the broadcast input); GCC 12 spills the 5 x 16 tile to the
+// stack (189 vector loads and stores, against 4 for 2 x 16). Not timed on
+// hardware.
+#ifdef __aarch64__
+constexpr int kPointwiseMR = 5;
+#else
+constexpr int kPointwiseMR = 2;
+#endif
+constexpr int kPointwiseNR = kPanelWidth;
 
 // The one switch from a run-time pixel count (1..5) to a tile.
 inline void pointwise_rows(int m, const float* input, int in_c, const float* panel, int out_c,
@@ -10125,13 +10179,15 @@ inline void conv2d(const ConvGeometry& g, const float* input, const float* weigh
 #endif  // FEATX_SINGLE_FEATX_KERNELS_CONV_NEON_HPP_
 // ---- end featx/kernels/conv_neon.hpp ----
 // ---- begin featx/kernels/depthwise_neon.hpp ----
-// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON (aarch64),
-// 8 channels (two vectors) per group, then one 4-channel vector, then a
-// scalar tail; fused bias and activation, TF SAME padding.
+// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON
+// (AArch64 and 32-bit ARM), 8 channels (two vectors) per group on AArch64
+// and 4 on 32-bit ARM, then one 4-channel vector, then a scalar tail; fused
+// bias and activation, TF SAME padding.
 //
 // For 3x3 (every MobileNetV2 depthwise layer) the nine weight vectors of a
-// channel group stay in registers (18 of 32 for two vectors) while the kernel
-// walks a row of output pixels. Taps are accumulated in (ky, kx) order from
+// channel group stay in registers (18 of AArch64's 32 q registers for two
+// vectors, 9 of 32-bit ARM's 16 for one) while the kernel walks a row of
+// output pixels. Taps are accumulated in (ky, kx) order from
 // the bias, skipping padding, like depthwise_ref; the < 4 tail channels use
 // std::fma in the same order, so nothing is read or written past `channels`.
 #ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE_NEON_HPP_
@@ -10226,16 +10282,25 @@ inline void depthwise_row_tail(const ConvGeometry& g, const float* input, const 
   }
 }
 
+// Vectors per channel group. 32-bit ARM: one, as GCC 12 spills the
+// two-vector 3x3 group to the stack there (36 vector loads and stores).
+#ifdef __aarch64__
+constexpr int kDepthwiseVectors = 2;
+#else
+constexpr int kDepthwiseVectors = 1;
+#endif
+
 inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
                       const float* bias, Activation act, float* output, int row_begin,
                       int row_end) {
   const int channels = g.out_c;
+  constexpr int group = 4 * kDepthwiseVectors;
   for (int oy = row_begin; oy < row_end; ++oy) {
     float* out_row = output + size_t(oy) * g.out_w * channels;
     int c0 = 0;
-    for (; c0 + 8 <= channels; c0 += 8)
-      depthwise_row_vec<2>(g, input, weights, bias, act, out_row, oy, c0);
-    if (c0 + 4 <= channels) {
+    for (; c0 + group <= channels; c0 += group)
+      depthwise_row_vec<kDepthwiseVectors>(g, input, weights, bias, act, out_row, oy, c0);
+    if (group > 4 && c0 + 4 <= channels) {
       depthwise_row_vec<1>(g, input, weights, bias, act, out_row, oy, c0);
       c0 += 4;
     }
@@ -10253,7 +10318,10 @@ inline void depthwise(const ConvGeometry& g, const float* input, const float* we
 // featx/kernels/pool_neon.hpp: global average and max pooling, NEON, 4
 // channels per step, the last channels % 4 in scalar code. Same arithmetic
 // as pool_avx512: the average sums widened doubles in pixel order
-// (bit-identical to global_avg_pool_ref), the max is `in > acc ? in : acc`.
+// (bit-identical to global_avg_pool_ref; on 32-bit ARM, which has no
+// float64 vectors, it is global_avg_pool_ref), the max is
+// `in > acc ? in : acc` (on 32-bit ARM the compare flushes subnormals to
+// zero: vector_neon.hpp).
 #ifndef FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
 #define FEATX_SINGLE_FEATX_KERNELS_POOL_NEON_HPP_
 
@@ -10266,6 +10334,10 @@ namespace featx {
 namespace neon {
 
 inline void global_avg_pool(const float* input, size_t pixels, int channels, float* output) {
+#ifndef __aarch64__
+  // 32-bit ARM has no float64 vectors: the reference's double sums.
+  global_avg_pool_ref(input, pixels, channels, output);
+#else
   const float64x2_t count = vdupq_n_f64(double(pixels));
   int c0 = 0;
   for (; c0 + 4 <= channels; c0 += 4) {
@@ -10283,6 +10355,7 @@ inline void global_avg_pool(const float* input, size_t pixels, int channels, flo
     for (size_t p = 0; p < pixels; ++p) acc += input[p * size_t(channels) + c0];
     output[c0] = float(acc / double(pixels));
   }
+#endif
 }
 
 inline void global_max_pool(const float* input, size_t pixels, int channels, float* output) {

@@ -1,7 +1,8 @@
 // featx/kernels/conv_neon.hpp: full KxK convolution (the 3x3 stride-2 stem),
-// NEON (aarch64): the walk of conv_tiled.hpp with every pixel through the
-// im2col patch path and the 5x16 tile of pointwise_neon (no direct tile
-// yet: NEON speed is not measured on hardware here).
+// NEON (AArch64 and 32-bit ARM): the walk of conv_tiled.hpp with every
+// pixel through the im2col patch path and the register tile of
+// pointwise_neon (no direct tile yet: NEON speed is not measured on
+// hardware here).
 #pragma once
 
 #include "featx/kernels/conv_ref.hpp"

@@ -1,10 +1,12 @@
-// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON (aarch64),
-// 8 channels (two vectors) per group, then one 4-channel vector, then a
-// scalar tail; fused bias and activation, TF SAME padding.
+// featx/kernels/depthwise_neon.hpp: depthwise KxK convolution, NEON
+// (AArch64 and 32-bit ARM), 8 channels (two vectors) per group on AArch64
+// and 4 on 32-bit ARM, then one 4-channel vector, then a scalar tail; fused
+// bias and activation, TF SAME padding.
 //
 // For 3x3 (every MobileNetV2 depthwise layer) the nine weight vectors of a
-// channel group stay in registers (18 of 32 for two vectors) while the kernel
-// walks a row of output pixels. Taps are accumulated in (ky, kx) order from
+// channel group stay in registers (18 of AArch64's 32 q registers for two
+// vectors, 9 of 32-bit ARM's 16 for one) while the kernel walks a row of
+// output pixels. Taps are accumulated in (ky, kx) order from
 // the bias, skipping padding, like depthwise_ref; the < 4 tail channels use
 // std::fma in the same order, so nothing is read or written past `channels`.
 #pragma once
@@ -12,7 +14,7 @@
 #include <cmath>
 
 #include "featx/kernels/conv_ref.hpp"
-#include "featx/kernels/pointwise_neon.hpp"
+#include "featx/kernels/vector_neon.hpp"
 
 #ifdef FEATX_HAVE_NEON
 
@@ -100,16 +102,25 @@ inline void depthwise_row_tail(const ConvGeometry& g, const float* input, const 
   }
 }
 
+// Vectors per channel group. 32-bit ARM: one, as GCC 12 spills the
+// two-vector 3x3 group to the stack there (36 vector loads and stores).
+#ifdef __aarch64__
+constexpr int kDepthwiseVectors = 2;
+#else
+constexpr int kDepthwiseVectors = 1;
+#endif
+
 inline void depthwise(const ConvGeometry& g, const float* input, const float* weights,
                       const float* bias, Activation act, float* output, int row_begin,
                       int row_end) {
   const int channels = g.out_c;
+  constexpr int group = 4 * kDepthwiseVectors;
   for (int oy = row_begin; oy < row_end; ++oy) {
     float* out_row = output + size_t(oy) * g.out_w * channels;
     int c0 = 0;
-    for (; c0 + 8 <= channels; c0 += 8)
-      depthwise_row_vec<2>(g, input, weights, bias, act, out_row, oy, c0);
-    if (c0 + 4 <= channels) {
+    for (; c0 + group <= channels; c0 += group)
+      depthwise_row_vec<kDepthwiseVectors>(g, input, weights, bias, act, out_row, oy, c0);
+    if (group > 4 && c0 + 4 <= channels) {
       depthwise_row_vec<1>(g, input, weights, bias, act, out_row, oy, c0);
       c0 += 4;
     }

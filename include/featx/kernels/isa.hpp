@@ -24,7 +24,14 @@
 #define FEATX_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #endif
 
-#if !defined(FEATX_NO_SIMD) && defined(__aarch64__)
+// NEON on AArch64, and on 32-bit ARM built with NEON and VFPv4's fused
+// multiply-add (-mfpu=neon-vfpv4 -mfloat-abi=hard): the kernels are FMA
+// chains, and vfmaq_f32 needs VFPv4. The few A64-only intrinsics they use
+// have A32 spellings in vector_neon.hpp. Other 32-bit ARM builds, RISC-V
+// (no RVV kernels) and the rest run the scalar references. NEON is a
+// compile-time choice: a binary built with it needs it to start at all.
+#if !defined(FEATX_NO_SIMD) && defined(__ARM_NEON) && \
+    (defined(__aarch64__) || defined(__ARM_FEATURE_FMA))
 #define FEATX_HAVE_NEON 1
 #include <arm_neon.h>
 #endif

@@ -1,15 +1,17 @@
-// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (aarch64), up to
-// 5 pixels x 16 channels (one weight panel) per register tile: 20
-// accumulators + 4 weight vectors + 5 inputs fit the 32 q registers (6 x 16
-// made GCC 12 spill two accumulators inside the k loop).
+// featx/kernels/pointwise_neon.hpp: 1x1 convolution, NEON (AArch64 and
+// 32-bit ARM), up to 5 pixels x 16 channels (one weight panel) per register
+// tile on AArch64: 20 accumulators + 4 weight vectors + 5 inputs fit the 32
+// q registers (6 x 16 made GCC 12 spill two accumulators inside the k
+// loop); 2 x 16 on 32-bit ARM (kPointwiseMR).
 //
 // Same contract as pointwise_ref (input [pixels][in_c], weights packed in
 // 16-column panels, fused bias, activation, optional residual) and the same
 // accumulation order as the x86 kernels: each output starts at its bias,
 // takes one fused multiply-add per k in order, then the residual, then the
 // activation. NEON has no masked loads, so the last n % 4 channels of a
-// panel run a scalar std::fma chain (bit-identical to a vector lane):
-// nothing is read or written outside the caller's channel range.
+// panel run a scalar std::fma chain (bit-identical to a vector lane, but
+// for 32-bit ARM's subnormals: vector_neon.hpp): nothing is read or written
+// outside the caller's channel range.
 #pragma once
 
 #include <cmath>
@@ -19,24 +21,12 @@
 #include "featx/kernels/gemm_tiling.hpp"
 #include "featx/kernels/isa.hpp"
 #include "featx/kernels/packed_weights.hpp"
+#include "featx/kernels/vector_neon.hpp"
 
 #ifdef FEATX_HAVE_NEON
 
 namespace featx {
 namespace neon {
-
-inline float32x4_t activate(float32x4_t v, Activation act) {
-  if (act == Activation::none) return v;
-  v = vmaxq_f32(v, vdupq_n_f32(0.0f));
-  if (act == Activation::relu6) v = vminq_f32(v, vdupq_n_f32(6.0f));
-  return v;
-}
-
-// Through the vector path so tail channels get exactly the lanes' semantics
-// (FMAX/FMIN on NaN and signed zero).
-inline float activate(float x, Activation act) {
-  return vgetq_lane_f32(activate(vdupq_n_f32(x), act), 0);
-}
 
 // MR pixels x 4*NV channels, all full vectors.
 template <int MR, int NV>
@@ -58,7 +48,7 @@ inline void pointwise_tile_vec(const float* input, int in_c, const float* panel,
     for (int r = 0; r < MR; ++r) {
       const float a = input[size_t(r) * in_c + k];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = vfmaq_n_f32(acc[r][v], wv[v], a);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fma_by_scalar(acc[r][v], wv[v], a);
     }
   }
 #pragma GCC unroll 8
@@ -108,7 +98,16 @@ inline void pointwise_tile(const float* input, int in_c, const float* panel, int
                             residual ? residual + full : nullptr, output + full, n - full);
 }
 
-constexpr int kPointwiseMR = 5, kPointwiseNR = kPanelWidth;
+// 32-bit ARM has 16 q registers, not 32: 2 x 16 there (8 accumulators + 4
+// weights + the broadcast input); GCC 12 spills the 5 x 16 tile to the
+// stack (189 vector loads and stores, against 4 for 2 x 16). Not timed on
+// hardware.
+#ifdef __aarch64__
+constexpr int kPointwiseMR = 5;
+#else
+constexpr int kPointwiseMR = 2;
+#endif
+constexpr int kPointwiseNR = kPanelWidth;
 
 // The one switch from a run-time pixel count (1..5) to a tile.
 inline void pointwise_rows(int m, const float* input, int in_c, const float* panel, int out_c,

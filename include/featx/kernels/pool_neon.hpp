@@ -1,12 +1,16 @@
 // featx/kernels/pool_neon.hpp: global average and max pooling, NEON, 4
 // channels per step, the last channels % 4 in scalar code. Same arithmetic
 // as pool_avx512: the average sums widened doubles in pixel order
-// (bit-identical to global_avg_pool_ref), the max is `in > acc ? in : acc`.
+// (bit-identical to global_avg_pool_ref; on 32-bit ARM, which has no
+// float64 vectors, it is global_avg_pool_ref), the max is
+// `in > acc ? in : acc` (on 32-bit ARM the compare flushes subnormals to
+// zero: vector_neon.hpp).
 #pragma once
 
 #include <cstddef>
 
 #include "featx/kernels/isa.hpp"
+#include "featx/kernels/pool_ref.hpp"
 
 #ifdef FEATX_HAVE_NEON
 
@@ -14,6 +18,10 @@ namespace featx {
 namespace neon {
 
 inline void global_avg_pool(const float* input, size_t pixels, int channels, float* output) {
+#ifndef __aarch64__
+  // 32-bit ARM has no float64 vectors: the reference's double sums.
+  global_avg_pool_ref(input, pixels, channels, output);
+#else
   const float64x2_t count = vdupq_n_f64(double(pixels));
   int c0 = 0;
   for (; c0 + 4 <= channels; c0 += 4) {
@@ -31,6 +39,7 @@ inline void global_avg_pool(const float* input, size_t pixels, int channels, flo
     for (size_t p = 0; p < pixels; ++p) acc += input[p * size_t(channels) + c0];
     output[c0] = float(acc / double(pixels));
   }
+#endif
 }
 
 inline void global_max_pool(const float* input, size_t pixels, int channels, float* output) {
