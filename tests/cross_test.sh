@@ -100,7 +100,8 @@ done
 # CROSS_FLAGS: more compiler flags (e.g. -ffp-contract=off, docs/targets.md).
 read -r -a extra_flags <<< "${CROSS_FLAGS:-}"
 flags=(-std=c++17 -Wall -Wextra -Werror "${arch_flags[@]}" "${extra_flags[@]}" -I "$root/include" -isystem "$tmp/inc")
-kernel_tests=(tests/test_main.cpp tests/test_simd_kernels.cpp tests/test_ref_kernels.cpp)
+# test_sizes: the 32-bit size checks, which need no model file.
+kernel_tests=(tests/test_main.cpp tests/test_simd_kernels.cpp tests/test_ref_kernels.cpp tests/test_sizes.cpp)
 failures=0
 
 # build NAME ARGS...: compiles in the background, at most CROSS_JOBS at once;

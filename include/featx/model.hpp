@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "featx/crc32c.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/head.hpp"
 #include "featx/kernels/activation.hpp"
 #include "featx/kernels/packed_weights.hpp"
@@ -322,7 +323,11 @@ class Model {
     }
     const size_t cout = size_t(dst->out_channels);
     const size_t taps = size_t(dst->kernel_h) * size_t(dst->kernel_w);
-    const size_t expected = dst->depthwise ? taps * cout : taps * size_t(dst->in_channels) * cout;
+    const uint64_t shape_values = detail::wide_product(taps, dst->depthwise ? 1 : uint64_t(dst->in_channels), cout);
+    if (shape_values > uint64_t(SIZE_MAX))  // 32-bit targets
+      return fail(n + ": shape needs " + std::to_string(shape_values) +
+                  " weights, more than this target can address");
+    const size_t expected = size_t(shape_values);
     if (prepacked_ || src->packed()) return read_packed(src, expected, dst);
     if (src->kernel()->size() != expected)
       return fail(n + ": kernel has " + std::to_string(src->kernel()->size()) +
@@ -338,7 +343,8 @@ class Model {
       if (!(bn->epsilon() >= 0.0f) || !std::isfinite(bn->epsilon()))
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
-    float* folded = weight_arena_.take(fold_floats(src));
+    detail::SizeCheck unused;  // arena_floats() checked the sizes
+    float* folded = weight_arena_.take(fold_floats(src, unused));
     float* folded_bias = weight_arena_.take(cout);
     if (!folded || !folded_bias) return fail(n + ": weight arena exhausted (inconsistent layer sizes)");
     const bool weights_finite = fold(src, dst, folded, folded_bias);
@@ -371,7 +377,10 @@ class Model {
                   " (re-export with export_weights.py --prepacked)");
     const size_t cout = size_t(dst->out_channels);
     const size_t rows = dst->depthwise ? 0 : size_t(dst->weight_rows());
-    const size_t floats = dst->depthwise ? expected : packed_floats(int(rows), int(cout));
+    detail::SizeCheck size;
+    const size_t floats = dst->depthwise ? expected : size.mul(rows, padded_columns(int(cout)));
+    if (size.overflow)
+      return fail(n + ": 16-column panels of its shape need more weights than this target can address");
     const auto* w = packed->weights();
     const auto* b = packed->bias();
     if (w->size() != floats)
@@ -420,11 +429,11 @@ class Model {
   // Floats the folded copy of `src` takes: the kernel itself for depthwise
   // layers, with each row's columns padded to whole panels otherwise. Only
   // for sizing the arena: read_conv() checks the shapes before folding.
-  static size_t fold_floats(const fb::ConvLayer* src) {
+  static size_t fold_floats(const fb::ConvLayer* src, detail::SizeCheck& size) {
     const size_t n = src && src->kernel() ? src->kernel()->size() : 0;
     if (!src || src->kind() == fb::ConvKind::DEPTHWISE) return n;
     const int cout = std::max(1, std::min(src->out_channels(), 65536));
-    return n / size_t(cout) * padded_columns(cout);
+    return size.mul(n / size_t(cout), padded_columns(cout));
   }
 
   // Folds the optional conv bias and batch norm into weights and bias,
@@ -477,20 +486,23 @@ class Model {
   }
 
   // Floats of the weight arena: every layer's folded weights and bias, and
-  // the classifier; none for a prepacked file.
-  static size_t arena_floats(const fb::Network* net) {
-    auto conv_floats = [](const fb::ConvLayer* c) {
+  // the classifier; none for a prepacked file. `size` records a total whose
+  // bytes would not fit size_t (32-bit targets).
+  static size_t arena_floats(const fb::Network* net, detail::SizeCheck& size) {
+    auto slice = [&](size_t floats) { return WeightArena::slice_floats(floats, size); };
+    auto conv_floats = [&](const fb::ConvLayer* c) {
       if (!c) return size_t(0);
-      return WeightArena::slice_floats(fold_floats(c)) +
-             WeightArena::slice_floats(size_t(std::max(0, std::min(c->out_channels(), 65536))));
+      return size.add(slice(fold_floats(c, size)), slice(size_t(std::max(0, std::min(c->out_channels(), 65536)))));
     };
-    size_t total = conv_floats(net->stem()) + conv_floats(net->head());
+    size_t total = size.add(conv_floats(net->stem()), conv_floats(net->head()));
     for (const fb::Block* b : *net->blocks())
-      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()}) total += conv_floats(c);
+      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
+        total = size.add(total, conv_floats(c));
     if (const fb::Classifier* c = net->classifier())
       // weights + one bias per class; an inconsistent count is refused later.
-      total += WeightArena::slice_floats(c->weights()->size() +
-                                         std::min(size_t(c->weights()->size()), size_t(std::max(0, c->num_classes()))));
+      total = size.add(total, slice(size_t(c->weights()->size()) +
+                                    std::min(size_t(c->weights()->size()), size_t(std::max(0, c->num_classes())))));
+    size.mul(total, sizeof(float));
     return total;
   }
 
@@ -512,8 +524,14 @@ class Model {
       if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
     }
 
-    if (!prepacked_ && !weight_arena_.reserve(arena_floats(net)))
-      return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
+    if (!prepacked_) {
+      detail::SizeCheck size;
+      const size_t floats = arena_floats(net, size);
+      if (size.overflow)
+        return fail("its folded weights need more memory than this target can address");
+      if (!weight_arena_.reserve(floats))
+        return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
+    }
     ConvLayer stem;
     FEATX_RETURN_IF_ERROR(read_conv(net->stem(), "stem", &stem));
     if (stem.depthwise || stem.in_channels != 3)
@@ -588,7 +606,7 @@ class Model {
     if (const auto* goldens = net->goldens()) {
       for (const fb::GoldenSample* g : *goldens) {
         if (g->height() < 1 || g->width() < 1 ||
-            g->input()->size() != size_t(g->height()) * size_t(g->width()) * 3)
+            uint64_t(g->input()->size()) != detail::wide_product(uint64_t(g->height()), uint64_t(g->width()), 3))
           return fail("golden sample input does not match its height x width x 3");
       }
     }
@@ -600,7 +618,7 @@ class Model {
   // prepacked file ([classes][features] is the layout the head runs on).
   Status read_classifier(const fb::Classifier* c) {
     const size_t features = size_t(feature_dim());
-    if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
+    if (c->num_classes() < 1 || uint64_t(c->weights()->size()) != detail::wide_product(uint64_t(c->num_classes()), features))
       return fail("classifier weights have " + std::to_string(c->weights()->size()) +
                   " values, expected " + std::to_string(c->num_classes()) + " x " +
                   std::to_string(features));
@@ -656,7 +674,8 @@ class Model {
     if (d.out_features < 1 || d.out_features > (1 << 20))
       return fail(where + ": " + std::to_string(d.out_features) + " outputs out of range");
     const auto* w = src->weights();
-    if (w->size() != size_t(d.in_features) * size_t(d.out_features))
+    if (d.in_features < 1 ||
+        uint64_t(w->size()) != detail::wide_product(uint64_t(d.in_features), uint64_t(d.out_features)))
       return fail(where + ": weights have " + std::to_string(w->size()) + " values, shape needs " +
                   std::to_string(d.out_features) + " x " + std::to_string(d.in_features));
     if (src->bias() && src->bias()->size() != size_t(d.out_features))

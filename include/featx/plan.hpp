@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "featx/chunked_block.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/head.hpp"
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/layer_names.hpp"
@@ -115,11 +116,20 @@ class Plan {
       for (const ChunkedBlock& c : k.steps.chunked_blocks())
         k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
       k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
+      if (!k.layout.addressable())
+        return invalid_argument(m.name() + ": batch " + std::to_string(o.batch) + " of " + std::to_string(o.height) +
+                                "x" + std::to_string(o.width) + " needs more workspace than this target can address");
       p.workspace_bytes_ = std::max(p.workspace_bytes_, k.layout.bytes());
     }
     const TensorShape s = p.kinds_[0].steps.output_shape();
+    detail::SizeCheck size;
     if (p.dense_last_ >= 0) p.per_image_ = size_t(m.head()[size_t(p.dense_last_)].out_features);
-    else p.per_image_ = o.pool == Pool::none ? s.elements() : size_t(s.channels);
+    else p.per_image_ = o.pool == Pool::none ? size.mul(size_t(s.height), size_t(s.width), size_t(s.channels))
+                                             : size_t(s.channels);
+    size.mul(size_t(o.batch), p.per_image_, sizeof(float));
+    if (size.overflow)
+      return invalid_argument(m.name() + ": the output of batch " + std::to_string(o.batch) +
+                              " needs more memory than this target can address");
     *out = std::move(p);
     return Status::Ok();
   }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "featx/chunked_block.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/detail/parallel.hpp"
 #include "featx/fused_block.hpp"
 #include "featx/kernels/kernel_set.hpp"
@@ -75,6 +76,14 @@ struct WorkspaceLayout {
   size_t total_floats() const { return head(arenas); }
   // With the slack that lets any caller buffer be aligned to 64 bytes.
   size_t bytes() const { return total_floats() * sizeof(float) + 64; }
+  // False when bytes() would wrap size_t (32-bit targets): the same sum, checked.
+  bool addressable() const {
+    detail::SizeCheck size;
+    const size_t per_arena = size.add(size.add(arena_floats, group_arena_floats), head_floats);
+    const size_t floats = size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats));
+    size.add(size.mul(floats, sizeof(float)), 64);
+    return !size.overflow;
+  }
 };
 
 inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s, int threads,

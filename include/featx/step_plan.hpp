@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "featx/detail/checked_size.hpp"
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/padding.hpp"
 #include "featx/model.hpp"
@@ -205,6 +206,7 @@ class StepPlan {
     // grouped tail; the full expanded and depthwise slots are then sized by
     // the unfused steps only.
     std::vector<bool> fused_step(plan.steps_.size(), false);
+    detail::SizeCheck size;  // maps of 2^26 pixels x 65536 channels wrap a 32-bit size_t
     if (fuse_blocks) {
       for (FusedBlock f : candidates) {
         if (f.project_step >= int(plan.steps_.size())) continue;
@@ -216,8 +218,8 @@ class StepPlan {
         // expanding the rows around the boundary again and streaming all
         // of the block's weights (1.8 MB for the last block).
         if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
-        const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
-        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
+        const size_t row_bytes = size.mul(size_t(d.in_w), size_t(d.in_c), sizeof(float));
+        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / std::max<size_t>(1, row_bytes)));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
         // No band larger than one thread's share of the rows (threads split
         // the rows evenly, then band their share; a band re-reads the
@@ -226,10 +228,10 @@ class StepPlan {
         band = std::min(band, std::max(1, (d.out_h + parallel - 1) / parallel));
         f.band_rows = band;
         const int in_rows = std::min(d.in_h, (band - 1) * d.stride + d.kernel_h);
-        f.expanded_floats = f.expand_step >= 0 ? size_t(in_rows) * size_t(d.in_w) * size_t(d.in_c) : 0;
-        f.depthwise_floats = size_t(band) * size_t(d.out_w) * size_t(d.out_c);
+        f.expanded_floats = f.expand_step >= 0 ? size.mul(size_t(in_rows), size_t(d.in_w), size_t(d.in_c)) : 0;
+        f.depthwise_floats = size.mul(size_t(band), size_t(d.out_w), size_t(d.out_c));
         plan.scratch_floats_ = std::max(plan.scratch_floats_,
-                                        (f.expanded_floats + 15) / 16 * 16 + (f.depthwise_floats + 15) / 16 * 16);
+                                        size.add(size.round_up(f.expanded_floats, 16), size.round_up(f.depthwise_floats, 16)));
         for (int i : {f.expand_step, f.depthwise_step, f.project_step})
           if (i >= 0) fused_step[size_t(i)] = true;
         plan.fused_.push_back(f);
@@ -249,12 +251,12 @@ class StepPlan {
     for (size_t i = 0; i < plan.steps_.size(); ++i) {
       const PlanStep& st = plan.steps_[i];
       const ConvGeometry& g = st.geometry;
-      const size_t n = size_t(g.out_h) * size_t(g.out_w) * size_t(g.out_c);
+      const size_t n = size.mul(size_t(g.out_h), size_t(g.out_w), size_t(g.out_c));
       if (i >= plan.group_start_) {
         group_size[st.output_slot] = std::max(group_size[st.output_slot], n);
         if (i == plan.group_start_)
           group_size[st.input_slot] = std::max(group_size[st.input_slot],
-                                               size_t(g.in_h) * size_t(g.in_w) * size_t(g.in_c));
+                                               size.mul(size_t(g.in_h), size_t(g.in_w), size_t(g.in_c)));
       } else if (!fused_step[i] || is_project_step(i)) {
         slot_size[st.output_slot] = std::max(slot_size[st.output_slot], n);
       }
@@ -263,17 +265,21 @@ class StepPlan {
     plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
 
     // Slots one after another, each 64-byte aligned; returns the total.
-    auto lay_out = [](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
+    auto lay_out = [&](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
       size_t offset = 0;
       for (int s = 0; s < kSlotCount; ++s) {
         offsets[s] = offset;
-        offset += (copies * sizes[s] + 15) / 16 * 16;
+        offset = size.add(offset, size.round_up(size.mul(copies, sizes[s]), 16));
       }
       return offset;
     };
     plan.arena_floats_ = lay_out(slot_size, 1, plan.slot_offset_);
     const size_t group_floats = lay_out(group_size, size_t(plan.group_images_), plan.group_slot_offset_);
     plan.group_arena_floats_ = plan.group_images_ > 1 ? group_floats : 0;
+    size.mul(size.add(plan.arena_floats_, size.add(plan.group_arena_floats_, plan.scratch_floats_)), sizeof(float));
+    if (size.overflow)
+      return invalid_argument("input size " + std::to_string(height) + "x" + std::to_string(width) + " on " +
+                              model.name() + " needs more workspace than this target can address");
     *out = std::move(plan);
     return Status::Ok();
   }

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "featx/detail/allocator_hooks.hpp"
+#include "featx/detail/checked_size.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FEATX_ASAN 1
@@ -61,9 +62,10 @@ class WeightArena {
   static constexpr size_t kRedzoneFloats = 0;
 #endif
 
-  // Floats to reserve for a slice of `floats` (rounded up to the alignment).
-  static size_t slice_floats(size_t floats) {
-    return (floats + kRedzoneFloats + kSliceAlignFloats - 1) / kSliceAlignFloats * kSliceAlignFloats;
+  // Floats to reserve for a slice of `floats` (rounded up to the alignment);
+  // `size` records a count that wraps.
+  static size_t slice_floats(size_t floats, detail::SizeCheck& size) {
+    return size.round_up(size.add(floats, kRedzoneFloats), kSliceAlignFloats);
   }
 
   WeightArena() = default;
@@ -115,8 +117,9 @@ class WeightArena {
   // The next slice of `floats` floats (uninitialised), or nullptr when the
   // reservation is exhausted.
   float* take(size_t floats) {
-    const size_t need = slice_floats(floats);
-    if (need > capacity_ - used_) return nullptr;
+    detail::SizeCheck size;
+    const size_t need = slice_floats(floats, size);
+    if (size.overflow || need > capacity_ - used_) return nullptr;
     float* p = base_ + used_;
     used_ += need;
     populate(p, need);

@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 65 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 66 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -410,6 +410,55 @@ inline uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0) {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_CRC32C_HPP_
 // ---- end featx/crc32c.hpp ----
+// ---- begin featx/detail/checked_size.hpp ----
+// featx/detail/checked_size.hpp: sizes that must not wrap.
+//
+// Element and byte counts built from a model file's shapes or a caller's
+// input size are products of numbers featx accepts (65536 channels, 16384
+// pixels a side, batches of 2^20): they fit a 64-bit size_t but wrap a
+// 32-bit one (armv7) long before those limits. Such counts are computed
+// with a SizeCheck, which remembers any overflow; the caller refuses the
+// model or the plan when it is set, instead of allocating a wrapped size.
+#ifndef FEATX_SINGLE_FEATX_DETAIL_CHECKED_SIZE_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_CHECKED_SIZE_HPP_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace featx {
+namespace detail {
+
+struct SizeCheck {
+  bool overflow = false;
+
+  size_t mul(size_t a, size_t b) {
+    if (a != 0 && b > SIZE_MAX / a) {
+      overflow = true;
+      return 0;
+    }
+    return a * b;
+  }
+  size_t mul(size_t a, size_t b, size_t c) { return mul(mul(a, b), c); }
+  size_t add(size_t a, size_t b) {
+    if (b > SIZE_MAX - a) {
+      overflow = true;
+      return 0;
+    }
+    return a + b;
+  }
+  // Rounded up to a multiple of `to` (a power of two).
+  size_t round_up(size_t a, size_t to) { return add(a, to - 1) / to * to; }
+};
+
+// A count that may not fit size_t, in 64 bits: for comparing a shape with a
+// file's vector size and for messages. Callers bound the factors (channels,
+// pixels, classes) so that the product fits 64 bits.
+inline uint64_t wide_product(uint64_t a, uint64_t b, uint64_t c = 1) { return a * b * c; }
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_CHECKED_SIZE_HPP_
+// ---- end featx/detail/checked_size.hpp ----
 // ---- begin featx/head.hpp ----
 // featx/head.hpp: the user's Dense layers after global average pooling.
 //
@@ -595,9 +644,10 @@ class WeightArena {
   static constexpr size_t kRedzoneFloats = 0;
 #endif
 
-  // Floats to reserve for a slice of `floats` (rounded up to the alignment).
-  static size_t slice_floats(size_t floats) {
-    return (floats + kRedzoneFloats + kSliceAlignFloats - 1) / kSliceAlignFloats * kSliceAlignFloats;
+  // Floats to reserve for a slice of `floats` (rounded up to the alignment);
+  // `size` records a count that wraps.
+  static size_t slice_floats(size_t floats, detail::SizeCheck& size) {
+    return size.round_up(size.add(floats, kRedzoneFloats), kSliceAlignFloats);
   }
 
   WeightArena() = default;
@@ -649,8 +699,9 @@ class WeightArena {
   // The next slice of `floats` floats (uninitialised), or nullptr when the
   // reservation is exhausted.
   float* take(size_t floats) {
-    const size_t need = slice_floats(floats);
-    if (need > capacity_ - used_) return nullptr;
+    detail::SizeCheck size;
+    const size_t need = slice_floats(floats, size);
+    if (size.overflow || need > capacity_ - used_) return nullptr;
     float* p = base_ + used_;
     used_ += need;
     populate(p, need);
@@ -7558,7 +7609,11 @@ class Model {
     }
     const size_t cout = size_t(dst->out_channels);
     const size_t taps = size_t(dst->kernel_h) * size_t(dst->kernel_w);
-    const size_t expected = dst->depthwise ? taps * cout : taps * size_t(dst->in_channels) * cout;
+    const uint64_t shape_values = detail::wide_product(taps, dst->depthwise ? 1 : uint64_t(dst->in_channels), cout);
+    if (shape_values > uint64_t(SIZE_MAX))  // 32-bit targets
+      return fail(n + ": shape needs " + std::to_string(shape_values) +
+                  " weights, more than this target can address");
+    const size_t expected = size_t(shape_values);
     if (prepacked_ || src->packed()) return read_packed(src, expected, dst);
     if (src->kernel()->size() != expected)
       return fail(n + ": kernel has " + std::to_string(src->kernel()->size()) +
@@ -7574,7 +7629,8 @@ class Model {
       if (!(bn->epsilon() >= 0.0f) || !std::isfinite(bn->epsilon()))
         return fail(n + ": batch norm epsilon is negative or not finite");
     }
-    float* folded = weight_arena_.take(fold_floats(src));
+    detail::SizeCheck unused;  // arena_floats() checked the sizes
+    float* folded = weight_arena_.take(fold_floats(src, unused));
     float* folded_bias = weight_arena_.take(cout);
     if (!folded || !folded_bias) return fail(n + ": weight arena exhausted (inconsistent layer sizes)");
     const bool weights_finite = fold(src, dst, folded, folded_bias);
@@ -7607,7 +7663,10 @@ class Model {
                   " (re-export with export_weights.py --prepacked)");
     const size_t cout = size_t(dst->out_channels);
     const size_t rows = dst->depthwise ? 0 : size_t(dst->weight_rows());
-    const size_t floats = dst->depthwise ? expected : packed_floats(int(rows), int(cout));
+    detail::SizeCheck size;
+    const size_t floats = dst->depthwise ? expected : size.mul(rows, padded_columns(int(cout)));
+    if (size.overflow)
+      return fail(n + ": 16-column panels of its shape need more weights than this target can address");
     const auto* w = packed->weights();
     const auto* b = packed->bias();
     if (w->size() != floats)
@@ -7656,11 +7715,11 @@ class Model {
   // Floats the folded copy of `src` takes: the kernel itself for depthwise
   // layers, with each row's columns padded to whole panels otherwise. Only
   // for sizing the arena: read_conv() checks the shapes before folding.
-  static size_t fold_floats(const fb::ConvLayer* src) {
+  static size_t fold_floats(const fb::ConvLayer* src, detail::SizeCheck& size) {
     const size_t n = src && src->kernel() ? src->kernel()->size() : 0;
     if (!src || src->kind() == fb::ConvKind::DEPTHWISE) return n;
     const int cout = std::max(1, std::min(src->out_channels(), 65536));
-    return n / size_t(cout) * padded_columns(cout);
+    return size.mul(n / size_t(cout), padded_columns(cout));
   }
 
   // Folds the optional conv bias and batch norm into weights and bias,
@@ -7713,20 +7772,23 @@ class Model {
   }
 
   // Floats of the weight arena: every layer's folded weights and bias, and
-  // the classifier; none for a prepacked file.
-  static size_t arena_floats(const fb::Network* net) {
-    auto conv_floats = [](const fb::ConvLayer* c) {
+  // the classifier; none for a prepacked file. `size` records a total whose
+  // bytes would not fit size_t (32-bit targets).
+  static size_t arena_floats(const fb::Network* net, detail::SizeCheck& size) {
+    auto slice = [&](size_t floats) { return WeightArena::slice_floats(floats, size); };
+    auto conv_floats = [&](const fb::ConvLayer* c) {
       if (!c) return size_t(0);
-      return WeightArena::slice_floats(fold_floats(c)) +
-             WeightArena::slice_floats(size_t(std::max(0, std::min(c->out_channels(), 65536))));
+      return size.add(slice(fold_floats(c, size)), slice(size_t(std::max(0, std::min(c->out_channels(), 65536)))));
     };
-    size_t total = conv_floats(net->stem()) + conv_floats(net->head());
+    size_t total = size.add(conv_floats(net->stem()), conv_floats(net->head()));
     for (const fb::Block* b : *net->blocks())
-      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()}) total += conv_floats(c);
+      for (const fb::ConvLayer* c : {b->expand(), b->depthwise(), b->project()})
+        total = size.add(total, conv_floats(c));
     if (const fb::Classifier* c = net->classifier())
       // weights + one bias per class; an inconsistent count is refused later.
-      total += WeightArena::slice_floats(c->weights()->size() +
-                                         std::min(size_t(c->weights()->size()), size_t(std::max(0, c->num_classes()))));
+      total = size.add(total, slice(size_t(c->weights()->size()) +
+                                    std::min(size_t(c->weights()->size()), size_t(std::max(0, c->num_classes())))));
+    size.mul(total, sizeof(float));
     return total;
   }
 
@@ -7748,8 +7810,14 @@ class Model {
       if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
     }
 
-    if (!prepacked_ && !weight_arena_.reserve(arena_floats(net)))
-      return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
+    if (!prepacked_) {
+      detail::SizeCheck size;
+      const size_t floats = arena_floats(net, size);
+      if (size.overflow)
+        return fail("its folded weights need more memory than this target can address");
+      if (!weight_arena_.reserve(floats))
+        return Status(StatusCode::internal, name_ + ": out of memory for the folded weights");
+    }
     ConvLayer stem;
     FEATX_RETURN_IF_ERROR(read_conv(net->stem(), "stem", &stem));
     if (stem.depthwise || stem.in_channels != 3)
@@ -7824,7 +7892,7 @@ class Model {
     if (const auto* goldens = net->goldens()) {
       for (const fb::GoldenSample* g : *goldens) {
         if (g->height() < 1 || g->width() < 1 ||
-            g->input()->size() != size_t(g->height()) * size_t(g->width()) * 3)
+            uint64_t(g->input()->size()) != detail::wide_product(uint64_t(g->height()), uint64_t(g->width()), 3))
           return fail("golden sample input does not match its height x width x 3");
       }
     }
@@ -7836,7 +7904,7 @@ class Model {
   // prepacked file ([classes][features] is the layout the head runs on).
   Status read_classifier(const fb::Classifier* c) {
     const size_t features = size_t(feature_dim());
-    if (c->num_classes() < 1 || c->weights()->size() != size_t(c->num_classes()) * features)
+    if (c->num_classes() < 1 || uint64_t(c->weights()->size()) != detail::wide_product(uint64_t(c->num_classes()), features))
       return fail("classifier weights have " + std::to_string(c->weights()->size()) +
                   " values, expected " + std::to_string(c->num_classes()) + " x " +
                   std::to_string(features));
@@ -7892,7 +7960,8 @@ class Model {
     if (d.out_features < 1 || d.out_features > (1 << 20))
       return fail(where + ": " + std::to_string(d.out_features) + " outputs out of range");
     const auto* w = src->weights();
-    if (w->size() != size_t(d.in_features) * size_t(d.out_features))
+    if (d.in_features < 1 ||
+        uint64_t(w->size()) != detail::wide_product(uint64_t(d.in_features), uint64_t(d.out_features)))
       return fail(where + ": weights have " + std::to_string(w->size()) + " values, shape needs " +
                   std::to_string(d.out_features) + " x " + std::to_string(d.in_features));
     if (src->bias() && src->bias()->size() != size_t(d.out_features))
@@ -10664,6 +10733,7 @@ class StepPlan {
     // grouped tail; the full expanded and depthwise slots are then sized by
     // the unfused steps only.
     std::vector<bool> fused_step(plan.steps_.size(), false);
+    detail::SizeCheck size;  // maps of 2^26 pixels x 65536 channels wrap a 32-bit size_t
     if (fuse_blocks) {
       for (FusedBlock f : candidates) {
         if (f.project_step >= int(plan.steps_.size())) continue;
@@ -10675,8 +10745,8 @@ class StepPlan {
         // expanding the rows around the boundary again and streaming all
         // of the block's weights (1.8 MB for the last block).
         if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
-        const size_t row_bytes = size_t(d.in_w) * size_t(d.in_c) * sizeof(float);
-        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / row_bytes));
+        const size_t row_bytes = size.mul(size_t(d.in_w), size_t(d.in_c), sizeof(float));
+        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / std::max<size_t>(1, row_bytes)));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
         // No band larger than one thread's share of the rows (threads split
         // the rows evenly, then band their share; a band re-reads the
@@ -10685,10 +10755,10 @@ class StepPlan {
         band = std::min(band, std::max(1, (d.out_h + parallel - 1) / parallel));
         f.band_rows = band;
         const int in_rows = std::min(d.in_h, (band - 1) * d.stride + d.kernel_h);
-        f.expanded_floats = f.expand_step >= 0 ? size_t(in_rows) * size_t(d.in_w) * size_t(d.in_c) : 0;
-        f.depthwise_floats = size_t(band) * size_t(d.out_w) * size_t(d.out_c);
+        f.expanded_floats = f.expand_step >= 0 ? size.mul(size_t(in_rows), size_t(d.in_w), size_t(d.in_c)) : 0;
+        f.depthwise_floats = size.mul(size_t(band), size_t(d.out_w), size_t(d.out_c));
         plan.scratch_floats_ = std::max(plan.scratch_floats_,
-                                        (f.expanded_floats + 15) / 16 * 16 + (f.depthwise_floats + 15) / 16 * 16);
+                                        size.add(size.round_up(f.expanded_floats, 16), size.round_up(f.depthwise_floats, 16)));
         for (int i : {f.expand_step, f.depthwise_step, f.project_step})
           if (i >= 0) fused_step[size_t(i)] = true;
         plan.fused_.push_back(f);
@@ -10708,12 +10778,12 @@ class StepPlan {
     for (size_t i = 0; i < plan.steps_.size(); ++i) {
       const PlanStep& st = plan.steps_[i];
       const ConvGeometry& g = st.geometry;
-      const size_t n = size_t(g.out_h) * size_t(g.out_w) * size_t(g.out_c);
+      const size_t n = size.mul(size_t(g.out_h), size_t(g.out_w), size_t(g.out_c));
       if (i >= plan.group_start_) {
         group_size[st.output_slot] = std::max(group_size[st.output_slot], n);
         if (i == plan.group_start_)
           group_size[st.input_slot] = std::max(group_size[st.input_slot],
-                                               size_t(g.in_h) * size_t(g.in_w) * size_t(g.in_c));
+                                               size.mul(size_t(g.in_h), size_t(g.in_w), size_t(g.in_c)));
       } else if (!fused_step[i] || is_project_step(i)) {
         slot_size[st.output_slot] = std::max(slot_size[st.output_slot], n);
       }
@@ -10722,17 +10792,21 @@ class StepPlan {
     plan.output_shape_ = TensorShape{last.geometry.out_h, last.geometry.out_w, last.geometry.out_c};
 
     // Slots one after another, each 64-byte aligned; returns the total.
-    auto lay_out = [](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
+    auto lay_out = [&](const size_t (&sizes)[kSlotCount], size_t copies, size_t (&offsets)[kSlotCount]) {
       size_t offset = 0;
       for (int s = 0; s < kSlotCount; ++s) {
         offsets[s] = offset;
-        offset += (copies * sizes[s] + 15) / 16 * 16;
+        offset = size.add(offset, size.round_up(size.mul(copies, sizes[s]), 16));
       }
       return offset;
     };
     plan.arena_floats_ = lay_out(slot_size, 1, plan.slot_offset_);
     const size_t group_floats = lay_out(group_size, size_t(plan.group_images_), plan.group_slot_offset_);
     plan.group_arena_floats_ = plan.group_images_ > 1 ? group_floats : 0;
+    size.mul(size.add(plan.arena_floats_, size.add(plan.group_arena_floats_, plan.scratch_floats_)), sizeof(float));
+    if (size.overflow)
+      return invalid_argument("input size " + std::to_string(height) + "x" + std::to_string(width) + " on " +
+                              model.name() + " needs more workspace than this target can address");
     *out = std::move(plan);
     return Status::Ok();
   }
@@ -11283,6 +11357,14 @@ struct WorkspaceLayout {
   size_t total_floats() const { return head(arenas); }
   // With the slack that lets any caller buffer be aligned to 64 bytes.
   size_t bytes() const { return total_floats() * sizeof(float) + 64; }
+  // False when bytes() would wrap size_t (32-bit targets): the same sum, checked.
+  bool addressable() const {
+    detail::SizeCheck size;
+    const size_t per_arena = size.add(size.add(arena_floats, group_arena_floats), head_floats);
+    const size_t floats = size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats));
+    size.add(size.mul(floats, sizeof(float)), 64);
+    return !size.overflow;
+  }
 };
 
 inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s, int threads,
@@ -11598,11 +11680,20 @@ class Plan {
       for (const ChunkedBlock& c : k.steps.chunked_blocks())
         k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
       k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
+      if (!k.layout.addressable())
+        return invalid_argument(m.name() + ": batch " + std::to_string(o.batch) + " of " + std::to_string(o.height) +
+                                "x" + std::to_string(o.width) + " needs more workspace than this target can address");
       p.workspace_bytes_ = std::max(p.workspace_bytes_, k.layout.bytes());
     }
     const TensorShape s = p.kinds_[0].steps.output_shape();
+    detail::SizeCheck size;
     if (p.dense_last_ >= 0) p.per_image_ = size_t(m.head()[size_t(p.dense_last_)].out_features);
-    else p.per_image_ = o.pool == Pool::none ? s.elements() : size_t(s.channels);
+    else p.per_image_ = o.pool == Pool::none ? size.mul(size_t(s.height), size_t(s.width), size_t(s.channels))
+                                             : size_t(s.channels);
+    size.mul(size_t(o.batch), p.per_image_, sizeof(float));
+    if (size.overflow)
+      return invalid_argument(m.name() + ": the output of batch " + std::to_string(o.batch) +
+                              " needs more memory than this target can address");
     *out = std::move(p);
     return Status::Ok();
   }
