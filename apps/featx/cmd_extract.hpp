@@ -2,13 +2,20 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
 #include "featx/featx.hpp"
+#include "extract_output.hpp"
 #include "inputs.hpp"
+#include "prefetch.hpp"
+#include "progress.hpp"
+#include "shard.hpp"
 #include "writers.hpp"
 
 namespace featx_cli {
@@ -37,7 +44,8 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
     FEATX_RETURN_IF_ERROR(featx::parse_preset(args.get("--preprocess"), &setup->pre.preset));
   if (args.has("--batch")) FEATX_RETURN_IF_ERROR(parse_int("--batch", args.get("--batch"), 1, 4096, &setup->batch));
   if (args.has("--threads")) FEATX_RETURN_IF_ERROR(parse_int("--threads", args.get("--threads"), 1, 1024, &setup->threads));
-  if (args.positional.empty()) return featx::invalid_argument("no input files given");
+  if (args.positional.empty() && !args.has("--list"))
+    return featx::invalid_argument("no input files given");
   return featx::Status::Ok();
 }
 
@@ -45,7 +53,7 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
 template <typename RunBatch>
 inline featx::Status for_each_batch(const Args& args, const RunSetup& setup, RunBatch run_batch) {
   std::vector<std::string> files;
-  FEATX_RETURN_IF_ERROR(expand_inputs(args.positional, &files));
+  FEATX_RETURN_IF_ERROR(gather_inputs(args.positional, args.has("--recursive"), args.get("--list"), &files));
   std::vector<InputItem> pending;
   auto flush = [&]() -> featx::Status {
     size_t i = 0;
@@ -72,6 +80,49 @@ inline featx::Status for_each_batch(const Args& args, const RunSetup& setup, Run
   return flush();
 }
 
+// What a resumed run must share with the run it continues: the model, every
+// option that changes a value, the shard and the inputs (not the batch or
+// thread count: they change no bit).
+inline std::string describe_job(const Args& args, const featx::Model& model, const featx::PreprocessOptions& pre,
+                                const Shard& shard, const std::vector<std::string>& inputs) {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a over the paths, each ended by '\n'
+  for (const std::string& in : inputs)
+    for (const char c : in + "\n") hash = (hash ^ uint64_t(uint8_t(c))) * 1099511628211ull;
+  char options[512];
+  std::snprintf(options, sizeof options, "pool=%s layer=%s size=%dx%d crop=%.17g preprocess=%s l2=%d\n",
+                args.get("--pool", "avg").c_str(), args.get("--layer").c_str(), pre.height, pre.width,
+                pre.central_crop, args.get("--preprocess", "tf").c_str(), int(args.has("--l2")));
+  return "featx extract job 1\nmodel " + args.get("--model") + " " + std::to_string(model.file_bytes()) + "\n" +
+         options + "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + "\ninputs " +
+         std::to_string(inputs.size()) + " " + std::to_string(hash) + "\n";
+}
+
+// Scales each row to unit L2 norm (in double); a zero row stays zero.
+inline void l2_normalize(float* rows, size_t n, size_t per) {
+  for (size_t r = 0; r < n; ++r) {
+    float* v = rows + r * per;
+    double sum = 0.0;
+    for (size_t i = 0; i < per; ++i) sum += double(v[i]) * double(v[i]);
+    if (sum > 0.0) {
+      const double inv = 1.0 / std::sqrt(sum);
+      for (size_t i = 0; i < per; ++i) v[i] = float(double(v[i]) * inv);
+    }
+  }
+}
+
+// Records for `featx merge` which part of the inputs a sharded output holds.
+inline featx::Status write_shard_record(const std::string& out, const Shard& shard, size_t first, size_t end,
+                                        const std::string& job) {
+  const std::string path = out + ".shard.txt";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return featx::io_error(path + ": cannot create");
+  const size_t inputs_at = job.find("\ninputs ");
+  std::fprintf(f, "featx shard 1\nshard %d %d\nrange %zu %zu\n%s", shard.index, shard.count, first, end,
+               job.substr(inputs_at + 1).c_str());
+  if (std::fclose(f) != 0) return featx::io_error(path + ": write failed");
+  return featx::Status::Ok();
+}
+
 inline featx::Status cmd_extract(const Args& args) {
   RunSetup setup;
   FEATX_RETURN_IF_ERROR(common_setup(args, &setup));
@@ -79,28 +130,93 @@ inline featx::Status cmd_extract(const Args& args) {
   FEATX_RETURN_IF_ERROR(featx::parse_pool(args.get("--pool", "avg"), &opt.pool));
   opt.layer = args.get("--layer");
   opt.threads = setup.threads;
+  int decoders = default_decoders();
+  if (args.has("--decoders")) FEATX_RETURN_IF_ERROR(parse_int("--decoders", args.get("--decoders"), 0, 256, &decoders));
+  Shard shard;
+  FEATX_RETURN_IF_ERROR(resolve_shard(args, &shard));
+  std::vector<std::string> files;
+  FEATX_RETURN_IF_ERROR(gather_inputs(args.positional, args.has("--recursive"), args.get("--list"), &files));
+  if (files.empty()) return featx::invalid_argument(args.get("--list") + ": lists no inputs");
+  const size_t first = shard.begin(files.size()), end = shard.end(files.size());
+  const std::string out_path = args.get("--output");
+  const std::string job = describe_job(args, *setup.model, setup.pre, shard, files);
+  if (shard.sharded() && !(out_path.size() > 4 && out_path.compare(out_path.size() - 4, 4, ".npy") == 0))
+    return featx::invalid_argument("--shard needs an .npy output (-o PART.npy) for featx merge");
+
+  ExtractOutput out;
+  size_t start = first;
+  FEATX_RETURN_IF_ERROR(out.open(out_path, job, args.has("--resume"), files, first, end, &start));
+  const bool single_input = end - first == 1;
+  Progress progress(end - start, args.has("--quiet"));
   featx::Extractor extractor(setup.model, opt);
-  std::vector<Row> rows;
-  std::vector<int64_t> item_shape;
-  FEATX_RETURN_IF_ERROR(for_each_batch(
-      args, setup,
-      [&](const std::vector<std::string>& names, const std::vector<float>& batch, int n, int h,
-          int w) -> featx::Status {
-        featx::Tensor t;
-        featx::Status st = extractor.extract(batch.data(), n, h, w, &t);
-        if (!st) return featx::Status(st.code(), names.front() + ": " + st.message());
-        std::vector<int64_t> shape(t.shape.begin() + 1, t.shape.end());
-        if (!item_shape.empty() && shape != item_shape)
-          return featx::invalid_argument(names.front() + ": output shape differs from earlier "
-                                         "inputs (use --pool avg/max or inputs of one size)");
-        item_shape = shape;
-        const size_t per = t.data.size() / size_t(n);
-        for (int i = 0; i < n; ++i)
-          rows.push_back(Row{names[size_t(i)], std::vector<float>(t.data.begin() + std::ptrdiff_t(i * per),
-                                                                   t.data.begin() + std::ptrdiff_t((i + 1) * per))});
-        return featx::Status::Ok();
-      }));
-  return write_rows(args.get("--output"), rows, item_shape);
+  std::vector<InputItem> pending;
+  size_t done = 0, failed = 0;
+  auto flush = [&]() -> featx::Status {
+    size_t i = 0;
+    std::vector<float> batch;
+    std::vector<std::string> names;
+    featx::Tensor t;
+    while (i < pending.size()) {
+      size_t j = i;
+      batch.clear();
+      names.clear();
+      while (j < pending.size() && int(j - i) < setup.batch && pending[j].height == pending[i].height &&
+             pending[j].width == pending[i].width) {
+        batch.insert(batch.end(), pending[j].rgb.begin(), pending[j].rgb.end());
+        names.push_back(pending[j].name);
+        ++j;
+      }
+      const int n = int(j - i);
+      featx::Status st = extractor.extract(batch.data(), n, pending[i].height, pending[i].width, &t);
+      if (!st) return featx::Status(st.code(), names.front() + ": " + st.message());
+      const size_t per = t.data.size() / size_t(n);
+      if (args.has("--l2")) l2_normalize(t.data.data(), size_t(n), per);
+      FEATX_RETURN_IF_ERROR(out.add_rows(names, t.data.data(), size_t(n),
+                                         std::vector<int64_t>(t.shape.begin() + 1, t.shape.end())));
+      i = j;
+    }
+    pending.clear();
+    return out.commit();
+  };
+  featx::Status run_status = [&]() -> featx::Status {
+    // The window: enough decoded inputs ahead for the next batch and one
+    // per decoder on the way, bounded memory whatever the input count.
+    Prefetcher prefetch(files, start, end, setup.pre, decoders, size_t(2 * setup.batch + decoders));
+    for (size_t i = start; i < end; ++i) {
+      LoadedInput in = prefetch.take(i);
+      if (!in.status) {
+        if (single_input) return in.status;
+        progress.clear_line();
+        std::fprintf(stderr, "featx: error: %s\n", in.status.message().c_str());
+        out.add_error(files[i], in.status.message());
+        ++failed;
+      } else {
+        for (InputItem& item : in.items) pending.push_back(std::move(item));
+        if (int(pending.size()) >= setup.batch) FEATX_RETURN_IF_ERROR(flush());
+        ++done;
+      }
+      progress.update(done + failed, failed);
+    }
+    return flush();
+  }();
+  progress.finish();
+  if (!run_status) {
+    out.abandon();
+    return run_status;
+  }
+  FEATX_RETURN_IF_ERROR(out.finish());
+  if (shard.sharded()) FEATX_RETURN_IF_ERROR(write_shard_record(out_path, shard, first, end, job));
+  if (!args.has("--quiet"))
+    std::fprintf(stderr, "featx: %zu done, %zu skipped (resumed), %zu failed, %.1f images/s%s\n", done,
+                 start - first, failed, progress.images_per_second(),
+                 shard.sharded() ? (", shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
+                                    " (" + shard.from + ")").c_str()
+                                 : "");
+  const size_t failed_total = out.errors();
+  if (failed_total == 0) return featx::Status::Ok();
+  return featx::io_error(std::to_string(failed_total) + " of " + std::to_string(end - first) +
+                         " inputs failed" +
+                         (out.errors_path().empty() ? std::string() : " (listed in " + out.errors_path() + ")"));
 }
 
 inline featx::Status cmd_classify(const Args& args) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -40,32 +41,76 @@ inline bool has_image_extension(const std::string& path) {
   return false;
 }
 
-// Expands directories (their image files, sorted by name; not recursive).
-inline featx::Status expand_inputs(const std::vector<std::string>& args,
+// Files of directory `dir` with an image or .npy extension, sorted by path;
+// with `recursive` also those of its subdirectories (not of symlinked ones,
+// which could loop), each directory's entries sorted by name, depth first.
+inline featx::Status list_directory(const std::string& dir, bool recursive, std::vector<std::string>* files) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return featx::io_error(dir + ": cannot read directory");
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!name.empty() && name[0] != '.') names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string path = dir + (dir.back() == '/' ? "" : "/") + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode) && has_image_extension(name)) {
+      files->push_back(path);
+    } else if (recursive && S_ISDIR(st.st_mode)) {
+      struct stat lst;
+      if (::lstat(path.c_str(), &lst) == 0 && !S_ISLNK(lst.st_mode))
+        FEATX_RETURN_IF_ERROR(list_directory(path, true, files));
+    }
+  }
+  return featx::Status::Ok();
+}
+
+// Paths listed one per line in `list` ("-": standard input); blank lines are
+// skipped, a trailing CR is dropped (lists written on Windows).
+inline featx::Status read_path_list(const std::string& list, std::vector<std::string>* files) {
+  const bool from_stdin = list == "-";
+  std::FILE* f = from_stdin ? stdin : std::fopen(list.c_str(), "r");
+  if (!f) return featx::not_found(list + ": cannot open the list of inputs");
+  std::string line;
+  int c;
+  auto take = [&]() {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) files->push_back(line);
+    line.clear();
+  };
+  while ((c = std::fgetc(f)) != EOF) {
+    if (c == '\n') take();
+    else line.push_back(char(c));
+  }
+  take();
+  const bool failed = std::ferror(f) != 0;
+  if (!from_stdin) std::fclose(f);
+  if (failed) return featx::io_error((from_stdin ? std::string("standard input") : list) + ": read failed");
+  return featx::Status::Ok();
+}
+
+// The inputs of a run, in order: each argument (a directory: its image and
+// .npy files, see list_directory), then the paths of `list` when given.
+// A path that does not exist stays in the list: loading it fails and names it.
+inline featx::Status gather_inputs(const std::vector<std::string>& args, bool recursive, const std::string& list,
                                    std::vector<std::string>* files) {
   for (const std::string& a : args) {
     struct stat st;
-    if (::stat(a.c_str(), &st) != 0) return featx::not_found(a + ": no such file or directory");
-    if (!S_ISDIR(st.st_mode)) {
+    if (::stat(a.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       files->push_back(a);
       continue;
     }
-    DIR* dir = ::opendir(a.c_str());
-    if (!dir) return featx::io_error(a + ": cannot read directory");
-    std::vector<std::string> found;
-    while (dirent* e = ::readdir(dir)) {
-      std::string name = e->d_name;
-      if (name.empty() || name[0] == '.') continue;
-      std::string path = a + (a.back() == '/' ? "" : "/") + name;
-      struct stat fst;
-      if (::stat(path.c_str(), &fst) == 0 && S_ISREG(fst.st_mode) && has_image_extension(name))
-        found.push_back(path);
-    }
-    ::closedir(dir);
-    std::sort(found.begin(), found.end());
-    if (found.empty()) return featx::not_found(a + ": directory holds no image or .npy files");
-    files->insert(files->end(), found.begin(), found.end());
+    const size_t before = files->size();
+    FEATX_RETURN_IF_ERROR(list_directory(a, recursive, files));
+    if (files->size() == before)
+      return featx::not_found(a + ": directory holds no image or .npy files" +
+                              (recursive ? "" : " (--recursive for its subdirectories)"));
   }
+  if (!list.empty()) FEATX_RETURN_IF_ERROR(read_path_list(list, files));
   return featx::Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 #include "cmd_bench.hpp"
 #include "cmd_extract.hpp"
 #include "cmd_inspect.hpp"
+#include "cmd_merge.hpp"
 #include "cmd_verify.hpp"
 
 #ifndef FEATX_VERSION_STRING
@@ -20,7 +21,9 @@ const char* kUsage =
     "usage:\n"
     "  featx extract  -m MODEL [--pool avg|max|none] [--layer NAME] [--threads N]\n"
     "                 [--batch B] [--size HxW] [--crop F] [--preprocess P]\n"
-    "                 [-o OUT.npy|OUT.csv|OUT.jsonl] INPUT...\n"
+    "                 [-o OUT.npy|OUT.csv|OUT.jsonl] [--l2] [--list FILE|-] [--recursive]\n"
+    "                 [--shard K/N | --shards N] [--resume] [--quiet] [--decoders D] INPUT...\n"
+    "  featx merge    -o OUT.npy PART.npy...\n"
     "  featx classify -m MODEL [--labels FILE] [-k 5] [--size HxW] [--crop F] [--preprocess P] IMAGE...\n"
     "  featx inspect  MODEL\n"
     "  featx verify   MODEL\n"
@@ -43,15 +46,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::map<std::string, std::string> aliases = {
-      {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"}};
-  const std::set<std::string> switches = {"--profile", "--no-fuse"};
+      {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"},
+      {"-r", "--recursive"}, {"-q", "--quiet"}};
+  const std::set<std::string> switches = {"--profile", "--no-fuse", "--l2", "--recursive", "--resume", "--quiet"};
   const std::set<std::string> with_value = {"--model", "--output", "--top", "--threads", "--batch",
                                             "--pool", "--layer", "--labels", "--size", "--crop",
-                                            "--runs", "--warmup", "--preprocess"};
+                                            "--runs", "--warmup", "--preprocess", "--list", "--shard",
+                                            "--shards", "--decoders"};
   Args args;
   featx::Status st = parse_args(argc, argv, 2, aliases, with_value, switches, &args);
   if (st.ok()) {
     if (cmd == "extract") st = cmd_extract(args);
+    else if (cmd == "merge") st = cmd_merge(args);
     else if (cmd == "classify") st = cmd_classify(args);
     else if (cmd == "inspect") st = cmd_inspect(args);
     else if (cmd == "verify") st = cmd_verify(args);
