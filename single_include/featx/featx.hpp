@@ -12397,15 +12397,34 @@ class HeaderParser {
   const char* end_;
 };
 
+// The preamble and header of a format 1.0 '<f4' C-order file of `shape`:
+// padded with spaces and ended with '\n' so that the data starts at a
+// multiple of 64 bytes, as numpy does, and at `min_bytes` or later. Empty
+// when it would not fit format 1.0's 16-bit header length.
+inline std::string header_bytes(const std::vector<int64_t>& shape, size_t min_bytes = 0) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }";
+  size_t total = 10 + header.size() + 1;
+  total = (total + 63) / 64 * 64;
+  if (total < min_bytes) total = min_bytes;
+  header.append(total - 10 - header.size() - 1, ' ');
+  header.push_back('\n');
+  if (header.size() > 0xFFFF) return std::string();
+  std::string out(reinterpret_cast<const char*>(kMagic), sizeof(kMagic));
+  out.push_back(char(1));
+  out.push_back(char(0));
+  out.push_back(char(header.size() & 0xFF));
+  out.push_back(char(header.size() >> 8));
+  return out + header;
+}
+
 }  // namespace npy_detail
 
-// Parses an in-memory .npy file. `name` labels error messages (a path or a
-// description such as "<embedded golden>").
-inline Status read_npy_memory(const uint8_t* data, size_t size, const std::string& name,
-                              NpyArray* out) {
+// Parses the preamble and header of an .npy file held in `data` (the whole
+// file or at least its header): the shape of its float32 C-order array and
+// where the data starts. `name` labels error messages.
+inline Status read_npy_header(const uint8_t* data, size_t size, const std::string& name,
+                              std::vector<int64_t>* shape_out, size_t* data_offset) {
   using namespace npy_detail;
-  out->shape.clear();
-  out->data.clear();
   if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
   if (size < sizeof(kMagic) || std::memcmp(data, kMagic, sizeof(kMagic)) != 0)
     return corrupt(name + ": not an .npy file (bad magic)");
@@ -12443,11 +12462,25 @@ inline Status read_npy_memory(const uint8_t* data, size_t size, const std::strin
   }
   if (fortran_order)
     return unsupported(name + ": fortran_order=True is not supported (save a C-contiguous array)");
+  *shape_out = std::move(shape);
+  if (data_offset) *data_offset = prefix + header_len;
+  return Status::Ok();
+}
 
+// Parses an in-memory .npy file. `name` labels error messages (a path or a
+// description such as "<embedded golden>").
+inline Status read_npy_memory(const uint8_t* data, size_t size, const std::string& name,
+                              NpyArray* out) {
+  using namespace npy_detail;
+  out->shape.clear();
+  out->data.clear();
+  std::vector<int64_t> shape;
+  size_t data_at = 0;
+  FEATX_RETURN_IF_ERROR(read_npy_header(data, size, name, &shape, &data_at));
   size_t count = 0;
   if (!element_count(shape, &count))
     return corrupt(name + ": absurd shape " + shape_string(shape) + " (size overflows)");
-  const size_t payload = size - prefix - header_len;
+  const size_t payload = size - data_at;
   const size_t needed = count * sizeof(float);
   if (payload < needed)
     return corrupt(name + ": truncated data (shape " + shape_string(shape) + " needs " +
@@ -12458,7 +12491,7 @@ inline Status read_npy_memory(const uint8_t* data, size_t size, const std::strin
 
   out->shape = std::move(shape);
   out->data.resize(count);
-  const uint8_t* src = data + prefix + header_len;
+  const uint8_t* src = data + data_at;
   if (count > 0) std::memcpy(out->data.data(), src, needed);
   if (!host_is_little_endian()) {
     for (float& v : out->data) {
@@ -12494,23 +12527,11 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
                             " (negative or overflowing size)");
   if (count > 0 && data == nullptr) return invalid_argument(path + ": null data pointer");
 
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " +
-                       shape_string(shape) + ", }";
-  // Pad with spaces and end with '\n' so that magic(6) + version(2) +
-  // length(2) + header is a multiple of 64, as numpy does.
-  const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
-  header.push_back('\n');
-  if (header.size() > 0xFFFF)
-    return invalid_argument(path + ": header too long for .npy format 1.0");
+  const std::string header = header_bytes(shape);
+  if (header.empty()) return invalid_argument(path + ": header too long for .npy format 1.0");
 
   std::vector<uint8_t> bytes;
-  bytes.reserve(10 + header.size() + count * sizeof(float));
-  bytes.insert(bytes.end(), kMagic, kMagic + sizeof(kMagic));
-  bytes.push_back(1);
-  bytes.push_back(0);
-  bytes.push_back(static_cast<uint8_t>(header.size() & 0xFF));
-  bytes.push_back(static_cast<uint8_t>(header.size() >> 8));
+  bytes.reserve(header.size() + count * sizeof(float));
   bytes.insert(bytes.end(), header.begin(), header.end());
   const size_t data_at = bytes.size();
   bytes.resize(data_at + count * sizeof(float));
