@@ -116,9 +116,15 @@ inline featx::Status write_shard_record(const std::string& out, const Shard& sha
   const std::string path = out + ".shard.txt";
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return featx::io_error(path + ": cannot create");
-  const size_t inputs_at = job.find("\ninputs ");
-  std::fprintf(f, "featx shard 1\nshard %d %d\nrange %zu %zu\n%s", shard.index, shard.count, first, end,
-               job.substr(inputs_at + 1).c_str());
+  // The job without its shard line: what every part of one run shares.
+  std::string run;
+  for (size_t at = 0; at < job.size();) {
+    const size_t nl = job.find('\n', at);
+    const std::string line = job.substr(at, nl - at + 1);
+    if (line.compare(0, 6, "shard ") != 0) run += line;
+    at = nl + 1;
+  }
+  std::fprintf(f, "featx shard 2\nshard %d %d\nrange %zu %zu\n%s", shard.index, shard.count, first, end, run.c_str());
   if (std::fclose(f) != 0) return featx::io_error(path + ": write failed");
   return featx::Status::Ok();
 }
@@ -146,7 +152,7 @@ inline featx::Status cmd_extract(const Args& args) {
   ExtractOutput out;
   size_t start = first;
   FEATX_RETURN_IF_ERROR(out.open(out_path, job, args.has("--resume"), files, first, end, &start));
-  const bool single_input = end - first == 1;
+  const bool single_input = files.size() == 1;  // the old contract: its error line alone
   Progress progress(end - start, args.has("--quiet"));
   featx::Extractor extractor(setup.model, opt);
   std::vector<InputItem> pending;

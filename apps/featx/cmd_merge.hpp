@@ -22,7 +22,7 @@ struct ShardPart {
   std::string path;
   int index = 0, count = 0;
   size_t first = 0, end = 0;
-  std::string inputs;  // "M HASH" of the whole input list
+  std::string run;  // the run's model, options and input list (extract's job without the shard)
   std::vector<int64_t> shape;
   size_t data_offset = 0;
 };
@@ -33,13 +33,13 @@ inline featx::Status read_shard_part(const std::string& path, ShardPart* part) {
   const std::string record = path + ".shard.txt";
   if (!read_complete_lines(record, &lines))
     return featx::not_found(path + ": no " + record + " beside it (not an output of featx extract --shard)");
-  if (lines.size() != 4 || lines[0] != "featx shard 1" ||
+  if (lines.size() < 5 || lines[0] != "featx shard 2" ||
       std::sscanf(lines[1].c_str(), "shard %d %d", &part->index, &part->count) != 2 ||
       std::sscanf(lines[2].c_str(), "range %zu %zu", &part->first, &part->end) != 2 ||
-      lines[3].compare(0, 7, "inputs ") != 0 || part->count < 1 || part->index < 0 || part->index >= part->count ||
-      part->first > part->end)
+      lines[3].compare(0, 19, "featx extract job 1") != 0 || part->count < 1 || part->index < 0 ||
+      part->index >= part->count || part->first > part->end)
     return featx::corrupt(record + ": not a featx shard record");
-  part->inputs = lines[3].substr(7);
+  for (size_t i = 3; i < lines.size(); ++i) part->run += lines[i] + "\n";
   uint8_t head[featx::kStreamHeaderBytes] = {};
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return featx::not_found(path + ": cannot open");
@@ -90,8 +90,9 @@ inline featx::Status cmd_merge(const Args& args) {
   std::vector<int64_t> row_shape;
   for (size_t i = 0; i < parts.size(); ++i) {
     const ShardPart& p = parts[i];
-    if (p.count != p0.count || p.inputs != p0.inputs)
-      return featx::invalid_argument(p.path + ": shard of another run than " + p0.path + " (other inputs or shard count)");
+    if (p.count != p0.count || p.run != p0.run)
+      return featx::invalid_argument(p.path + ": shard of another run than " + p0.path +
+                                     " (another model, options, input list or shard count)");
     if (i > 0 && p.index == parts[i - 1].index)
       return featx::invalid_argument(p.path + ": shard " + std::to_string(p.index) + " given twice (also " +
                                      parts[i - 1].path + ")");
@@ -111,6 +112,8 @@ inline featx::Status cmd_merge(const Args& args) {
                                    std::to_string(p0.count) + " is missing");
 
   const std::string names_path = out + ".names.txt", errors_path = out + ".errors.txt";
+  // An earlier output of this name (its errors file above all) is not this merge's.
+  for (const std::string& old : {out, names_path, errors_path}) std::remove(old.c_str());
   featx::NpyRowWriter data;
   FEATX_RETURN_IF_ERROR(featx::NpyRowWriter::create(out + ".part", row_shape, &data));
   std::FILE* names = std::fopen((names_path + ".part").c_str(), "wb");

@@ -77,6 +77,13 @@ class ExtractOutput {
       return featx::Status::Ok();
     }
     errors_path_ = path + ".errors.txt";
+    // A run killed while renaming its files at the end (or just after) has
+    // some files final and others ".part": resuming takes the final ones
+    // back, and the walk below then finds every input done.
+    if (resume && npy_ && file_exists(part(path + ".job")))
+      for (const std::string& f : {path, path + ".names.txt", errors_path_})
+        if (!file_exists(part(f)) && file_exists(f) && std::rename(f.c_str(), part(f).c_str()) != 0)
+          return featx::io_error(f + ": cannot rename it back to " + part(f));
     // A finished output of an earlier run would look like this run's.
     for (const std::string& old : {path, path + ".names.txt", errors_path_}) std::remove(old.c_str());
     if (!npy_) {
@@ -227,8 +234,10 @@ class ExtractOutput {
     if (stored != job)
       return featx::invalid_argument(path_ + ": the unfinished run in " + part(path_) +
                                      " had another model, options or inputs (run without --resume to start over)");
-    if (!read_complete_lines(part(names_path_), &names) || !read_complete_lines(part(errors_path_), &errors))
-      return featx::io_error(path_ + ": the unfinished run lacks its names or errors file (run without --resume)");
+    if (!read_complete_lines(part(names_path_), &names))
+      return featx::io_error(path_ + ": the unfinished run lacks its names file " + part(names_path_) +
+                             " (run without --resume to start over)");
+    read_complete_lines(part(errors_path_), &errors);  // absent once a run without failures finished
     size_t rows = names.size();
     if (file_exists(part(path_))) {
       FEATX_RETURN_IF_ERROR(featx::NpyRowWriter::reopen(part(path_), rows, &data_));
