@@ -135,9 +135,12 @@ inline featx::Status cmd_extract(const Args& args) {
   featx::ExtractorOptions opt;
   FEATX_RETURN_IF_ERROR(featx::parse_pool(args.get("--pool", "avg"), &opt.pool));
   opt.layer = args.get("--layer");
-  opt.threads = setup.threads;
   int decoders = default_decoders();
   if (args.has("--decoders")) FEATX_RETURN_IF_ERROR(parse_int("--decoders", args.get("--decoders"), 0, 256, &decoders));
+  // Without --threads the network leaves the decoders their cores: OpenMP
+  // threads spin between layers, and a core shared with a decoder makes the
+  // whole team wait for it (bench/RESULTS.md, "featx extract, pipelined").
+  opt.threads = setup.threads ? setup.threads : network_threads_beside(decoders);
   Shard shard;
   FEATX_RETURN_IF_ERROR(resolve_shard(args, &shard));
   std::vector<std::string> files;
@@ -225,6 +228,23 @@ inline featx::Status cmd_extract(const Args& args) {
                          (out.errors_path().empty() ? std::string() : " (listed in " + out.errors_path() + ")"));
 }
 
+// One input's top k as classify prints it (also with --probe, cmd_probe.hpp):
+// its name on a line, then per rank two spaces, rank, TAB, probability, TAB,
+// class index, TAB, label; ties go to the lower class index.
+template <typename LabelOf>
+inline void print_ranking(const std::string& name, const float* p, int classes, int k, LabelOf label_of) {
+  std::vector<int> order(static_cast<size_t>(classes));
+  for (int c = 0; c < classes; ++c) order[size_t(c)] = c;
+  const int top = std::min(k, classes);
+  std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                    [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+  std::printf("%s\n", name.c_str());
+  for (int r = 0; r < top; ++r) {
+    const int c = order[size_t(r)];
+    std::printf("  %d\t%.6f\t%d\t%s\n", r + 1, double(p[c]), c, std::string(label_of(c)).c_str());
+  }
+}
+
 inline featx::Status cmd_classify(const Args& args) {
   RunSetup setup;
   FEATX_RETURN_IF_ERROR(common_setup(args, &setup));
@@ -250,21 +270,12 @@ inline featx::Status cmd_classify(const Args& args) {
         featx::Status st = extractor.probabilities(batch.data(), n, h, w, &t);
         if (!st) return featx::Status(st.code(), names.front() + ": " + st.message());
         const int classes = int(t.shape[1]);
-        for (int i = 0; i < n; ++i) {
-          const float* p = t.data.data() + size_t(i) * size_t(classes);
-          std::vector<int> order(static_cast<size_t>(classes));
-          for (int c = 0; c < classes; ++c) order[size_t(c)] = c;
-          const int top = std::min(k, classes);
-          std::partial_sort(order.begin(), order.begin() + top, order.end(),
-                            [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-          std::printf("%s\n", names[size_t(i)].c_str());
-          for (int r = 0; r < top; ++r) {
-            const int c = order[size_t(r)];
-            const size_t li = size_t(c + offset);
-            std::string label = li < labels.size() ? labels[li] : "class " + std::to_string(c);
-            std::printf("  %d\t%.6f\t%d\t%s\n", r + 1, double(p[c]), c, label.c_str());
-          }
-        }
+        auto label_of = [&](int c) {
+          const size_t li = size_t(c + offset);
+          return li < labels.size() ? labels[li] : "class " + std::to_string(c);
+        };
+        for (int i = 0; i < n; ++i)
+          print_ranking(names[size_t(i)], t.data.data() + size_t(i) * size_t(classes), classes, k, label_of);
         return featx::Status::Ok();
       });
 }

@@ -14,18 +14,28 @@
 #include <thread>
 #include <vector>
 
+#include "featx/detail/parallel.hpp"
 #include "featx/image.hpp"
 #include "featx/status.hpp"
 #include "inputs.hpp"
 
 namespace featx_cli {
 
-// Decoding threads beside the network's: one per two cores. The network's
-// OpenMP team takes every core and decoding a JPEG costs a fraction of a
-// forward pass (bench/RESULTS.md, "featx extract, pipelined").
+// Decoding threads: one per two cores (one below four); the network takes
+// the other cores. A camera JPEG costs more to decode (30 ms for 12 MP) than
+// its forward pass on one core (7 ms), a small photo less: half and half is
+// the middle (bench/RESULTS.md, "featx extract, pipelined").
 inline int default_decoders() {
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores >= 4 ? int(cores / 2) : 1;
+  const int cores = featx::detail::resolve_threads(0);  // OMP_NUM_THREADS or the cores we may use
+  return cores >= 4 ? cores / 2 : 1;
+}
+
+// Threads for the network when `decoders` threads decode beside it: the
+// other cores, at least one (OpenMP's default count when there are none).
+inline int network_threads_beside(int decoders) {
+  if (decoders == 0) return 0;
+  const int cores = featx::detail::resolve_threads(0);
+  return cores > decoders ? cores - decoders : 1;
 }
 
 struct LoadedInput {
