@@ -283,8 +283,8 @@ struct SheetEntry {
 };
 
 // Thumbnails are embedded (base64 JPEG, 160 px): the sheet is one file that
-// can be moved or mailed, and shows the pixels the search saw even if the
-// photos move later. Each distinct image is decoded once.
+// can be moved or mailed, and still shows the photos after they move (paths
+// relative to it would break). Each distinct image is decoded once.
 inline featx::Status write_contact_sheet(const std::string& path, const std::string& index_path,
                                          const std::string& engine, const std::vector<SheetEntry>& entries) {
   std::map<std::string, std::string> thumbs;

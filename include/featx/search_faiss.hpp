@@ -27,7 +27,8 @@
 // rounding). Results are re-sorted by score, then index, like exact ones.
 //
 // Needs FAISS's headers and library (link faiss, BLAS, LAPACK), C++
-// exceptions and RTTI (FAISS throws and uses dynamic_cast): every FAISS
+// exceptions and RTTI (FAISS throws, and its reader and writer query
+// types at run time; this header itself does not): every FAISS
 // exception is caught here and returned as a featx::Status. Without them
 // this header declares nothing (FEATX_SEARCH_FAISS stays undefined). The
 // .faiss file is read by FAISS, which is not hardened against crafted
@@ -305,13 +306,27 @@ class FaissIndex {
     return Status::Ok();
   }
 
-  // Reads `path` and checks that it indexes the rows of `exact`.
+  // Reads `path` and checks that it indexes the rows of `exact`. The kind
+  // comes from the file's FAISS type tag ("IwFl" IndexIVFFlat, "IHNf"
+  // IndexHNSWFlat: read_index builds the class its tag names), so no
+  // run-time type query is needed here; the quantizer and the HNSW storage
+  // are read through their virtual reconstruct, whatever their class.
   static Status load(const std::string& path, const VectorIndex& exact, FaissIndex* out) {
     using namespace faiss_detail;
+    char tag[4] = {0, 0, 0, 0};
     {
       std::FILE* f = std::fopen(path.c_str(), "rb");
       if (!f) return not_found(path + ": no such file (make it with featx index --faiss ivf|hnsw)");
+      const size_t got = std::fread(tag, 1, 4, f);
       std::fclose(f);
+      if (got < 4) return corrupt(path + ": truncated (not a FAISS index)");
+    }
+    const bool is_ivf = std::memcmp(tag, "IwFl", 4) == 0, is_hnsw = std::memcmp(tag, "IHNf", 4) == 0;
+    const std::string other = " (is it the FAISS index of " + exact.path() + "? rebuild it with featx index --faiss)";
+    if (!is_ivf && !is_hnsw) {
+      std::string shown;
+      for (char c : tag) shown += (c >= 32 && c < 127) ? c : '?';
+      return unsupported(path + ": not a FAISS IVF-Flat or HNSW-Flat index (type tag '" + shown + "')" + other);
     }
     FaissIndex fx;
     try {
@@ -320,7 +335,6 @@ class FaissIndex {
       return corrupt(path + ": not a FAISS index FAISS can read (" + what_of(e) + ")");
     }
     faiss::Index* ix = fx.index_.get();
-    const std::string other = " (is it the FAISS index of " + exact.path() + "? rebuild it with featx index --faiss)";
     if (ix->metric_type != faiss::METRIC_INNER_PRODUCT) return corrupt(path + ": not an inner-product index" + other);
     if (size_t(ix->d) != exact.dims())
       return corrupt(path + ": " + std::to_string(ix->d) + " dimensions, " + exact.path() + " has " +
@@ -328,11 +342,14 @@ class FaissIndex {
     if (size_t(ix->ntotal) != exact.size())
       return corrupt(path + ": " + std::to_string(ix->ntotal) + " vectors, " + exact.path() + " has " +
                      std::to_string(exact.size()) + other);
+    const size_t d = exact.dims();
     try {
-      if (auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(ix)) {
-        auto* flat = dynamic_cast<faiss::IndexFlat*>(ivf->quantizer);
-        if (!flat || size_t(flat->ntotal) != ivf->nlist || flat->d != ivf->d)
-          return corrupt(path + ": IVF quantizer is not a flat index of its " + std::to_string(ivf->nlist) + " centroids");
+      if (is_ivf) {
+        auto* ivf = static_cast<faiss::IndexIVFFlat*>(ix);
+        faiss::Index* coarse = ivf->quantizer;
+        if (!coarse || size_t(coarse->ntotal) != ivf->nlist || size_t(coarse->d) != d || !ivf->invlists ||
+            ivf->code_size != d * sizeof(float))
+          return corrupt(path + ": IVF lists or quantizer do not fit its " + std::to_string(ivf->nlist) + " lists" + other);
         // Each non-empty list's first vector must be the .fxi's row of that id.
         size_t listed = 0;
         for (size_t l = 0; l < ivf->nlist; ++l) {
@@ -345,24 +362,26 @@ class FaissIndex {
             return corrupt(path + ": its vectors differ from " + exact.path() + other);
         }
         if (listed != exact.size()) return corrupt(path + ": lists hold " + std::to_string(listed) + " vectors" + other);
-        auto q = std::make_unique<FeatxFlatIP>(ivf->d);
-        q->add(flat->ntotal, flat->get_xb());
+        std::vector<float> centroids(ivf->nlist * d);
+        coarse->reconstruct_n(0, idx_t(ivf->nlist), centroids.data());
+        auto q = std::make_unique<FeatxFlatIP>(idx_t(d));
+        q->add(idx_t(ivf->nlist), centroids.data());
         if (ivf->own_fields) delete ivf->quantizer;
         ivf->quantizer = q.release();
         ivf->own_fields = true;
         fx.kind_ = FaissKind::ivf_flat;
         fx.ivf_ = ivf;
-      } else if (auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(ix)) {
-        auto* storage = dynamic_cast<faiss::IndexFlat*>(h->storage);
-        if (!storage || storage->ntotal != h->ntotal) return corrupt(path + ": HNSW without flat storage" + other);
+      } else {
+        auto* h = static_cast<faiss::IndexHNSWFlat*>(ix);
+        if (!h->storage || h->storage->ntotal != h->ntotal) return corrupt(path + ": HNSW storage does not fit" + other);
         const size_t n = exact.size(), step = std::max<size_t>(1, n / 1000);
-        for (size_t i = 0; i < n; i += step)
-          if (!same_row(exact, i, storage->get_xb() + i * exact.dims()))
-            return corrupt(path + ": its vectors differ from " + exact.path() + other);
+        std::vector<float> v(d);
+        for (size_t i = 0; i < n; i += step) {
+          h->storage->reconstruct(idx_t(i), v.data());
+          if (!same_row(exact, i, v.data())) return corrupt(path + ": its vectors differ from " + exact.path() + other);
+        }
         fx.kind_ = FaissKind::hnsw_flat;
         fx.hnsw_ = h;
-      } else {
-        return unsupported(path + ": a FAISS index other than IVF-Flat or HNSW-Flat" + other);
       }
     } catch (const std::exception& e) {
       return corrupt(path + ": " + what_of(e));
