@@ -13,8 +13,10 @@ Asserted (measured values in docs/probe.md; the bounds leave room for other
 PIL or numpy versions changing a few crops):
   - training accuracy: logistic 100 % (converged), nearest-mean >= 0.95;
   - held-out accuracy from `featx classify --probe -m MODEL IMAGES`:
-    logistic >= 0.88, nearest-mean <= 0.94, logistic - nearest-mean >= 0.04,
-    both far above chance (1/7);
+    logistic >= 0.88, nearest-mean <= 0.94, and the probe's error rate at
+    most half of nearest-mean's (measured: 0.057 against 0.150, 62 % fewer
+    errors; docs/probe.md says why the margin is judged on errors), both far
+    above chance (1/7);
   - classify --probe on the held-out vectors prints exactly what it prints
     on the images;
   - the .fxp read here from its documented layout (checksum included): the
@@ -46,7 +48,7 @@ PHOTOS = ("bird.bmp", "cat.bmp", "grace_hopper.bmp", "kite_and_cold.jpg", "parro
 TRAIN_PER_CLASS, HELD_OUT_PER_CLASS = 40, 20
 TRAIN_AREA, HELD_OUT_AREA = (0.02, 0.30), (0.02, 0.08)
 TRAIN_BRIGHTNESS, HELD_OUT_BRIGHTNESS = (0.8, 1.2), (0.6, 1.4)
-PROBE_MIN, MEAN_MAX, MARGIN_MIN = 0.88, 0.94, 0.04
+PROBE_MIN, MEAN_MAX, ERROR_RATIO_MAX = 0.88, 0.94, 0.5
 MEAN_TRAIN_MIN = 0.95
 TOL_WEIGHTS, TOL_PROB = 1e-4, 1e-6
 
@@ -310,7 +312,7 @@ class ProbeTest(unittest.TestCase):
                          f"chance {chance:.4f} ({len(PHOTOS) * HELD_OUT_PER_CLASS} crops)\n")
         self.assertGreaterEqual(acc["logistic"], PROBE_MIN)
         self.assertLessEqual(acc["mean"], MEAN_MAX)
-        self.assertGreaterEqual(acc["logistic"] - acc["mean"], MARGIN_MIN)
+        self.assertLessEqual(1 - acc["logistic"], ERROR_RATIO_MAX * (1 - acc["mean"]))
         self.assertGreaterEqual(acc["mean"], chance + 0.5)
 
     def test_weights_match_numpy(self):
