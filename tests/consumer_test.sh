@@ -52,9 +52,9 @@ pass "installed"
 for mode in package subdirectory fetchcontent; do
   step="examples via $mode: configure"
   dir=$work/examples-$mode
-  # single_header uses no featx target and embedded_rom links it as extract
-  # does: both are built once, in the package mode.
-  extra=(-DFEATX_EXAMPLES_SINGLE_HEADER=OFF)
+  # single_header uses no featx target, and embedded_rom and the vectors
+  # examples link it as extract does: they are built once, in the package mode.
+  extra=(-DFEATX_EXAMPLES_SINGLE_HEADER=OFF -DFEATX_EXAMPLES_VECTORS=OFF)
   [ "$mode" = package ] && extra=(-DCMAKE_PREFIX_PATH="$prefix" -DFEATX_EXAMPLE_ROM_MODEL="$rom_model")
   cmake -S "$src/examples" -B "$dir" -DFEATX_EXAMPLES_FEATX=$mode -DFEATX_SOURCE_DIR="$src" \
         -DFEATX_EXAMPLE_MODEL="$model" -DFEATX_EXAMPLE_IMAGE="$image" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
@@ -74,6 +74,15 @@ for mode in package subdirectory fetchcontent; do
   cmake --build "$dir" -j"$jobs" > "$dir.build.log"
   step="examples via $mode: ctest"
   ctest --test-dir "$dir" --output-on-failure --no-tests=error
+  if [ "$mode" = package ]; then
+    # None of them may have been skipped (Eigen or the photos not found).
+    step="examples via package: every example registered"
+    ctest --test-dir "$dir" -N > "$dir.tests"
+    for t in extract embedded_rom single_header batch_extract batch_extract_views batch_extract_skips \
+             similar few_shot pca; do
+      grep -qE "Test +#[0-9]+: example_$t\$" "$dir.tests"
+    done
+  fi
   pass "examples via $mode"
 done
 
