@@ -120,6 +120,37 @@ TEST_CASE("bad model files give one-line errors naming the file") {
   check_fails(dir, "not a regular file");
 }
 
+TEST_CASE("ModelLimits: a file over the byte limit or with too many layers is refused before it is read") {
+  const std::string path = test_support::small_model_path();
+  const auto bytes = valid_bytes();
+  std::shared_ptr<const featx::Model> m;
+  featx::ModelLimits limits;
+  CHECK(limits.max_file_bytes == FEATX_MAX_MODEL_BYTES);
+  limits.max_file_bytes = bytes.size();  // exactly the file: allowed
+  REQUIRE(featx::Model::load(path, limits, &m).ok());
+  limits.max_file_bytes = bytes.size() - 1;
+  for (int from_memory = 0; from_memory < 2; ++from_memory) {
+    m.reset();
+    const featx::Status st = from_memory ? featx::Model::from_memory(bytes.data(), bytes.size(), "mem.featx", limits, &m)
+                                         : featx::Model::load(path, limits, &m);
+    CAPTURE(st.message());
+    CHECK(st.code() == featx::StatusCode::invalid_argument);
+    CHECK(m == nullptr);
+    CHECK(st.message().find(from_memory ? "mem.featx" : path) == 0);
+    CHECK(st.message().find(std::to_string(bytes.size()) + " bytes, more than the limit of " +
+                            std::to_string(bytes.size() - 1)) != std::string::npos);
+  }
+  // The small model has 17 blocks and no Dense head: 2 + 3 * 17 = 53 layers at most.
+  limits = featx::ModelLimits();
+  limits.max_layers = 53;
+  CHECK(featx::Model::load(path, limits, &m).ok());
+  limits.max_layers = 52;
+  const featx::Status st = featx::Model::load(path, limits, &m);
+  CAPTURE(st.message());
+  CHECK(st.code() == featx::StatusCode::invalid_argument);
+  CHECK(st.message().find(path + ": 17 blocks and 0 Dense layers, more than the limit of 52 layers") == 0);
+}
+
 TEST_CASE("no truncation or bit flip crashes the loader; payload flips are always caught") {
   auto bytes = valid_bytes();
   const auto* file = featx::fb::GetModelFile(bytes.data());

@@ -55,6 +55,9 @@
 //   FEATX_MAX_IMAGE_SIDE, FEATX_MAX_IMAGE_PIXELS, FEATX_MAX_JPEG_SCANS
 //                             limits on untrusted images (featx/image/core.hpp,
 //                             featx/image/jpeg_turbo.hpp)
+//   FEATX_MAX_MODEL_BYTES, FEATX_MAX_MODEL_LAYERS
+//                             defaults of ModelLimits, the bounds on untrusted
+//                             model files (1 GiB, 256 layers; featx/model.hpp)
 // Run-time: FEATX_ISA=scalar|avx2|avx512|neon in the environment picks the kernels.
 //
 // Dependencies: the compiler and its standard library; POSIX (mmap) on Linux.

@@ -94,21 +94,45 @@ struct GoldenView {
   float max_abs_tolerance = 5e-5f;
 };
 
+// Bounds on an untrusted model file, checked before anything is read past
+// the header: MobileNetV2 1.4 with a large Dense head is under 100 MB and 70
+// layers, so the defaults only stop files that are not what they claim.
+// Every vector a file declares must also lie inside it (FlatBuffers
+// verifier), so the byte limit bounds every weight allocation too.
+#ifndef FEATX_MAX_MODEL_BYTES
+#define FEATX_MAX_MODEL_BYTES (uint64_t(1) << 30)
+#endif
+#ifndef FEATX_MAX_MODEL_LAYERS
+#define FEATX_MAX_MODEL_LAYERS 256
+#endif
+struct ModelLimits {
+  uint64_t max_file_bytes = FEATX_MAX_MODEL_BYTES;
+  uint32_t max_layers = FEATX_MAX_MODEL_LAYERS;  // conv layers (3 per block at most) and Dense layers
+};
+
 class Model {
  public:
   // Loads a .featx file (memory-mapped on POSIX).
   static Status load(const std::string& path, std::shared_ptr<const Model>* out) {
+    return load(path, ModelLimits(), out);
+  }
+  static Status load(const std::string& path, const ModelLimits& limits, std::shared_ptr<const Model>* out) {
     ByteSource bytes;
     FEATX_RETURN_IF_ERROR(ByteSource::open(path, &bytes));
-    return from_source(std::move(bytes), path, out);
+    return from_source(std::move(bytes), path, limits, out);
   }
 
   // Copies `size` bytes from `data`; the caller may free them afterwards.
   static Status from_memory(const void* data, size_t size, const std::string& name,
                             std::shared_ptr<const Model>* out) {
+    return from_memory(data, size, name, ModelLimits(), out);
+  }
+  static Status from_memory(const void* data, size_t size, const std::string& name, const ModelLimits& limits,
+                            std::shared_ptr<const Model>* out) {
+    if (uint64_t(size) > limits.max_file_bytes) return too_large(name, size, limits);
     ByteSource bytes;
     FEATX_RETURN_IF_ERROR(ByteSource::copy(data, size, name, &bytes));
-    return from_source(std::move(bytes), name, out);
+    return from_source(std::move(bytes), name, limits, out);
   }
 
   // Uses `data` in place (e.g. an array embedded in the binary); it must stay
@@ -125,7 +149,7 @@ class Model {
                               "in place): declare the array alignas(64), or put .balign 64 before "
                               "its .incbin");
     if (address % 16 != 0) return from_memory(data, size, name, out);
-    return from_source(ByteSource::borrow(data, size), name, out);
+    return from_source(ByteSource::borrow(data, size), name, ModelLimits(), out);
   }
 
   const std::string& name() const { return name_; }
@@ -242,11 +266,19 @@ class Model {
     return version;
   }
 
-  static Status from_source(ByteSource bytes, const std::string& name,
+  static Status too_large(const std::string& name, uint64_t bytes, const ModelLimits& limits) {
+    return invalid_argument(name + ": " + std::to_string(bytes) + " bytes, more than the limit of " +
+                            std::to_string(limits.max_file_bytes) +
+                            " for a model file (ModelLimits::max_file_bytes, FEATX_MAX_MODEL_BYTES)");
+  }
+
+  static Status from_source(ByteSource bytes, const std::string& name, const ModelLimits& limits,
                             std::shared_ptr<const Model>* out) {
+    if (uint64_t(bytes.size()) > limits.max_file_bytes) return too_large(name, bytes.size(), limits);
     std::shared_ptr<Model> model(new Model());
     model->bytes_ = std::move(bytes);
     model->name_ = name;
+    model->max_layers_ = limits.max_layers;
     FEATX_RETURN_IF_ERROR(model->verify_container());
     FEATX_RETURN_IF_ERROR(model->read_network());
     *out = std::move(model);
@@ -524,6 +556,15 @@ class Model {
       if (prov->exporter_version()) exporter_version_ = prov->exporter_version()->str();
     }
 
+    // Before any per-layer work: the layer count bounds the loops and tables below.
+    const uint64_t layers = 2 + 3 * uint64_t(net->blocks()->size()) +
+                            (net->dense_head() ? uint64_t(net->dense_head()->size()) : 0);
+    if (layers > max_layers_)
+      return Status(StatusCode::invalid_argument,
+                    name_ + ": " + std::to_string(net->blocks()->size()) + " blocks and " +
+                        std::to_string(net->dense_head() ? net->dense_head()->size() : 0) +
+                        " Dense layers, more than the limit of " + std::to_string(max_layers_) +
+                        " layers (ModelLimits::max_layers, FEATX_MAX_MODEL_LAYERS)");
     if (!prepacked_) {
       detail::SizeCheck size;
       const size_t floats = arena_floats(net, size);
@@ -714,6 +755,7 @@ class Model {
   uint32_t format_version_ = 1;
   bool prepacked_ = false;
   size_t folded_bytes_ = 0, parameter_count_ = 0;
+  uint32_t max_layers_ = FEATX_MAX_MODEL_LAYERS;
 };
 
 }  // namespace featx
