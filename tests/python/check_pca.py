@@ -15,15 +15,17 @@ skips loudly without the shared folder.
 
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 import unittest
 
 import numpy as np
 
+import featx_cli
 import support
 from featx_export.crc32c import crc32c
+
+featx = featx_cli.run
 
 VARIANTS = 20
 TOL_COMPONENT, TOL_VARIANCE, TOL_TRANSFORM = 1e-5, 1e-5, 1e-4
@@ -31,30 +33,6 @@ TOL_COMPONENT, TOL_VARIANCE, TOL_TRANSFORM = 1e-5, 1e-5, 1e-4
 _work = None
 _features = None  # path of the (N, 1280) .npy of the augmented photos
 _originals = None  # the photos themselves, not augmented: held-out vectors
-
-
-def _binary():
-    path = os.environ.get("FEATX_BIN", "")
-    if not path or not os.path.isfile(path):
-        support._loud_skip(f"FEATX_BIN is not set to build/featx (got {path!r}; run through ctest)")
-    return path
-
-
-def featx(*args, check=True):
-    proc = subprocess.run([_binary(), *map(str, args)], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"featx {' '.join(map(str, args))} failed: {proc.stderr.strip()}")
-    return proc
-
-
-def _model() -> str:
-    path = os.path.join(os.environ.get("FEATX_TEST_MODELS_DIR", ""), "tflite_tf2_mobilenet_v2_1.0_224_ptq.featx")
-    if os.path.isfile(path):
-        return path
-    path = os.path.join(_work.name, "mobilenet_v2.featx")
-    subprocess.run([sys.executable, os.path.join(support.TOOLS, "export_weights.py"), "--tflite",
-                    support.TF2_MODEL, "-o", path], check=True, capture_output=True)
-    return path
 
 
 def _augment(photos, out_dir):
@@ -81,12 +59,12 @@ def setUpModule():
     photos = sorted(f for f in os.listdir(support.IMAGES) if f.lower().endswith((".jpg", ".bmp", ".png")))
     if len(photos) < 5:
         support._loud_skip(f"fewer than 5 photos in {support.IMAGES}")
-    _binary()
+    featx_cli.binary()
     _work = tempfile.TemporaryDirectory(prefix="featx_check_pca_")
     crops = os.path.join(_work.name, "crops")
     os.mkdir(crops)
     _augment(photos, crops)
-    model = _model()
+    model = featx_cli.tf2_model(_work.name)
     _features = os.path.join(_work.name, "features.npy")
     featx("extract", "-m", model, "--quiet", "-o", _features, crops)
     _originals = os.path.join(_work.name, "originals.npy")
@@ -243,9 +221,7 @@ class PcaTest(unittest.TestCase):
         files = []
         for threads in ("1", "2", "2"):
             model = os.path.join(_work.name, f"repro{len(files)}.pca")
-            env = dict(os.environ, OMP_NUM_THREADS=threads)
-            subprocess.run([_binary(), "pca", "fit", "-o", model, "-k", "32", _features], check=True,
-                           capture_output=True, env=env)
+            featx("pca", "fit", "-o", model, "-k", "32", _features, env=dict(os.environ, OMP_NUM_THREADS=threads))
             with open(model, "rb") as f:
                 files.append(f.read())
         self.assertEqual(files[1], files[2], "two runs, same threads")
@@ -271,12 +247,8 @@ class PcaTest(unittest.TestCase):
         cases.append((["pca", "transform", "-m", model, "-o", os.path.join(_work.name, "o.npy"), narrow],
                       "vectors of 10 dims", 2))
         for args, needle, code in cases:
-            proc = featx(*args, check=False)
-            self.assertEqual(proc.returncode, code, (args, proc.stderr))
-            lines = proc.stderr.strip().splitlines()
-            self.assertEqual(len(lines), 1, proc.stderr)
-            self.assertTrue(lines[0].startswith("featx: error: "), lines[0])
-            self.assertIn(needle, lines[0])
+            line = featx_cli.assert_one_line_error(self, featx(*args, check=False), code)
+            self.assertIn(needle, line)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ Run through ctest (cli_probe); skips loudly without the shared folder.
 import os
 import re
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +40,11 @@ import unittest
 
 import numpy as np
 
+import featx_cli
 import support
 from featx_export.crc32c import crc32c
+
+featx = featx_cli.run
 
 PHOTOS = ("bird.bmp", "cat.bmp", "grace_hopper.bmp", "kite_and_cold.jpg", "parrot.jpg", "pets.jpg", "squat.bmp")
 TRAIN_PER_CLASS, HELD_OUT_PER_CLASS = 40, 20
@@ -56,30 +58,6 @@ _work = None
 _model_path = None
 _dirs = {}       # "train" / "held_out" -> folder of class folders
 _vectors = {}    # "train" / "held_out" -> (N, 1280) .npy path
-
-
-def _binary():
-    path = os.environ.get("FEATX_BIN", "")
-    if not path or not os.path.isfile(path):
-        support._loud_skip(f"FEATX_BIN is not set to build/featx (got {path!r}; run through ctest)")
-    return path
-
-
-def featx(*args, check=True):
-    proc = subprocess.run([_binary(), *map(str, args)], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"featx {' '.join(map(str, args))} failed: {proc.stderr.strip()}")
-    return proc
-
-
-def _model() -> str:
-    path = os.path.join(os.environ.get("FEATX_TEST_MODELS_DIR", ""), "tflite_tf2_mobilenet_v2_1.0_224_ptq.featx")
-    if os.path.isfile(path):
-        return path
-    path = os.path.join(_work.name, "mobilenet_v2.featx")
-    subprocess.run([sys.executable, os.path.join(support.TOOLS, "export_weights.py"), "--tflite",
-                    support.TF2_MODEL, "-o", path], check=True, capture_output=True)
-    return path
 
 
 def _crop(im, rng, area, brightness):
@@ -118,10 +96,10 @@ def setUpModule():
         import PIL  # noqa: F401
     except ImportError:
         support._loud_skip("PIL (python3-pil) is not installed")
-    _binary()
+    featx_cli.binary()
     _work = tempfile.TemporaryDirectory(prefix="featx_check_probe_")
     start = time.time()
-    _model_path = _model()
+    _model_path = featx_cli.tf2_model(_work.name)
     for split, per_class, area, brightness, seed in (
             ("train", TRAIN_PER_CLASS, TRAIN_AREA, TRAIN_BRIGHTNESS, 1),
             ("held_out", HELD_OUT_PER_CLASS, HELD_OUT_AREA, HELD_OUT_BRIGHTNESS, 1001)):
@@ -239,15 +217,7 @@ def newton_logistic(x, y, classes, lam, tol=1e-12, max_iter=100):
 
 def parse_classify(stdout):
     """{name: [(rank, probability, class index, label), ...]} from classify's output."""
-    out, name = {}, None
-    for line in stdout.splitlines():
-        if line.startswith("  "):
-            rank, p, c, label = line[2:].split("\t")
-            out[name].append((int(rank), float(p), int(c), label))
-        else:
-            name = line
-            out[name] = []
-    return out
+    return dict(featx_cli.parse_ranked(stdout))
 
 
 def accuracy(ranked):
@@ -362,10 +332,7 @@ class ProbeTest(unittest.TestCase):
                     self.assertAlmostEqual(prob, expect[i, c], delta=TOL_PROB)
 
     def assert_one_line_error(self, proc, path):
-        self.assertNotEqual(proc.returncode, 0)
-        lines = proc.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, proc.stderr)
-        self.assertTrue(lines[0].startswith(f"featx: error: {path}: "), lines[0])
+        featx_cli.assert_one_line_error(self, proc, prefix=f"featx: error: {path}: ")
 
     def test_bad_inputs(self):
         work = _work.name

@@ -15,7 +15,6 @@ is printed and bounded. Run through ctest (cli_search), about 10 s.
 
 import html
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -23,6 +22,7 @@ import unittest
 import numpy as np
 
 import support
+from featx_cli import assert_one_line_error, parse_ranked as parse_search, run, tf2_model
 
 PHOTOS = ("bird.bmp", "cat.bmp", "grace_hopper.bmp", "kite_and_cold.jpg", "parrot.jpg", "pets.jpg", "squat.bmp")
 K = 10
@@ -30,42 +30,8 @@ SCORE_TOL = 1e-5
 TIE = 1e-6
 
 
-def featx_bin():
-    path = os.environ.get("FEATX_BIN", os.path.join(support.REPO_ROOT, "build", "featx"))
-    if not os.path.isfile(path):
-        support._loud_skip(f"featx binary not found at {path} (build it, or set FEATX_BIN)")
-    return path
-
-
-def model_path():
-    models = os.environ.get("FEATX_TEST_MODELS_DIR", os.path.join(support.REPO_ROOT, "build", "test_models"))
-    path = os.path.join(models, "tflite_tf2_mobilenet_v2_1.0_224_ptq.featx")
-    if not os.path.isfile(path):
-        support._loud_skip(f"{path} not found (built by the featx_test_models target)")
-    return path
-
-
 def faiss_built():
     return os.environ.get("FEATX_HAVE_FAISS", "").upper() in ("ON", "1", "TRUE", "YES")
-
-
-def run(*args, check=True):
-    proc = subprocess.run([featx_bin(), *map(str, args)], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"featx {' '.join(map(str, args))} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
-
-
-def parse_search(stdout):
-    """-> [(query, [(rank, score, index, name), ...]), ...] from featx search's lines."""
-    out = []
-    for line in stdout.splitlines():
-        if not line.startswith("  "):
-            out.append((line, []))
-            continue
-        rank, score, index, name = line[2:].split("\t")
-        out[-1][1].append((int(rank), float(score), int(index), name))
-    return out
 
 
 def unit(x):
@@ -112,7 +78,7 @@ class Fixture:
             save(crop(img, 0.8, "tl"), photo, "crop80tl", cls.query_files)
             save(ImageOps.mirror(crop(img, 0.8, "br")), photo, "crop80br_flip", cls.query_files)
             save(crop(img, 0.75, "c"), photo, "crop75", cls.query_files)
-        cls.model = model_path()
+        cls.model = tf2_model(cls.tmp)
         cls.db_npy = os.path.join(cls.tmp, "db.npy")
         cls.q_npy = os.path.join(cls.tmp, "queries.npy")
         run("extract", "-m", cls.model, "--quiet", "-o", cls.db_npy, *cls.db_files)
@@ -197,12 +163,7 @@ class SearchTest(unittest.TestCase):
 
 class ErrorTest(unittest.TestCase):
     def error(self, code, *args):
-        proc = run(*args, check=False)
-        self.assertEqual(proc.returncode, code, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, proc.stderr)
-        self.assertTrue(lines[0].startswith("featx: error: "), lines[0])
-        return lines[0]
+        return assert_one_line_error(self, run(*args, check=False), code)
 
     def test_bad_files_and_usage(self):
         f = Fixture

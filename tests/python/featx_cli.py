@@ -1,12 +1,15 @@
 """The featx command line from the Python tests, and an independent numpy head.
 
-The binary is FEATX_BIN (ctest sets it), else build/featx in the repo.
+The binary is FEATX_BIN (ctest sets it), else build/featx in the repo; the
+TF2 MobileNetV2 test model is FEATX_TEST_MODELS_DIR's (ctest sets it), else
+build/test_models, else exported here from the shared .tflite.
 `head_reference` evaluates Dense layers in float64 numpy from weights the
 test read itself, so a head test never compares featx with itself.
 """
 
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -21,11 +24,57 @@ def binary() -> str:
     return path
 
 
-def run(*args, check=True):
-    proc = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True)
+def run(*args, check=True, env=None):
+    """`featx args...` -> the CompletedProcess (text); with `check`, a non-zero exit fails the test."""
+    proc = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"featx {' '.join(map(str, args))} failed: {proc.stderr.strip()}")
+        raise AssertionError(f"featx {' '.join(map(str, args))} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
+
+
+TF2_FEATX = "tflite_tf2_mobilenet_v2_1.0_224_ptq.featx"  # the featx_test_models target's export of support.TF2_MODEL
+
+
+def tf2_model(work_dir) -> str:
+    """The TF2 MobileNetV2 as a .featx: the featx_test_models target's export
+    (FEATX_TEST_MODELS_DIR, else build/test_models), else exported from the
+    shared .tflite into `work_dir` (skips loudly without the shared folder)."""
+    models = os.environ.get("FEATX_TEST_MODELS_DIR") or os.path.join(support.REPO_ROOT, "build", "test_models")
+    path = os.path.join(models, TF2_FEATX)
+    if os.path.isfile(path):
+        return path
+    support.require_shared()
+    path = os.path.join(work_dir, TF2_FEATX)
+    subprocess.run([sys.executable, os.path.join(support.TOOLS, "export_weights.py"), "--tflite",
+                    support.TF2_MODEL, "-o", path], check=True, capture_output=True)
+    return path
+
+
+def parse_ranked(stdout):
+    """The lines classify and search print -> [(name, [(rank, value, index, label), ...]), ...]:
+    a name on a line, then per rank two spaces, rank, TAB, probability or score, TAB,
+    class or row index, TAB, its label or name."""
+    results = []
+    for line in stdout.splitlines():
+        if not line.startswith("  "):
+            results.append((line, []))
+            continue
+        rank, value, index, label = line[2:].split("\t")
+        results[-1][1].append((int(rank), float(value), int(index), label))
+    return results
+
+
+def assert_one_line_error(test, proc, code=None, prefix="featx: error: ") -> str:
+    """The CLI contract for bad input: a failing exit (`code` if given), one
+    stderr line starting with `prefix`; returns that line."""
+    if code is None:
+        test.assertNotEqual(proc.returncode, 0, proc.stderr)
+    else:
+        test.assertEqual(proc.returncode, code, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    test.assertEqual(len(lines), 1, proc.stderr)
+    test.assertTrue(lines[0].startswith(prefix), lines[0])
+    return lines[0]
 
 
 def extract(model, inputs, *flags) -> np.ndarray:
@@ -38,14 +87,7 @@ def extract(model, inputs, *flags) -> np.ndarray:
 
 def classify(model, images, *flags):
     """`featx classify` -> [(name, [(rank, probability, class, label), ...]), ...]."""
-    results = []
-    for line in run("classify", "-m", model, *flags, *images).stdout.splitlines():
-        if not line.startswith("  "):
-            results.append((line, []))
-            continue
-        rank, prob, cls, label = line[2:].split("\t")
-        results[-1][1].append((int(rank), float(prob), int(cls), label))
-    return results
+    return parse_ranked(run("classify", "-m", model, *flags, *images).stdout)
 
 
 def head_reference(features: np.ndarray, layers, upto: int = -1, activate_last: bool = True):
