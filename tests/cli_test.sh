@@ -140,6 +140,12 @@ expect_error "median" "$featx" extract -m "$model" --pool median "$tmp/a.png"
 expect_error "no golden" "$featx" verify "$tmp/plain.featx"
 expect_error "--threads" "$featx" extract -m "$model" --threads 0 "$tmp/a.png"
 expect_error "x.txt" "$featx" extract -m "$model" -o "$tmp/x.txt" "$tmp/a.png"
+# Each command takes its own options: another's is named with the command, as typed.
+expect_error "featx extract: option --whiten does not apply" "$featx" extract -m "$model" --whiten "$tmp/a.png"
+expect_error "featx merge: option -k does not apply" "$featx" merge -o "$tmp/m.npy" -k 3 "$tmp/f.npy"
+expect_error "featx bench: unknown option --rnus" "$featx" bench -m "$model" --rnus 3
+expect_error "featx inspect: option --model does not apply" "$featx" inspect --model="$model"
+expect_error "option --faiss needs a value" "$featx" index -o "$tmp/x.fxi" "$tmp/f.npy" --faiss
 
 if [ $failures -ne 0 ]; then echo "$failures CLI checks failed"; exit 1; fi
 echo "all CLI checks passed"

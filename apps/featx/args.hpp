@@ -23,15 +23,36 @@ struct Args {
   }
 };
 
-// `with_value`: flags that take a value (aliases like -m map to --model).
-inline featx::Status parse_args(int argc, char** argv, int first,
-                                const std::map<std::string, std::string>& aliases,
-                                const std::set<std::string>& with_value,
-                                const std::set<std::string>& switches, Args* out) {
+// What one command takes, by long name: switches (`--quiet`) and options
+// with a value (`--output OUT`, `--output=OUT`). Aliases (-m for --model,
+// table below) mean the same for every command. A command with subcommands
+// has an entry per subcommand ("pca fit", "pca transform").
+struct CommandOptions {
+  std::string command;
+  std::set<std::string> switches, with_value;
+};
+
+inline const std::map<std::string, std::string>& option_aliases() {
+  static const std::map<std::string, std::string> aliases = {
+      {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"},
+      {"-r", "--recursive"}, {"-q", "--quiet"}, {"-i", "--index"}};
+  return aliases;
+}
+
+// Parses argv[first..) as `spec.command`'s options; the rest are positional
+// ("-" and negative numbers too). An option the command does not take is
+// refused in one line naming it as typed and the command: "featx pca fit:
+// option --pool does not apply" when another command takes it (`known`:
+// every command's options), else "featx extract: unknown option --poll".
+// With `skip_unknown`, such an option is skipped instead (taken for a
+// switch): enough to find the positionals, e.g. which subcommand it is.
+inline featx::Status parse_args(int argc, char** argv, int first, const CommandOptions& spec,
+                                const std::set<std::string>& known, Args* out, bool skip_unknown = false) {
   for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    auto al = aliases.find(a);
-    if (al != aliases.end()) a = al->second;
+    const std::string typed = argv[i];
+    std::string a = typed;
+    auto al = option_aliases().find(a);
+    if (al != option_aliases().end()) a = al->second;
     if (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.'))) {
       std::string value;
       size_t eq = a.find('=');
@@ -40,11 +61,16 @@ inline featx::Status parse_args(int argc, char** argv, int first,
         value = a.substr(eq + 1);
         a = a.substr(0, eq);
       }
-      if (switches.count(a)) {
+      if (spec.switches.count(a)) {
         out->values[a] = "1";
         continue;
       }
-      if (!with_value.count(a)) return featx::invalid_argument("unknown option " + a);
+      if (!spec.with_value.count(a)) {
+        if (skip_unknown) continue;
+        const std::string name = inline_value ? a : typed;
+        return featx::invalid_argument("featx " + spec.command + ": " +
+                                       (known.count(a) ? "option " + name + " does not apply" : "unknown option " + name));
+      }
       if (!inline_value) {
         if (i + 1 >= argc) return featx::invalid_argument("option " + a + " needs a value");
         value = argv[++i];

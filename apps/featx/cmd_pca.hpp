@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdio>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -31,15 +30,6 @@ namespace featx_cli {
 
 #ifdef FEATX_CLI_HAVE_PCA
 namespace pca_cli {
-
-// Only the options a subcommand uses: a stray --pool is a mistake, not a no-op.
-inline featx::Status only_options(const Args& args, const std::string& what, const std::set<std::string>& allowed) {
-  for (const auto& kv : args.values)
-    if (!allowed.count(kv.first))
-      return featx::invalid_argument(what + ": option " + (kv.first == "--top" ? std::string("-k") : kv.first) +
-                                     " does not apply");
-  return featx::Status::Ok();
-}
 
 // The one VECTORS.npy argument, read as an (N, D) float32 array.
 inline featx::Status read_vectors(const Args& args, const std::string& what, std::string* path,
@@ -60,7 +50,6 @@ inline featx::Status about(const std::string& path, const featx::Status& st) {
 }
 
 inline featx::Status fit(const Args& args) {
-  FEATX_RETURN_IF_ERROR(only_options(args, "featx pca fit", {"--output", "--top", "--whiten"}));
   const std::string out = args.get("--output");
   if (out.empty()) return featx::invalid_argument("featx pca fit needs -o MODEL.pca");
   featx::PcaFitOptions opt;
@@ -115,7 +104,6 @@ inline featx::Status copy_names(const std::string& from_npy, const std::string& 
 }
 
 inline featx::Status transform(const Args& args) {
-  FEATX_RETURN_IF_ERROR(only_options(args, "featx pca transform", {"--model", "--output"}));
   const std::string model = args.get("--model"), out = args.get("--output");
   if (model.empty()) return featx::invalid_argument("featx pca transform needs -m MODEL.pca");
   if (out.size() < 5 || out.compare(out.size() - 4, 4, ".npy") != 0)

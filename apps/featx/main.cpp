@@ -1,8 +1,11 @@
 // The featx command line. Contract: ../shared/DESIGN.md ("The featx command line").
 // Every failure prints one line "featx: error: <file>: <problem>" and exits non-zero.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "args.hpp"
 #include "cmd_bench.hpp"
@@ -44,10 +47,81 @@ const char* kUsage =
     "INPUT: an image file, a directory of images, or a float32 .npy (N,H,W,3) in [0, 1].\n"
     "P: tf (default: TF's decode_jpeg + tf.image.resize), tf-antialias, keras (load_img), fast.\n";
 
+using namespace featx_cli;
+
+// Each command's options (long names; args.hpp has the aliases). Anything
+// else given to a command is refused, naming the option and the command.
+struct Command {
+  CommandOptions options;
+  featx::Status (*run)(const Args&);
+};
+
+featx::Status cmd_classify_any(const Args& args) {
+  return args.has("--probe") ? cmd_classify_probe(args) : cmd_classify(args);
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {{"extract", {"--l2", "--recursive", "--resume", "--quiet"},
+        {"--model", "--pool", "--layer", "--threads", "--batch", "--size", "--crop", "--preprocess", "--output",
+         "--list", "--shard", "--shards", "--decoders"}},
+       cmd_extract},
+      {{"merge", {}, {"--output"}}, cmd_merge},
+      {{"pca fit", {"--whiten"}, {"--output", "--top"}}, cmd_pca},
+      {{"pca transform", {}, {"--model", "--output"}}, cmd_pca},
+      {{"index", {"--quiet"}, {"--output", "--faiss", "--nlist", "--hnsw-m", "--ef-construction", "--threads"}},
+       cmd_index},
+      {{"search", {"--faiss", "--exact", "--recursive"},
+        {"--index", "--top", "--model", "--size", "--crop", "--preprocess", "--threads", "--nprobe", "--ef-search",
+         "--html", "--list"}},
+       cmd_search},
+      {{"classify", {"--recursive"},
+        {"--model", "--labels", "--top", "--size", "--crop", "--preprocess", "--batch", "--threads", "--list",
+         "--probe"}},
+       cmd_classify_any},
+      {{"train-probe", {"--labels-from-dirs"}, {"--output", "--kind", "--l2", "--max-iter", "--tol"}},
+       cmd_train_probe},
+      {{"inspect", {}, {}}, cmd_inspect},
+      {{"verify", {}, {}}, cmd_verify},
+      {{"bench", {"--profile", "--no-fuse"}, {"--model", "--threads", "--batch", "--size", "--runs", "--warmup"}},
+       cmd_bench},
+  };
+  return table;
+}
+
+// Parses `featx CMD ...` with CMD's options. For a command with
+// subcommands ("pca fit", "pca transform") the first positional names the
+// subcommand (found with all their options, which agree on which take a
+// value), whose options are then the ones taken.
+featx::Status parse_command(const std::string& cmd, int argc, char** argv, const Command** chosen, Args* args) {
+  std::set<std::string> known;
+  std::vector<const Command*> matches;
+  CommandOptions all{cmd, {}, {}};
+  for (const Command& c : commands()) {
+    known.insert(c.options.switches.begin(), c.options.switches.end());
+    known.insert(c.options.with_value.begin(), c.options.with_value.end());
+    if (c.options.command != cmd && c.options.command.rfind(cmd + " ", 0) != 0) continue;
+    matches.push_back(&c);
+    all.switches.insert(c.options.switches.begin(), c.options.switches.end());
+    all.with_value.insert(c.options.with_value.begin(), c.options.with_value.end());
+  }
+  if (matches.empty()) return featx::invalid_argument("unknown command '" + cmd + "' (try featx --help)");
+  *chosen = matches.front();
+  if (matches.size() > 1) {
+    Args found;
+    FEATX_RETURN_IF_ERROR(parse_args(argc, argv, 2, all, known, &found, /*skip_unknown=*/true));
+    const std::string sub = found.positional.empty() ? "" : cmd + " " + found.positional.front();
+    auto it = std::find_if(matches.begin(), matches.end(), [&](const Command* c) { return c->options.command == sub; });
+    // Not a subcommand: all their options, and the command says what it wants.
+    if (it == matches.end()) return parse_args(argc, argv, 2, all, known, args);
+    *chosen = *it;
+  }
+  return parse_args(argc, argv, 2, (*chosen)->options, known, args);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace featx_cli;
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -57,39 +131,10 @@ int main(int argc, char** argv) {
     std::printf("featx %s\njpeg decoder: %s\n", FEATX_VERSION_STRING, featx::jpeg_decoder_name());
     return 0;
   }
-  const std::map<std::string, std::string> aliases = {
-      {"-m", "--model"}, {"-o", "--output"}, {"-k", "--top"}, {"-t", "--threads"}, {"-b", "--batch"},
-      {"-r", "--recursive"}, {"-q", "--quiet"}, {"-i", "--index"}};
-  std::set<std::string> switches = {"--profile", "--no-fuse", "--l2", "--recursive", "--resume", "--quiet",
-                                    "--whiten", "--exact", "--labels-from-dirs"};
-  std::set<std::string> with_value = {"--model", "--output", "--top", "--threads", "--batch",
-                                            "--pool", "--layer", "--labels", "--size", "--crop",
-                                            "--runs", "--warmup", "--preprocess", "--list", "--shard",
-                                            "--shards", "--decoders", "--index", "--nlist", "--nprobe",
-                                            "--hnsw-m", "--ef-construction", "--ef-search", "--html",
-                                            "--probe", "--kind", "--max-iter", "--tol"};
-  // `index --faiss ivf|hnsw` names a kind; `search --faiss` is a switch.
-  (cmd == "search" ? switches : with_value).insert("--faiss");
-  // `train-probe --l2 LAMBDA` is the regularisation; `extract --l2` a switch.
-  if (cmd == "train-probe") {
-    switches.erase("--l2");
-    with_value.insert("--l2");
-  }
   Args args;
-  featx::Status st = parse_args(argc, argv, 2, aliases, with_value, switches, &args);
-  if (st.ok()) {
-    if (cmd == "extract") st = cmd_extract(args);
-    else if (cmd == "merge") st = cmd_merge(args);
-    else if (cmd == "pca") st = cmd_pca(args);
-    else if (cmd == "index") st = cmd_index(args);
-    else if (cmd == "search") st = cmd_search(args);
-    else if (cmd == "classify") st = args.has("--probe") ? cmd_classify_probe(args) : cmd_classify(args);
-    else if (cmd == "train-probe") st = cmd_train_probe(args);
-    else if (cmd == "inspect") st = cmd_inspect(args);
-    else if (cmd == "verify") st = cmd_verify(args);
-    else if (cmd == "bench") st = cmd_bench(args);
-    else st = featx::invalid_argument("unknown command '" + cmd + "' (try featx --help)");
-  }
+  const Command* command = nullptr;
+  featx::Status st = parse_command(cmd, argc, argv, &command, &args);
+  if (st.ok()) st = command->run(args);
   if (!st.ok()) {
     std::fprintf(stderr, "featx: error: %s\n", st.message().c_str());
     return st.code() == featx::StatusCode::invalid_argument ? 2 : 1;
