@@ -67,17 +67,14 @@
 #endif
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "featx/detail/checked_file.hpp"
 #include "featx/detail/little_endian.hpp"
-#include "featx/crc32c.hpp"
 #include "featx/file.hpp"
 #include "featx/status.hpp"
 
@@ -163,27 +160,8 @@ inline void fix_sign(double* v, size_t d) {
     for (size_t j = 0; j < d; ++j) v[j] = -v[j];
 }
 
-// Little-endian fields: featx/detail/little_endian.hpp.
-using detail::get_f64;
-using detail::get_u32;
-using detail::get_u64;
-using detail::put_f64;
-using detail::put_u32;
-using detail::put_u64;
-
-// Reads `count` float64 values at `offset` (the caller checked the size),
-// failing on the first non-finite one.
-inline Status get_finite(const uint8_t* data, size_t offset, size_t count, const std::string& name,
-                         const char* what, std::vector<double>* out) {
-  out->resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    const double v = get_f64(data + offset + 8 * i);
-    if (!std::isfinite(v))
-      return corrupt(name + ": non-finite value in the " + what + " (entry " + std::to_string(i) + ")");
-    (*out)[i] = v;
-  }
-  return Status::Ok();
-}
+// The file's envelope (magic, version, checksum): featx/detail/checked_file.hpp.
+inline constexpr detail::FileKind kFile{Pca::kMagic, Pca::kFileVersion, Pca::kHeaderBytes, "PCA file"};
 
 }  // namespace pca_detail
 
@@ -353,11 +331,8 @@ inline Status Pca::inverse_transform(const float* y, size_t n, size_t k, float* 
 }
 
 inline void Pca::serialize(std::vector<uint8_t>* bytes) const {
-  using namespace pca_detail;
-  bytes->clear();
-  bytes->reserve(kHeaderBytes + 8 * (d_ + k_ * d_ + k_) + 4);
-  bytes->insert(bytes->end(), kMagic, kMagic + 8);
-  put_u32(bytes, kFileVersion);
+  using namespace detail;
+  begin_file(pca_detail::kFile, kHeaderBytes + 8 * (d_ + k_ * d_ + k_) + 4, bytes);
   put_u32(bytes, (whiten_ ? 1u : 0u) | (method_ == PcaMethod::covariance ? 2u : 0u));
   put_u64(bytes, d_);
   put_u64(bytes, k_);
@@ -366,55 +341,30 @@ inline void Pca::serialize(std::vector<uint8_t>* bytes) const {
   for (double v : mean_) put_f64(bytes, v);
   for (double v : comp_) put_f64(bytes, v);
   for (double v : var_) put_f64(bytes, v);
-  put_u32(bytes, crc32c(bytes->data(), bytes->size()));
+  seal_file(bytes);
 }
 
 inline Status Pca::save(const std::string& path) const {
   if (empty()) return invalid_argument(path + ": cannot save an empty PCA model");
   std::vector<uint8_t> bytes;
   serialize(&bytes);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(path.c_str());  // a partial model must not look like one
-    return io_error(path + ": write failed (disk full?)");
-  }
-  return Status::Ok();
+  return detail::write_file(path, bytes.data(), bytes.size());
 }
 
 inline Status Pca::from_memory(const uint8_t* data, size_t size, const std::string& name, Pca* out) {
-  using namespace pca_detail;
   *out = Pca();
-  if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
-  if (size == 0) return corrupt(name + ": empty file (not a featx PCA file)");
-  if (std::memcmp(data, kMagic, std::min<size_t>(size, 8)) != 0)
-    return corrupt(name + ": not a featx PCA file (bad magic)");
-  if (size < kHeaderBytes)
-    return corrupt(name + ": truncated PCA file (" + std::to_string(size) + " bytes, the header alone is " +
-                   std::to_string(kHeaderBytes) + ")");
-  const uint32_t version = get_u32(data + 8), flags = get_u32(data + 12);
-  if (version != kFileVersion)
-    return unsupported(name + ": PCA file version " + std::to_string(version) + " is not supported (featx reads " +
-                       std::to_string(kFileVersion) + ")");
+  detail::CheckedReader file(data, size, name, pca_detail::kFile);
+  FEATX_RETURN_IF_ERROR(file.open());
+  const uint32_t flags = file.u32_at(12);
   if (flags & ~3u) return corrupt(name + ": unknown flags " + std::to_string(flags) + " in the PCA header");
-  const uint64_t d = get_u64(data + 16), k = get_u64(data + 24), n = get_u64(data + 32);
+  const uint64_t d = file.u64_at(16), k = file.u64_at(24), n = file.u64_at(32);
   // Sizes first, each bounded, so the arithmetic below cannot overflow
   // (d, k <= 2^20: the file is at most ~2^43 bytes) and nothing is
   // allocated for a size the file does not back.
   if (d == 0 || d > kMaxDims || k == 0 || k > d || n < 2 || k > n - 1)
     return corrupt(name + ": absurd sizes in the PCA header (dims " + std::to_string(d) + ", components " +
                    std::to_string(k) + ", samples " + std::to_string(n) + ")");
-  const uint64_t expected = kHeaderBytes + 8 * (d + k * d + k) + 4;
-  if (uint64_t(size) < expected)
-    return corrupt(name + ": truncated PCA file (" + std::to_string(size) + " bytes, its header needs " +
-                   std::to_string(expected) + ")");
-  if (uint64_t(size) > expected)
-    return corrupt(name + ": " + std::to_string(uint64_t(size) - expected) +
-                   " trailing bytes after the PCA data (header needs " + std::to_string(expected) + ")");
-  if (crc32c(data, size - 4) != get_u32(data + size - 4))
-    return corrupt(name + ": checksum mismatch (PCA file damaged)");
+  FEATX_RETURN_IF_ERROR(file.expect_end(8 * (d + k * d + k), "its header needs"));
 
   Pca p;
   p.d_ = size_t(d);
@@ -422,15 +372,12 @@ inline Status Pca::from_memory(const uint8_t* data, size_t size, const std::stri
   p.n_ = n;
   p.whiten_ = (flags & 1u) != 0;
   p.method_ = (flags & 2u) ? PcaMethod::covariance : PcaMethod::svd;
-  p.total_ = get_f64(data + 40);
+  p.total_ = file.f64_at(40);
   if (!std::isfinite(p.total_) || !(p.total_ > 0))
     return corrupt(name + ": total variance " + std::to_string(p.total_) + " is not a positive number");
-  size_t at = kHeaderBytes;
-  FEATX_RETURN_IF_ERROR(get_finite(data, at, p.d_, name, "mean", &p.mean_));
-  at += 8 * p.d_;
-  FEATX_RETURN_IF_ERROR(get_finite(data, at, p.k_ * p.d_, name, "components", &p.comp_));
-  at += 8 * p.k_ * p.d_;
-  FEATX_RETURN_IF_ERROR(get_finite(data, at, p.k_, name, "explained variances", &p.var_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("mean", p.d_, &p.mean_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("components", p.k_ * p.d_, &p.comp_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("explained variances", p.k_, &p.var_));
   // What transform relies on: unit components, sorted non-negative
   // variances that fit in the total, positive ones when whitening.
   double sum = 0;

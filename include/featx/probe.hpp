@@ -79,17 +79,14 @@
 #endif
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "featx/detail/checked_file.hpp"
 #include "featx/detail/little_endian.hpp"
-#include "featx/crc32c.hpp"
 #include "featx/file.hpp"
 #include "featx/status.hpp"
 
@@ -383,13 +380,12 @@ inline LbfgsResult lbfgs(Fn& fn, Eigen::VectorXd* theta, int history, int max_it
   return r;
 }
 
-// Little-endian fields: featx/detail/little_endian.hpp.
-using detail::get_f64;
-using detail::get_u32;
-using detail::get_u64;
+// Little-endian fields: featx/detail/little_endian.hpp; the file's envelope
+// (magic, version, checksum): featx/detail/checked_file.hpp.
 using detail::put_f64;
 using detail::put_u32;
 using detail::put_u64;
+inline constexpr detail::FileKind kFile{Probe::kMagic, Probe::kFileVersion, Probe::kHeaderBytes, "probe file"};
 
 }  // namespace probe_detail
 
@@ -622,12 +618,9 @@ inline Status Probe::objective(const float* x, size_t n, size_t d, const int* la
 inline void Probe::serialize(std::vector<uint8_t>* bytes) const {
   using namespace probe_detail;
   std::vector<uint8_t>& b = *bytes;
-  b.clear();
   size_t total = kHeaderBytes + 8 * (d_ + c_ * d_ + c_) + 4;
   for (const std::string& s : names_) total += 4 + s.size();
-  b.reserve(total);
-  for (char ch : kMagic) b.push_back(uint8_t(ch));
-  put_u32(&b, kFileVersion);
+  detail::begin_file(kFile, total, &b);
   put_u32(&b, uint32_t(kind_));
   put_u32(&b, 1);  // normalisation: (x / ||x|| - mean) * scale
   put_u32(&b, uint32_t(c_));
@@ -643,38 +636,23 @@ inline void Probe::serialize(std::vector<uint8_t>* bytes) const {
   for (double v : mean_) put_f64(&b, v);
   for (double v : w_) put_f64(&b, v);
   for (double v : b_) put_f64(&b, v);
-  put_u32(&b, crc32c(b.data(), b.size()));
+  detail::seal_file(&b);
 }
 
 inline Status Probe::save(const std::string& path) const {
   if (empty()) return invalid_argument(path + ": no probe to save (not trained or loaded)");
   std::vector<uint8_t> bytes;
   serialize(&bytes);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (std::fclose(f) != 0 || !wrote) {
-    std::remove(path.c_str());
-    return io_error(path + ": write failed");
-  }
-  return Status::Ok();
+  return detail::write_file(path, bytes.data(), bytes.size());
 }
 
 inline Status Probe::from_memory(const uint8_t* data, size_t size, const std::string& name, Probe* out) {
   using namespace probe_detail;
   *out = Probe();
-  if (size == 0 || data == nullptr) return corrupt(name + ": empty file (not a featx probe)");
-  if (size < 8 || std::memcmp(data, kMagic, 8) != 0)
-    return corrupt(name + ": not a featx probe (no FEATXPRB magic)");
-  if (size < kHeaderBytes + 4)
-    return corrupt(name + ": truncated (" + std::to_string(size) + " bytes, the header alone is " +
-                   std::to_string(kHeaderBytes) + ")");
-  const uint32_t version = get_u32(data + 8);
-  if (version != kFileVersion)
-    return unsupported(name + ": probe file version " + std::to_string(version) + ", this featx reads version " +
-                       std::to_string(kFileVersion));
-  const uint32_t kind = get_u32(data + 12), norm = get_u32(data + 16), c = get_u32(data + 20);
-  const uint64_t d = get_u64(data + 24), n = get_u64(data + 32);
+  detail::CheckedReader file(data, size, name, kFile);
+  FEATX_RETURN_IF_ERROR(file.open());
+  const uint32_t kind = file.u32_at(12), norm = file.u32_at(16), c = file.u32_at(20);
+  const uint64_t d = file.u64_at(24), n = file.u64_at(32);
   if (kind != uint32_t(ProbeKind::mean) && kind != uint32_t(ProbeKind::logistic))
     return corrupt(name + ": unknown probe kind " + std::to_string(kind) + " (1 mean, 2 logistic)");
   if (norm != 1) return corrupt(name + ": unknown normalisation " + std::to_string(norm) + " (1 is the only one)");
@@ -685,38 +663,29 @@ inline Status Probe::from_memory(const uint8_t* data, size_t size, const std::st
   if (uint64_t(c) * d > kMaxWeights)
     return corrupt(name + ": " + std::to_string(c) + " classes x " + std::to_string(d) + " dims is absurdly many weights");
   // The names, each read only after its bounds are checked.
-  size_t at = kHeaderBytes;
   std::vector<std::string> names(c);
   for (uint32_t k = 0; k < c; ++k) {
-    if (size - at < 4) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
-    const uint32_t len = get_u32(data + at);
-    at += 4;
+    if (!file.has(4)) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
+    const uint32_t len = file.u32();
     if (len == 0) return corrupt(name + ": class " + std::to_string(k) + " has an empty name");
     if (len > kMaxNameBytes)
       return corrupt(name + ": class " + std::to_string(k) + " name of " + std::to_string(len) + " bytes (at most " +
                      std::to_string(kMaxNameBytes) + ")");
-    if (size - at < len) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
-    names[k].assign(reinterpret_cast<const char*>(data + at), len);
-    at += len;
+    if (!file.has(len)) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
+    names[k] = file.text(len);
   }
   const uint64_t numbers = d + uint64_t(c) * d + c;  // <= 2^26 + 2^20 + 2^16: no overflow below
-  const uint64_t want = uint64_t(at) + 8 * numbers + 4;
-  if (uint64_t(size) < want)
-    return corrupt(name + ": truncated (" + std::to_string(size) + " bytes, " + std::to_string(c) + " classes x " +
-                   std::to_string(d) + " dims need " + std::to_string(want) + ")");
-  if (uint64_t(size) > want)
-    return corrupt(name + ": " + std::to_string(uint64_t(size) - want) + " trailing bytes after the probe");
-  const uint32_t stored = get_u32(data + size - 4);
-  if (crc32c(data, size - 4) != stored) return corrupt(name + ": checksum mismatch (file corrupt)");
+  FEATX_RETURN_IF_ERROR(file.expect_end(8 * numbers, std::to_string(c) + " classes x " + std::to_string(d) +
+                                                         " dims need"));
 
   Probe p;
   p.kind_ = ProbeKind(kind);
   p.c_ = c;
   p.d_ = size_t(d);
   p.n_ = n;
-  p.lambda_ = get_f64(data + 40);
-  p.scale_ = get_f64(data + 48);
-  p.logit_scale_ = get_f64(data + 56);
+  p.lambda_ = file.f64_at(40);
+  p.scale_ = file.f64_at(48);
+  p.logit_scale_ = file.f64_at(56);
   if (!(std::isfinite(p.lambda_) && p.lambda_ >= 0)) return corrupt(name + ": lambda is negative or not finite");
   if (!(std::isfinite(p.scale_) && p.scale_ > 0)) return corrupt(name + ": scale is not a finite positive number");
   if (!(std::isfinite(p.logit_scale_) && p.logit_scale_ > 0))
@@ -730,20 +699,9 @@ inline Status Probe::from_memory(const uint8_t* data, size_t size, const std::st
     return corrupt(name + ": duplicate class name " + quoted(names[dup_a]) + " (classes " + std::to_string(dup_a) +
                    " and " + std::to_string(dup_b) + ")");
   p.names_ = std::move(names);
-  auto read = [&](const char* what, size_t count, std::vector<double>* v) -> Status {
-    v->resize(count);
-    for (size_t i = 0; i < count; ++i) {
-      const double x = get_f64(data + at + 8 * i);
-      if (!std::isfinite(x))
-        return corrupt(name + ": non-finite value in the " + what + " (entry " + std::to_string(i) + ")");
-      (*v)[i] = x;
-    }
-    at += 8 * count;
-    return Status::Ok();
-  };
-  FEATX_RETURN_IF_ERROR(read("mean", p.d_, &p.mean_));
-  FEATX_RETURN_IF_ERROR(read("weights", size_t(c) * p.d_, &p.w_));
-  FEATX_RETURN_IF_ERROR(read("bias", c, &p.b_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("mean", p.d_, &p.mean_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("weights", size_t(c) * p.d_, &p.w_));
+  FEATX_RETURN_IF_ERROR(file.finite_f64("bias", c, &p.b_));
   *out = std::move(p);
   return Status::Ok();
 }

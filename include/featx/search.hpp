@@ -54,8 +54,9 @@
 #include <utility>
 #include <vector>
 
-#include "featx/detail/little_endian.hpp"
 #include "featx/detail/allocator_hooks.hpp"
+#include "featx/detail/checked_file.hpp"
+#include "featx/detail/little_endian.hpp"
 #include "featx/detail/parallel.hpp"
 #include "featx/kernels/dot_select.hpp"
 #include "featx/kernels/isa.hpp"
@@ -71,6 +72,8 @@ constexpr uint32_t kIndexFlagNormalized = 1;
 constexpr uint32_t kIndexMaxDims = 1u << 16;  // MobileNetV2 gives 1280-1792; more is a damaged header
 constexpr uint64_t kIndexMaxCount = uint64_t(1) << 40;
 constexpr double kIndexNormTolerance = 1e-4;  // |norm^2 - 1|: float rounding is ~1e-7
+// Its opening (magic, version, header) is checked as featx's other files' are (detail/checked_file.hpp).
+constexpr detail::FileKind kIndexFile{kIndexMagic, kIndexVersion, kIndexHeaderBytes, "index"};
 
 struct Neighbor {
   float score = 0.0f;  // cosine similarity
@@ -371,20 +374,12 @@ inline Status VectorIndex::adopt(ByteSource bytes, const std::string& name, Vect
   using namespace search_detail;
   const uint8_t* d = bytes.data();
   const size_t size = bytes.size();
-  if (size == 0) return corrupt(name + ": empty file (not a featx index)");
-  if (std::memcmp(d, kIndexMagic, std::min<size_t>(size, 8)) != 0)
-    return corrupt(name + ": not a featx index (bad magic)");
-  if (size < kIndexHeaderBytes)
-    return corrupt(name + ": truncated header (" + std::to_string(size) + " bytes, the header has " +
-                   std::to_string(kIndexHeaderBytes) + ")");
+  FEATX_RETURN_IF_ERROR(detail::check_opening(d, size, name, kIndexFile));
   if (!little_endian_host()) return unsupported(name + ": index files need a little-endian host");
-  const uint32_t version = get_u32(d + 8), header_bytes = get_u32(d + 12), dims = get_u32(d + 16),
-                 stride = get_u32(d + 20), flags = get_u32(d + 56), reserved = get_u32(d + 60);
+  const uint32_t header_bytes = get_u32(d + 12), dims = get_u32(d + 16), stride = get_u32(d + 20),
+                 flags = get_u32(d + 56), reserved = get_u32(d + 60);
   const uint64_t count = get_u64(d + 24), vectors_at = get_u64(d + 32), names_at = get_u64(d + 40),
                  names_bytes = get_u64(d + 48);
-  if (version != kIndexVersion)
-    return unsupported(name + ": index format version " + std::to_string(version) +
-                       " is not supported (this featx reads version " + std::to_string(kIndexVersion) + ")");
   if (header_bytes != kIndexHeaderBytes)
     return corrupt(name + ": header size " + std::to_string(header_bytes) + ", expected " +
                    std::to_string(kIndexHeaderBytes));
@@ -533,20 +528,7 @@ inline Status VectorIndex::build(const float* vectors, size_t count, size_t dims
 }
 
 inline Status VectorIndex::save(const std::string& path) const {
-  const std::string part = path + ".part";
-  std::FILE* f = std::fopen(part.c_str(), "wb");
-  if (!f) return io_error(part + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = bytes_.size() == 0 || std::fwrite(bytes_.data(), 1, bytes_.size(), f) == bytes_.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(part.c_str());
-    return io_error(path + ": write failed (disk full?)");
-  }
-  if (std::rename(part.c_str(), path.c_str()) != 0) {
-    std::remove(part.c_str());
-    return io_error(path + ": cannot rename (" + std::strerror(errno) + ")");
-  }
-  return Status::Ok();
+  return detail::write_file(path, bytes_.data(), bytes_.size());
 }
 
 inline Status VectorIndex::search(const float* queries, size_t nq, size_t dims, const SearchOptions& options,
