@@ -249,29 +249,19 @@ inline void append_bytes(void* context, void* data, int size) {
   out->insert(out->end(), p, p + size);
 }
 
-// A JPEG data URI of `path` fitted into side x side pixels (area-averaged),
-// or "" when it is not an image featx can decode (e.g. the name of a row of
-// a .npy): the sheet shows the name alone then.
+// A JPEG data URI of `path` fitted into side x side pixels, or "" when it is
+// not an image featx can decode (e.g. the name of a row of a .npy): the
+// sheet shows the name alone then. Decoded and shrunk by featx/image.hpp
+// (tf.image.resize with antialias: every source pixel counts, no aliasing).
 inline std::string thumbnail_uri(const std::string& path, int side) {
   featx::Image img;
   if (!featx::decode_image_file(path, &img).ok() || img.height < 1 || img.width < 1) return "";
   const double scale = std::min(1.0, double(side) / double(std::max(img.height, img.width)));
   const int h = std::max(1, int(img.height * scale + 0.5)), w = std::max(1, int(img.width * scale + 0.5));
-  std::vector<unsigned char> px(size_t(h) * size_t(w) * 3);
-  for (int y = 0; y < h; ++y) {
-    const int y0 = int(int64_t(y) * img.height / h), y1 = std::max(y0 + 1, int(int64_t(y + 1) * img.height / h));
-    for (int x = 0; x < w; ++x) {
-      const int x0 = int(int64_t(x) * img.width / w), x1 = std::max(x0 + 1, int(int64_t(x + 1) * img.width / w));
-      double sum[3] = {0, 0, 0};
-      for (int yy = y0; yy < y1; ++yy)
-        for (int xx = x0; xx < x1; ++xx)
-          for (int c = 0; c < 3; ++c) sum[c] += img.rgb[(size_t(yy) * size_t(img.width) + size_t(xx)) * 3 + size_t(c)];
-      const double n = double(y1 - y0) * double(x1 - x0);
-      for (int c = 0; c < 3; ++c)
-        px[(size_t(y) * size_t(w) + size_t(x)) * 3 + size_t(c)] =
-            (unsigned char)std::min(255.0, std::max(0.0, sum[c] / n * 255.0 + 0.5));
-    }
-  }
+  if (h != img.height || w != img.width) featx::resize_antialias(img, h, w, &img);
+  std::vector<unsigned char> px(img.rgb.size());
+  for (size_t i = 0; i < px.size(); ++i)
+    px[i] = (unsigned char)std::min(255.0f, std::max(0.0f, img.rgb[i] * 255.0f + 0.5f));
   std::vector<unsigned char> jpeg;
   if (!stbi_write_jpg_to_func(append_bytes, &jpeg, w, h, 3, px.data(), 85) || jpeg.empty()) return "";
   return "data:image/jpeg;base64," + base64(jpeg);
