@@ -17,6 +17,7 @@
 
 #include "args.hpp"
 #include "extract_output.hpp"
+#include "featx/detail/atomic_file.hpp"
 #include "featx/file.hpp"
 #include "featx/npy.hpp"
 #include "featx/status.hpp"
@@ -93,14 +94,7 @@ inline featx::Status copy_names(const std::string& from_npy, const std::string& 
   for (uint8_t c : bytes) lines += c == '\n';
   if (lines != rows || (!bytes.empty() && bytes.back() != '\n'))
     return featx::corrupt(from + ": " + std::to_string(lines) + " names for " + std::to_string(rows) + " vectors");
-  std::FILE* f = std::fopen(to.c_str(), "wb");
-  if (!f) return featx::io_error(to + ": cannot create");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (std::fclose(f) != 0 || !wrote) {
-    std::remove(to.c_str());
-    return featx::io_error(to + ": write failed");
-  }
-  return featx::Status::Ok();
+  return featx::detail::write_file(to, bytes.data(), bytes.size());
 }
 
 inline featx::Status transform(const Args& args) {
@@ -119,8 +113,11 @@ inline featx::Status transform(const Args& args) {
                                    " was fitted on " + std::to_string(pca.dims()));
   std::vector<float> y(n * pca.components());
   FEATX_RETURN_IF_ERROR(about(path, pca.transform(a.data.data(), n, d, y.data(), y.size())));
-  FEATX_RETURN_IF_ERROR(featx::write_npy(out, {int64_t(n), int64_t(pca.components())}, y.data()));
-  return copy_names(path, out, n);
+  // The names first: OUT.npy appears last, so its presence means both are complete.
+  FEATX_RETURN_IF_ERROR(copy_names(path, out, n));
+  const featx::Status st = featx::write_npy(out, {int64_t(n), int64_t(pca.components())}, y.data());
+  if (!st) std::remove((out + ".names.txt").c_str());
+  return st;
 }
 
 }  // namespace pca_cli

@@ -1,6 +1,7 @@
 // The featx command line. Contract: ../shared/DESIGN.md ("The featx command line").
 // Every failure prints one line "featx: error: <file>: <problem>" and exits non-zero.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -122,6 +123,12 @@ featx::Status parse_command(const std::string& cmd, int argc, char** argv, const
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef SIGXFSZ
+  // Past a file-size limit (ulimit -f) a write would kill featx without a
+  // word; ignored, the write fails with EFBIG and gets the one-line error a
+  // full disk gets, and the .part files stay resumable.
+  std::signal(SIGXFSZ, SIG_IGN);
+#endif
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "featx/detail/atomic_file.hpp"
 #include "featx/file.hpp"
 #include "featx/status.hpp"
 
@@ -334,8 +335,8 @@ inline Status read_npy(const std::string& path, NpyArray* out) {
 }
 
 // Writes a format 1.0 '<f4' C-order file. `data` holds product(shape)
-// values (may be null only when that product is 0). On failure the partial
-// file is removed.
+// values (may be null only when that product is 0). Written to PATH.part and
+// renamed: the final name never holds a partial file.
 inline Status write_npy(const std::string& path, const std::vector<int64_t>& shape,
                         const float* data) {
   using namespace npy_detail;
@@ -363,15 +364,7 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
     }
   }
 
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(path.c_str());
-    return io_error(path + ": write failed (disk full?)");
-  }
-  return Status::Ok();
+  return detail::write_file(path, bytes.data(), bytes.size());
 }
 
 }  // namespace featx

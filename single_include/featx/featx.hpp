@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 66 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 67 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -12156,6 +12156,51 @@ inline Status read_labels(const std::string& path, std::vector<std::string>* lab
 #include <utility>
 #include <vector>
 
+// ---- begin featx/detail/atomic_file.hpp ----
+// featx/detail/atomic_file.hpp: a whole file written so that its final name
+// only ever holds complete contents.
+#ifndef FEATX_SINGLE_FEATX_DETAIL_ATOMIC_FILE_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_ATOMIC_FILE_HPP_
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+
+namespace featx {
+namespace detail {
+
+// Writes `size` bytes to PATH.part, then renames it to `path`: a failed or
+// interrupted write (full disk, file-size limit, a killed process) leaves no
+// partial file under the final name, and an existing file there is replaced
+// whole or not at all.
+inline Status write_file(const std::string& path, const uint8_t* data, size_t size) {
+  const std::string part = path + ".part";
+  std::FILE* f = std::fopen(part.c_str(), "wb");
+  if (f == nullptr) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
+  errno = 0;
+  const bool wrote = size == 0 || std::fwrite(data, 1, size, f) == size;
+  int err = errno;
+  const bool closed = std::fclose(f) == 0;  // buffered bytes meet the disk here
+  if (err == 0) err = errno;
+  if (!wrote || !closed) {
+    std::remove(part.c_str());
+    return io_error(path + ": write failed (" + (err ? std::strerror(err) : "short write") + ")");
+  }
+  if (std::rename(part.c_str(), path.c_str()) != 0) {
+    err = errno;
+    std::remove(part.c_str());
+    return io_error(path + ": cannot rename " + part + " to it (" + std::strerror(err) + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_ATOMIC_FILE_HPP_
+// ---- end featx/detail/atomic_file.hpp ----
 // ---- begin featx/file.hpp ----
 // featx/file.hpp: read a whole file into memory, with errors as values.
 //
@@ -12559,8 +12604,8 @@ inline Status read_npy(const std::string& path, NpyArray* out) {
 }
 
 // Writes a format 1.0 '<f4' C-order file. `data` holds product(shape)
-// values (may be null only when that product is 0). On failure the partial
-// file is removed.
+// values (may be null only when that product is 0). Written to PATH.part and
+// renamed: the final name never holds a partial file.
 inline Status write_npy(const std::string& path, const std::vector<int64_t>& shape,
                         const float* data) {
   using namespace npy_detail;
@@ -12588,15 +12633,7 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
     }
   }
 
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(path.c_str());
-    return io_error(path + ": write failed (disk full?)");
-  }
-  return Status::Ok();
+  return detail::write_file(path, bytes.data(), bytes.size());
 }
 
 }  // namespace featx

@@ -26,6 +26,7 @@ too. Outcomes:
   BAD       anything else (printed with the case; the run fails)
 
   /usr/bin/python3 tests/python/mutate_exporter.py [--cases N] [--seed S] [--only KIND]
+(--debug: each bad case runs again with FEATX_DEBUG=1 and prints its traceback.)
 ctest (exporter_mutations) runs the default, a few hundred cases; the
 campaign (scripts/fuzz_campaign.sh, docs/RELIABILITY.md) runs --cases 2000.
 """
@@ -46,6 +47,7 @@ import struct
 import sys
 import tempfile
 import time
+import traceback
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -162,7 +164,7 @@ def h5_mutations(path: str, rng: random.Random, count: int, work: str):
             if how == "transpose":
                 value = value.T if value.ndim > 1 else value[::-1][:-1]
             elif how == "drop-dim":
-                value = value.reshape(value.shape[:-1] + (1,))[..., 0] if value.ndim > 1 else value[:1]
+                value = value[..., 0] if value.ndim > 1 else value[:1]
             elif how == "scalar":
                 value = np.float32(1.5)
             elif how == "int32":
@@ -311,6 +313,8 @@ def run_case(source_flag: str, damaged: str, extra, out: str, timeout: int):
     except SystemExit as e:  # argparse and friends
         code = e.code
     except BaseException as e:  # noqa: BLE001 - anything escaping main() is the finding
+        if os.environ.get("FEATX_DEBUG"):  # main() re-raised: where it came from
+            traceback.print_exc()
         return "BAD", f"escaped main(): {type(e).__name__}: {e}"
     finally:
         signal.alarm(0)
@@ -351,6 +355,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only", choices=sorted(SOURCE_FLAGS), action="append")
     p.add_argument("--verbose", action="store_true", help="print every refusal too")
+    p.add_argument("--debug", action="store_true", help="print each bad case's traceback")
     args = p.parse_args(argv)
     timeout = int(os.environ.get("FEATX_MUTATE_TIMEOUT", "30"))
     memory = float(os.environ.get("FEATX_MUTATE_MEMORY_GB", "6"))
@@ -380,6 +385,10 @@ def main(argv=None) -> int:
                 if outcome == "BAD":
                     bad += 1
                     print(f"BAD {kind} {name}: {message}")
+                    if args.debug:  # again, with export_weights re-raising: the traceback
+                        os.environ["FEATX_DEBUG"] = "1"
+                        run_case(SOURCE_FLAGS[kind], damaged, extra, os.path.join(work, "out.featx"), timeout)
+                        del os.environ["FEATX_DEBUG"]
                 elif args.verbose and outcome == "refused":
                     print(f"ok  {kind} {name}: {message}")
                 if os.path.isdir(damaged):

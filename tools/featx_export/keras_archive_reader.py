@@ -115,7 +115,9 @@ class ArchiveStore(km.WeightStore):
             ds = group[str(i)]
             try:
                 value = np.asarray(ds[()])
-            except (OSError, KeyError) as exc:
+            # h5py: OSError for damaged chunks, ValueError / TypeError for a damaged
+            # datatype message ("Insufficient precision in available types ...")
+            except (OSError, KeyError, ValueError, TypeError) as exc:
                 raise km.KerasModelError(f"{self.where}: {path}/vars/{i} is unreadable "
                                          f"({_one_line(exc)})") from None
             dtype = ds.attrs.get("dtype")

@@ -84,7 +84,8 @@ def _layer_weights(path: str, root, layer: str) -> List[Tuple[str, np.ndarray]]:
                              "such dataset")
         try:
             value = np.asarray(group[weight][()])
-        except (OSError, KeyError) as exc:
+        # h5py: OSError for damaged chunks, ValueError / TypeError for a damaged datatype
+        except (OSError, KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"{path}: weight {layer}/{weight} is unreadable "
                              f"({' '.join(str(exc).split())})") from None
         out.append((_strip(weight), value))

@@ -6,7 +6,8 @@
 //   8       4   uint32 version
 //   12      ..  the rest of a fixed header, then the payload
 //   end-4   4   uint32 CRC-32C (featx/crc32c.hpp) of every byte before it
-// Writing: begin_file(), the fields (put_u32 ...), seal_file(), write_file().
+// Writing: begin_file(), the fields (put_u32 ...), seal_file(), write_file()
+// (detail/atomic_file.hpp).
 // Reading: CheckedReader, which checks the opening (empty, magic, header,
 // version), reads the payload with each read's bounds checked before it
 // happens, and at expect_end() the exact size and the checksum. The .fxi
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "featx/crc32c.hpp"
+#include "featx/detail/atomic_file.hpp"
 #include "featx/detail/little_endian.hpp"
 #include "featx/status.hpp"
 
@@ -131,26 +133,6 @@ inline void begin_file(const FileKind& kind, size_t bytes, std::vector<uint8_t>*
 
 // Ends it with the CRC-32C of every byte before.
 inline void seal_file(std::vector<uint8_t>* b) { put_u32(b, crc32c(b->data(), b->size())); }
-
-// Writes `size` bytes to PATH.part, then renames it to `path`: a failed or
-// interrupted write leaves no partial file under the final name.
-inline Status write_file(const std::string& path, const uint8_t* data, size_t size) {
-  const std::string part = path + ".part";
-  std::FILE* f = std::fopen(part.c_str(), "wb");
-  if (f == nullptr) return io_error(path + ": cannot create (" + std::strerror(errno) + ")");
-  const bool wrote = size == 0 || std::fwrite(data, 1, size, f) == size;
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(part.c_str());
-    return io_error(path + ": write failed (disk full?)");
-  }
-  if (std::rename(part.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(part.c_str());
-    return io_error(path + ": cannot rename (" + std::strerror(err) + ")");
-  }
-  return Status::Ok();
-}
 
 }  // namespace detail
 }  // namespace featx
