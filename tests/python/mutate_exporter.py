@@ -187,7 +187,6 @@ def _config_edits(config: dict, rng: random.Random):
     yield "config:cut", text[: len(text) // 2]
     yield "config:not-json", "{" + text[:40]
     yield "config:list", "[]"
-    layers_holder = config.get("config", config)
     for kind in ("drop-layer", "filters-text", "kernel-size-null", "no-class", "strides-huge"):
         c = json.loads(text)
         holder = c.get("config", c)
@@ -208,7 +207,6 @@ def _config_edits(config: dict, rng: random.Random):
                     cfg[key] = {"filters-text": "many", "kernel-size-null": None, "strides-huge": [1 << 40, 1]}[kind]
                     break
         yield f"config:{kind}", json.dumps(c)
-    del layers_holder
 
 
 def keras_archive_mutations(path: str, rng: random.Random, count: int, work: str):
