@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -38,4 +39,22 @@ TEST_CASE("tf2 MobileNetV2 labels real photos") {
     MESSAGE(std::string(e.first) << " -> " << label);
     CHECK(label == e.second);
   }
+}
+
+TEST_CASE("read_labels: numbered lines, CRLF, and a binary file refused in one line") {
+  const std::string path = "featx_test_labels.txt";
+  auto labels_of = [&](const std::string& text, std::vector<std::string>* labels) {
+    std::ofstream(path, std::ios::binary) << text;
+    return featx::read_labels(path, labels);
+  };
+  std::vector<std::string> labels;
+  REQUIRE(labels_of("0 Cat\r\n1 Dog\r\n\n", &labels).ok());
+  CHECK(labels == std::vector<std::string>{"Cat", "Dog"});
+  // A PNG given as labels: its bytes would print as labels between
+  // classify's TABs and newlines.
+  const featx::Status st = labels_of(std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16), &labels);
+  CHECK(st.code() == featx::StatusCode::invalid_argument);
+  CHECK(st.message() == path + ":2: control character 26 in a label (not a labels file?)");
+  CHECK(!labels_of("a\tb\n", &labels).ok());
+  std::remove(path.c_str());
 }

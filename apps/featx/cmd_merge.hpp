@@ -6,7 +6,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,10 @@ inline featx::Status read_shard_part(const std::string& path, ShardPart* part) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return featx::not_found(path + ": cannot open");
   const size_t got = std::fread(head, 1, sizeof head, f);
+  const int err = std::ferror(f) ? errno : 0;
   std::fclose(f);
+  if (err) return featx::io_error(path + ": read failed (" + std::strerror(err) + ")");
+  if (got == 0) return featx::corrupt(path + ": empty file (not an .npy file)");
   return featx::read_npy_header(head, got, path, &part->shape, &part->data_offset);
 }
 
@@ -91,8 +96,8 @@ inline featx::Status cmd_merge(const Args& args) {
   for (size_t i = 0; i < parts.size(); ++i) {
     const ShardPart& p = parts[i];
     if (p.count != p0.count || p.run != p0.run)
-      return featx::invalid_argument(p.path + ": shard of another run than " + p0.path +
-                                     " (another model, options, input list or shard count)");
+      return featx::invalid_argument(p.path + ".shard.txt: shard of another run than " + p0.path +
+                                     ".shard.txt (another model, options, input list or shard count)");
     if (i > 0 && p.index == parts[i - 1].index)
       return featx::invalid_argument(p.path + ": shard " + std::to_string(p.index) + " given twice (also " +
                                      parts[i - 1].path + ")");

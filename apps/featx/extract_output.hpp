@@ -232,7 +232,7 @@ class ExtractOutput {
       return featx::io_error(part(job_path_) + ": cannot read");
     for (const std::string& l : job_lines) stored += l + "\n";
     if (stored != job)
-      return featx::invalid_argument(path_ + ": the unfinished run in " + part(path_) +
+      return featx::invalid_argument(part(job_path_) + ": the unfinished run of " + path_ +
                                      " had another model, options or inputs (run without --resume to start over)");
     if (!read_complete_lines(part(names_path_), &names))
       return featx::io_error(path_ + ": the unfinished run lacks its names file " + part(names_path_) +

@@ -82,14 +82,18 @@ inline featx::Status read_path_list(const std::string& list, std::vector<std::st
     if (!line.empty()) files->push_back(line);
     line.clear();
   };
-  while ((c = std::fgetc(f)) != EOF) {
+  bool binary = false;
+  while (!binary && (c = std::fgetc(f)) != EOF) {
     if (c == '\n') take();
     else line.push_back(char(c));
+    binary = c == 0;
   }
   take();
   const bool failed = std::ferror(f) != 0;
   if (!from_stdin) std::fclose(f);
-  if (failed) return featx::io_error((from_stdin ? std::string("standard input") : list) + ": read failed");
+  const std::string name = from_stdin ? std::string("standard input") : list;
+  if (failed) return featx::io_error(name + ": read failed");
+  if (binary) return featx::invalid_argument(name + ": holds a NUL byte: binary data, not a list of paths");
   return featx::Status::Ok();
 }
 

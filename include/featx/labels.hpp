@@ -26,6 +26,14 @@ inline Status read_labels(const std::string& path, std::vector<std::string>* lab
   if (in.bad()) return io_error(path + ": read error");
   while (!labels->empty() && labels->back().empty()) labels->pop_back();  // final newlines
   if (labels->empty()) return invalid_argument(path + ": labels file is empty");
+  // classify prints labels between TABs and newlines: a control character
+  // would break its lines (and means this is not a labels file).
+  for (size_t i = 0; i < labels->size(); ++i)
+    for (const char c : (*labels)[i])
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return invalid_argument(path + ":" + std::to_string(i + 1) + ": control character " +
+                                std::to_string(int(static_cast<unsigned char>(c))) +
+                                " in a label (not a labels file?)");
   bool numbered = true;
   for (size_t i = 0; i < labels->size() && numbered; ++i)
     numbered = (*labels)[i].compare(0, std::to_string(i).size() + 1, std::to_string(i) + " ") == 0;

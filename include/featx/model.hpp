@@ -47,6 +47,9 @@ constexpr uint32_t kPrepackedFormatVersion = 3;
 // Where a prepacked file's float vectors start (the exporter pads to it) and
 // what an embedded prepacked array must be aligned to.
 constexpr size_t kPrepackedAlignment = 64;
+// The largest resolution a model file may state: the largest square input a
+// plan takes (2^26 pixels, step_plan.hpp).
+constexpr int kMaxResolution = 8192;
 
 // One convolution after batch-norm folding. Depthwise weights are
 // [kh][kw][channels] as in TensorFlow. Full and 1x1 conv weights are
@@ -550,6 +553,10 @@ class Model {
       return fail("input normalisation is not finite");
     width_multiplier_ = net->width_multiplier();
     resolution_ = net->resolution();
+    // The input size featx resizes to and bench runs at: within what a plan takes.
+    if (resolution_ < 1 || resolution_ > kMaxResolution)
+      return fail("resolution " + std::to_string(resolution_) + " out of range (1 to " +
+                  std::to_string(kMaxResolution) + ")");
     if (const auto* prov = net->provenance()) {
       if (prov->source()) source_ = prov->source()->str();
       if (prov->source_format()) source_format_ = prov->source_format()->str();

@@ -7336,6 +7336,9 @@ constexpr uint32_t kPrepackedFormatVersion = 3;
 // Where a prepacked file's float vectors start (the exporter pads to it) and
 // what an embedded prepacked array must be aligned to.
 constexpr size_t kPrepackedAlignment = 64;
+// The largest resolution a model file may state: the largest square input a
+// plan takes (2^26 pixels, step_plan.hpp).
+constexpr int kMaxResolution = 8192;
 
 // One convolution after batch-norm folding. Depthwise weights are
 // [kh][kw][channels] as in TensorFlow. Full and 1x1 conv weights are
@@ -7839,6 +7842,10 @@ class Model {
       return fail("input normalisation is not finite");
     width_multiplier_ = net->width_multiplier();
     resolution_ = net->resolution();
+    // The input size featx resizes to and bench runs at: within what a plan takes.
+    if (resolution_ < 1 || resolution_ > kMaxResolution)
+      return fail("resolution " + std::to_string(resolution_) + " out of range (1 to " +
+                  std::to_string(kMaxResolution) + ")");
     if (const auto* prov = net->provenance()) {
       if (prov->source()) source_ = prov->source()->str();
       if (prov->source_format()) source_format_ = prov->source_format()->str();
@@ -12115,6 +12122,14 @@ inline Status read_labels(const std::string& path, std::vector<std::string>* lab
   if (in.bad()) return io_error(path + ": read error");
   while (!labels->empty() && labels->back().empty()) labels->pop_back();  // final newlines
   if (labels->empty()) return invalid_argument(path + ": labels file is empty");
+  // classify prints labels between TABs and newlines: a control character
+  // would break its lines (and means this is not a labels file).
+  for (size_t i = 0; i < labels->size(); ++i)
+    for (const char c : (*labels)[i])
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return invalid_argument(path + ":" + std::to_string(i + 1) + ": control character " +
+                                std::to_string(int(static_cast<unsigned char>(c))) +
+                                " in a label (not a labels file?)");
   bool numbered = true;
   for (size_t i = 0; i < labels->size() && numbered; ++i)
     numbered = (*labels)[i].compare(0, std::to_string(i).size() + 1, std::to_string(i) + " ") == 0;

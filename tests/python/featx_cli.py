@@ -24,9 +24,11 @@ def binary() -> str:
     return path
 
 
-def run(*args, check=True, env=None):
-    """`featx args...` -> the CompletedProcess (text); with `check`, a non-zero exit fails the test."""
-    proc = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True, env=env)
+def run(*args, check=True, env=None, cwd=None, timeout=None):
+    """`featx args...` -> the CompletedProcess (text; undecodable bytes replaced); with
+    `check`, a non-zero exit fails the test. `cwd`, `timeout`: as subprocess.run's."""
+    proc = subprocess.run([binary(), *map(str, args)], capture_output=True, text=True, errors="replace",
+                          env=env, cwd=cwd, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"featx {' '.join(map(str, args))} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
