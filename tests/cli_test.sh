@@ -96,6 +96,17 @@ head -c 300 /dev/urandom > "$tmp/noise.png"
 expect_error "noise.png" "$featx" extract -m "$model" "$tmp/noise.png"
 head -c 200 "$tmp/a.png" > "$tmp/cut.png"
 expect_error "cut.png" "$featx" extract -m "$model" "$tmp/cut.png"
+# --max-image-pixels: a.png (80x60 = 4800 pixels) refused on its header and
+# listed in the errors file, grey.jpg (2500) extracted; exit 1.
+"$featx" extract -m "$model" --max-image-pixels 4000 -o "$tmp/lim.npy" "$tmp/a.png" "$tmp/grey.jpg" 2> "$tmp/err"
+[ $? -eq 1 ] || fail "--max-image-pixels: a refused image must give exit 1"
+"$py" -c "
+import numpy as np
+assert np.load('$tmp/lim.npy').shape == (1, 1280)
+assert open('$tmp/lim.npy.names.txt').read().split() == ['$tmp/grey.jpg']
+assert open('$tmp/lim.npy.errors.txt').read() == '$tmp/a.png\t$tmp/a.png: image too large (80x60; limits 16384 per side, 4000 pixels)\n'
+" || fail "--max-image-pixels: not a.png refused and grey.jpg extracted: $(cat "$tmp/err")"
+expect_error "--max-image-pixels" "$featx" extract -m "$model" --max-image-pixels 0 "$tmp/a.png"
 # JPEGs cut short (even by just the EOI marker), corrupt, zero-size, oversized.
 "$py" - "$tmp" <<'PYEOF'
 import sys

@@ -1080,3 +1080,63 @@ TEST_CASE("image: bad inputs fail with a message naming the file, never crash") 
     }
   }
 }
+
+TEST_CASE("image limits: set per decode, checked on the header, never above the compile-time ones") {
+  // 32x16 pixels in each format: JPEG (libjpeg or stb), PNG, PNM.
+  const Bytes jpeg = jpeg_blocks(4, 2, block_colours(8, 3));
+  const Bytes png = png16(32, 16, 1, std::vector<uint16_t>(32 * 16, 1000));
+  Bytes pnm = text_bytes("P5\n32 16\n255\n");
+  pnm.resize(pnm.size() + 32 * 16, 7);
+  const std::vector<std::pair<const char*, const Bytes*>> files = {{"a.jpg", &jpeg}, {"a.png", &png}, {"a.pgm", &pnm}};
+  for (const auto& file : files) {
+    CAPTURE(file.first);
+    const Bytes& bytes = *file.second;
+    Image im;
+    featx::DecodeOptions o;
+    REQUIRE(featx::decode_image_memory(bytes.data(), bytes.size(), file.first, o, &im).ok());
+    o.limits.max_pixels = 32 * 16;  // exactly the image: still taken
+    CHECK(featx::decode_image_memory(bytes.data(), bytes.size(), file.first, o, &im).ok());
+    o.limits.max_pixels = 32 * 16 - 1;
+    featx::Status st = featx::decode_image_memory(bytes.data(), bytes.size(), file.first, o, &im);
+    CHECK(st.code() == featx::StatusCode::unsupported);
+    CHECK(st.message() == std::string(file.first) + ": image too large (32x16; limits " +
+                              std::to_string(FEATX_MAX_IMAGE_SIDE) + " per side, 511 pixels)");
+    CHECK(im.rgb.empty());
+    o.limits = featx::ImageLimits{};
+    o.limits.max_side = 31;
+    st = featx::decode_image_memory(bytes.data(), bytes.size(), file.first, o, &im);
+    CHECK(contains(st.message(), "image too large (32x16; limits 31 per side"));
+    o.limits = featx::ImageLimits{};
+    o.limits.max_file_bytes = bytes.size() - 1;
+    st = featx::decode_image_memory(bytes.data(), bytes.size(), file.first, o, &im);
+    CHECK(st.code() == featx::StatusCode::unsupported);
+    CHECK(contains(st.message(), "file too large to decode (" + std::to_string(bytes.size()) + " bytes; limit"));
+    // Through load_image too (PreprocessOptions::limits).
+    featx::PreprocessOptions pre;
+    pre.height = pre.width = 8;
+    pre.limits.max_pixels = 100;
+    st = featx::load_image_memory(bytes.data(), bytes.size(), file.first, pre, &im);
+    CHECK(contains(st.message(), "image too large (32x16; limits"));
+    pre.limits.max_pixels = 512;
+    CHECK(featx::load_image_memory(bytes.data(), bytes.size(), file.first, pre, &im).ok());
+  }
+  // Larger values than the macros mean the macros.
+  featx::ImageLimits wide;
+  wide.max_side = int64_t(1) << 40;
+  wide.max_pixels = int64_t(1) << 60;
+  wide.max_file_bytes = UINT64_MAX;
+  CHECK(wide.side() == FEATX_MAX_IMAGE_SIDE);
+  CHECK(wide.pixels() == FEATX_MAX_IMAGE_PIXELS);
+  CHECK(wide.file_bytes() == uint64_t(INT_MAX));
+  CHECK(!wide.allows(FEATX_MAX_IMAGE_SIDE + 1, 1));
+  CHECK(!wide.allows(int64_t(1) << 40, int64_t(1) << 40));  // no overflow in w * h
+  // A file over the limit is refused before it is read whole.
+  TempDir tmp;
+  const std::string path = (tmp.path / "big.pgm").string();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(pnm.data()), pnm.size());
+  featx::DecodeOptions small;
+  small.limits.max_file_bytes = 100;
+  Image im;
+  CHECK(!featx::decode_image_file(path, small, &im).ok());
+  CHECK(featx::decode_image_file(path, &im).ok());
+}

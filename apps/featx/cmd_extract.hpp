@@ -42,6 +42,12 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
   }
   if (args.has("--preprocess"))
     FEATX_RETURN_IF_ERROR(featx::parse_preset(args.get("--preprocess"), &setup->pre.preset));
+  if (args.has("--max-image-pixels")) {
+    int pixels = 0;
+    FEATX_RETURN_IF_ERROR(parse_int("--max-image-pixels", args.get("--max-image-pixels"), 1,
+                                    int(FEATX_MAX_IMAGE_PIXELS), &pixels));
+    setup->pre.limits.max_pixels = pixels;
+  }
   if (args.has("--batch")) FEATX_RETURN_IF_ERROR(parse_int("--batch", args.get("--batch"), 1, 4096, &setup->batch));
   if (args.has("--threads")) FEATX_RETURN_IF_ERROR(parse_int("--threads", args.get("--threads"), 1, 1024, &setup->threads));
   if (args.positional.empty() && !args.has("--list"))
@@ -89,9 +95,12 @@ inline std::string describe_job(const Args& args, const featx::Model& model, con
   for (const std::string& in : inputs)
     for (const char c : in + "\n") hash = (hash ^ uint64_t(uint8_t(c))) * 1099511628211ull;
   char options[512];
-  std::snprintf(options, sizeof options, "pool=%s layer=%s size=%dx%d crop=%.17g preprocess=%s l2=%d\n",
+  // The image limit decides which inputs are skipped: part of the job.
+  const std::string limit =
+      args.has("--max-image-pixels") ? " max-image-pixels=" + std::to_string(pre.limits.pixels()) : "";
+  std::snprintf(options, sizeof options, "pool=%s layer=%s size=%dx%d crop=%.17g preprocess=%s l2=%d%s\n",
                 args.get("--pool", "avg").c_str(), args.get("--layer").c_str(), pre.height, pre.width,
-                pre.central_crop, args.get("--preprocess", "tf").c_str(), int(args.has("--l2")));
+                pre.central_crop, args.get("--preprocess", "tf").c_str(), int(args.has("--l2")), limit.c_str());
   return "featx extract job 1\nmodel " + args.get("--model") + " " + std::to_string(model.file_bytes()) + "\n" +
          options + "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + "\ninputs " +
          std::to_string(inputs.size()) + " " + std::to_string(hash) + "\n";

@@ -27,7 +27,7 @@ namespace {
 const char* kUsage =
     "usage:\n"
     "  featx extract  -m MODEL [--pool avg|max|none] [--layer NAME] [--threads N]\n"
-    "                 [--batch B] [--size HxW] [--crop F] [--preprocess P]\n"
+    "                 [--batch B] [--size HxW] [--crop F] [--preprocess P] [--max-image-pixels N]\n"
     "                 [-o OUT.npy|OUT.csv|OUT.jsonl] [--l2] [--list FILE|-] [--recursive]\n"
     "                 [--shard K/N | --shards N] [--resume] [--quiet] [--decoders D] INPUT...\n"
     "  featx merge    -o OUT.npy PART.npy...\n"
@@ -46,7 +46,8 @@ const char* kUsage =
     "  featx bench    -m MODEL [--threads N] [--batch B] [--size HxW] [--runs R] [--profile] [--no-fuse]\n"
     "  featx --version\n"
     "INPUT: an image file, a directory of images, or a float32 .npy (N,H,W,3) in [0, 1].\n"
-    "P: tf (default: TF's decode_jpeg + tf.image.resize), tf-antialias, keras (load_img), fast.\n";
+    "P: tf (default: TF's decode_jpeg + tf.image.resize), tf-antialias, keras (load_img), fast.\n"
+    "--max-image-pixels N: refuse (skip) images whose header states more than N pixels.\n";
 
 using namespace featx_cli;
 
@@ -65,7 +66,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {{"extract", {"--l2", "--recursive", "--resume", "--quiet"},
         {"--model", "--pool", "--layer", "--threads", "--batch", "--size", "--crop", "--preprocess", "--output",
-         "--list", "--shard", "--shards", "--decoders"}},
+         "--list", "--shard", "--shards", "--decoders", "--max-image-pixels"}},
        cmd_extract},
       {{"merge", {}, {"--output"}}, cmd_merge},
       {{"pca fit", {"--whiten"}, {"--output", "--top"}}, cmd_pca},
@@ -74,11 +75,11 @@ const std::vector<Command>& commands() {
        cmd_index},
       {{"search", {"--faiss", "--exact", "--recursive"},
         {"--index", "--top", "--model", "--size", "--crop", "--preprocess", "--threads", "--nprobe", "--ef-search",
-         "--html", "--list"}},
+         "--html", "--list", "--max-image-pixels"}},
        cmd_search},
       {{"classify", {"--recursive"},
         {"--model", "--labels", "--top", "--size", "--crop", "--preprocess", "--batch", "--threads", "--list",
-         "--probe"}},
+         "--probe", "--max-image-pixels"}},
        cmd_classify_any},
       {{"train-probe", {"--labels-from-dirs"}, {"--output", "--kind", "--l2", "--max-iter", "--tol"}},
        cmd_train_probe},

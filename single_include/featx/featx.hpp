@@ -12692,6 +12692,7 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
 #ifndef FEATX_SINGLE_FEATX_IMAGE_CORE_HPP_
 #define FEATX_SINGLE_FEATX_IMAGE_CORE_HPP_
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12707,6 +12708,11 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
 // 8K video frames and 50 MP photos; its float RGB copy takes 768 MiB.
 #ifndef FEATX_MAX_IMAGE_PIXELS
 #define FEATX_MAX_IMAGE_PIXELS (int64_t(1) << 26)
+#endif
+// Largest number of progressive JPEG scans libjpeg may read (each scan
+// re-reads the coefficients: many tiny scans are a decompression-time bomb).
+#ifndef FEATX_MAX_JPEG_SCANS
+#define FEATX_MAX_JPEG_SCANS 1000
 #endif
 
 namespace featx {
@@ -12732,9 +12738,24 @@ struct Image {
 // The two conversions differ in the last bit for about half of the 256 values.
 enum class DecodeStyle { tensorflow, keras };
 
-namespace image_detail {
+// Limits a caller sets per decode (DecodeOptions / PreprocessOptions::limits),
+// e.g. lower for a service taking uploads. The defaults are the compile-time
+// macros above, which stay the ceiling: a larger value means the macro's.
+struct ImageLimits {
+  int64_t max_side = FEATX_MAX_IMAGE_SIDE;      // width and height, checked on the header
+  int64_t max_pixels = FEATX_MAX_IMAGE_PIXELS;  // width * height, checked on the header
+  uint64_t max_file_bytes = INT_MAX;            // file size (stb_image takes an int length)
+  int max_jpeg_scans = FEATX_MAX_JPEG_SCANS;    // progressive scans, libjpeg only
 
-constexpr int64_t kMaxPixels = FEATX_MAX_IMAGE_PIXELS;
+  int64_t side() const { return max_side < FEATX_MAX_IMAGE_SIDE ? max_side : FEATX_MAX_IMAGE_SIDE; }
+  int64_t pixels() const { return max_pixels < FEATX_MAX_IMAGE_PIXELS ? max_pixels : FEATX_MAX_IMAGE_PIXELS; }
+  uint64_t file_bytes() const { return max_file_bytes < uint64_t(INT_MAX) ? max_file_bytes : uint64_t(INT_MAX); }
+  int jpeg_scans() const { return max_jpeg_scans < FEATX_MAX_JPEG_SCANS ? max_jpeg_scans : FEATX_MAX_JPEG_SCANS; }
+  // The sides are checked first, so w * h cannot overflow.
+  bool allows(int64_t w, int64_t h) const { return w <= side() && h <= side() && w * h <= pixels(); }
+};
+
+namespace image_detail {
 
 inline bool well_formed(const Image& im) {
   return im.height > 0 && im.width > 0 &&
@@ -12760,13 +12781,13 @@ inline void clear(Image* im) {
 }
 
 // Rejects zero-size and oversized images by their header.
-inline Status check_size(const std::string& name, int64_t w, int64_t h) {
+inline Status check_size(const std::string& name, int64_t w, int64_t h, const ImageLimits& limits = {}) {
   if (w <= 0 || h <= 0)
     return corrupt(name + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
-  if (w > FEATX_MAX_IMAGE_SIDE || h > FEATX_MAX_IMAGE_SIDE || w * h > kMaxPixels)
+  if (!limits.allows(w, h))
     return unsupported(name + ": image too large (" + std::to_string(w) + "x" + std::to_string(h) +
-                       "; limits " + std::to_string(FEATX_MAX_IMAGE_SIDE) + " per side, " +
-                       std::to_string(kMaxPixels) + " pixels)");
+                       "; limits " + std::to_string(limits.side()) + " per side, " +
+                       std::to_string(limits.pixels()) + " pixels)");
   return Status::Ok();
 }
 
@@ -12968,9 +12989,9 @@ inline Status central_crop(const Image& in, double fraction, Image* out) {
 // These formats are lossless: stb, TF and PIL give the same samples.
 //
 // Untrusted input: stb_image is not hardened against malicious files. featx
-// reads the header first and refuses images wider or taller than
-// FEATX_MAX_IMAGE_SIDE or with more than FEATX_MAX_IMAGE_PIXELS pixels before
-// any decoder allocates pixels, rejects truncated files that stb would pad
+// reads the header first and refuses images larger than DecodeOptions::limits
+// (at most FEATX_MAX_IMAGE_SIDE a side and FEATX_MAX_IMAGE_PIXELS pixels,
+// core.hpp) before any decoder allocates pixels, rejects truncated files that stb would pad
 // silently (detail/image_completeness.hpp), and never lets stb open files.
 // Still, decode images from hostile sources in a sandboxed process.
 //
@@ -21307,7 +21328,7 @@ WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 //     as in TF; the count lands in Image::jpeg_warnings, nothing is printed.
 // Beyond TF: the size limits of featx/image/core.hpp are checked on the
 // header before libjpeg allocates anything, and a progressive file with more
-// than FEATX_MAX_JPEG_SCANS scans is refused (a decompression-time bomb).
+// than ImageLimits::max_jpeg_scans scans is refused (a decompression-time bomb).
 //
 // libjpeg reports fatal errors through a callback that must not return; it
 // longjmps back to run_decode(), which owns no C++ object with a destructor,
@@ -21334,9 +21355,6 @@ WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 
 // Progressive JPEGs may hold any number of scans, each a full pass over the
 // coefficients; legitimate files have about 10.
-#ifndef FEATX_MAX_JPEG_SCANS
-#define FEATX_MAX_JPEG_SCANS 1000
-#endif
 
 #define FEATX_JPEG_STRINGIFY2(x) #x
 #define FEATX_JPEG_STRINGIFY(x) FEATX_JPEG_STRINGIFY2(x)
@@ -21365,6 +21383,7 @@ struct DecodeJob {
   J_DCT_METHOD dct_method = JDCT_IFAST;
   unsigned scale_denom = 1;  // 1, 2, 4 or 8: DCT-domain downscaling
   bool header_only = false;
+  ImageLimits limits;
 
   jpeg_decompress_struct cinfo;
   ErrorManager err;
@@ -21402,7 +21421,7 @@ inline void fail(j_common_ptr cinfo, JobResult why) {
 inline void on_output_message(j_common_ptr) {}
 
 inline void on_progress(j_common_ptr cinfo) {
-  if (reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > FEATX_MAX_JPEG_SCANS)
+  if (reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > job_of(cinfo)->limits.jpeg_scans())
     fail(cinfo, JobResult::too_many_scans);
 }
 
@@ -21475,7 +21494,7 @@ inline bool run_decode(DecodeJob* job) {
   job->image_width = cinfo->image_width;
   job->image_height = cinfo->image_height;
   const int64_t w = cinfo->image_width, h = cinfo->image_height;
-  if (w > FEATX_MAX_IMAGE_SIDE || h > FEATX_MAX_IMAGE_SIDE || w * h > int64_t(FEATX_MAX_IMAGE_PIXELS)) {
+  if (!job->limits.allows(w, h)) {
     job->result = JobResult::too_large;
     jpeg_destroy_decompress(cinfo);
     return false;
@@ -21529,10 +21548,10 @@ inline Status job_status(const DecodeJob& job, const std::string& name) {
     case JobResult::no_image:
       return corrupt(name + ": JPEG holds no image (tables only)");
     case JobResult::too_large:
-      return image_detail::check_size(name, job.image_width, job.image_height);
+      return image_detail::check_size(name, job.image_width, job.image_height, job.limits);
     case JobResult::too_many_scans:
-      return unsupported(name + ": JPEG has more than " + std::to_string(FEATX_MAX_JPEG_SCANS) +
-                         " progressive scans (FEATX_MAX_JPEG_SCANS)");
+      return unsupported(name + ": JPEG has more than " + std::to_string(job.limits.jpeg_scans()) +
+                         " progressive scans (ImageLimits::max_jpeg_scans)");
     case JobResult::out_of_memory:
       return Status(StatusCode::internal, name + ": out of memory decoding the JPEG");
     case JobResult::libjpeg_error:
@@ -21575,10 +21594,11 @@ inline const char* libjpeg_decoder_name(DecodeStyle style, unsigned scale_denom 
 
 // Width and height from a JPEG's header (frame header parsed by libjpeg).
 inline Status read_jpeg_size(const uint8_t* data, size_t size, const std::string& name, int* width,
-                             int* height) {
+                             int* height, const ImageLimits& limits = {}) {
   jpeg_detail::DecodeJob job;
   job.data = data;
   job.size = size;
+  job.limits = limits;
   job.header_only = true;
   if (!jpeg_detail::run_decode(&job)) return jpeg_detail::job_status(job, name);
   *width = static_cast<int>(job.image_width);
@@ -21590,7 +21610,7 @@ inline Status read_jpeg_size(const uint8_t* data, size_t size, const std::string
 // conversion (see featx/image/core.hpp), at 1/scale_denom of its size (1, 2,
 // 4 or 8; libjpeg rounds sizes up).
 inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                                 unsigned scale_denom, image_detail::Pixels8* out) {
+                                 unsigned scale_denom, image_detail::Pixels8* out, const ImageLimits& limits = {}) {
   out->reset();
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     return invalid_argument(name + ": JPEG scale 1/" + std::to_string(scale_denom) +
@@ -21600,6 +21620,7 @@ inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::st
   job.size = size;
   job.dct_method = style == DecodeStyle::keras ? JDCT_ISLOW : JDCT_IFAST;
   job.scale_denom = scale_denom;
+  job.limits = limits;
   if (!jpeg_detail::run_decode(&job)) return jpeg_detail::job_status(job, name);
   if (job.channels == 4) {  // CMYK -> RGB in place: pixel i's 3 bytes never pass pixel i's 4
     const size_t pixels = size_t(job.width) * size_t(job.height);
@@ -21634,6 +21655,8 @@ struct DecodeOptions {
   // JPEG through libjpeg only: decode at 1/1, 1/2, 1/4 or 1/8 of the size in
   // the DCT (tf.io.decode_jpeg's `ratio`). stb and other formats ignore it.
   int jpeg_scale_denom = 1;
+  // Checked on the header before any decoder allocates pixels (core.hpp).
+  ImageLimits limits;
 };
 
 // The JPEG decoder compiled in, as it runs for the default (tf) preset.
@@ -21657,11 +21680,11 @@ inline bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF 
 // Binary PNM (see detail/pnm.hpp), scaled by maxval like the formats
 // above are by 255 and 65535.
 inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                         int* width, int* height, std::vector<float>* rgb) {
+                         const ImageLimits& limits, int* width, int* height, std::vector<float>* rgb) {
   PnmHeader ph;
   std::string error;
   if (!parse_pnm_header(data, size, &ph, &error)) return corrupt(name + ": bad PNM header: " + error);
-  FEATX_RETURN_IF_ERROR(check_size(name, ph.width, ph.height));
+  FEATX_RETURN_IF_ERROR(check_size(name, ph.width, ph.height, limits));
   const size_t bytes_per_sample = ph.maxval > 255 ? 2 : 1;
   const size_t pixels = size_t(ph.width) * size_t(ph.height);
   const size_t samples = pixels * size_t(ph.channels);
@@ -21691,7 +21714,7 @@ inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& na
 
 // Into *px: stb's own buffer (8-bit files) or the high bytes of a 16-bit PNG.
 inline Status decode_stb(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                         Pixels8* px, Image* flt) {
+                         const ImageLimits& limits, Pixels8* px, Image* flt) {
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
     return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes)");
   const int len = static_cast<int>(size);
@@ -21702,11 +21725,11 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
     // bytes) as "not of any known type": say what the header states.
     if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
       auto be32 = [](const uint8_t* p) { return int64_t(p[0]) << 24 | int64_t(p[1]) << 16 | int64_t(p[2]) << 8 | p[3]; };
-      FEATX_RETURN_IF_ERROR(check_size(name, be32(data + 16), be32(data + 20)));
+      FEATX_RETURN_IF_ERROR(check_size(name, be32(data + 16), be32(data + 20), limits));
     }
     return corrupt(name + ": not a supported image (stb_image: " + stb_reason() + ")");
   }
-  FEATX_RETURN_IF_ERROR(check_size(name, w, h));
+  FEATX_RETURN_IF_ERROR(check_size(name, w, h, limits));
   if (const char* format = truncated_format(data, size))
     return corrupt(name + ": truncated " + format + " (data cut short)");
 
@@ -21759,9 +21782,12 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
   clear(flt);
   if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
   if (size == 0) return corrupt(name + ": empty file");
+  if (size > options.limits.file_bytes())
+    return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes; limit " +
+                       std::to_string(options.limits.file_bytes()) + ")");
   if (is_pnm(data, size)) {
     int w = 0, h = 0;
-    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, &w, &h, &flt->rgb));
+    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, options.limits, &w, &h, &flt->rgb));
     flt->height = h;
     flt->width = w;
     flt->decoder = "featx-pnm";
@@ -21770,9 +21796,10 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
 #ifdef FEATX_WITH_LIBJPEG
   // Files TF's decode_image takes for JPEG (by the same three bytes).
   if (is_jpeg(data, size))
-    return decode_jpeg_pixels(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom), px);
+    return decode_jpeg_pixels(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom), px,
+                              options.limits);
 #endif
-  return decode_stb(data, size, name, options.style, px, flt);
+  return decode_stb(data, size, name, options.style, options.limits, px, flt);
 }
 
 }  // namespace image_detail
@@ -21802,7 +21829,7 @@ inline Status decode_image_memory(const uint8_t* data, size_t size, const std::s
 inline Status decode_image_file(const std::string& path, const DecodeOptions& options, Image* out) {
   image_detail::clear(out);
   std::vector<uint8_t> bytes;
-  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, static_cast<uint64_t>(INT_MAX)));
+  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, options.limits.file_bytes()));
   return decode_image_memory(bytes.data(), bytes.size(), path, options, out);
 }
 
@@ -22197,6 +22224,8 @@ struct PreprocessOptions {
   // (Some TF-slim evaluation pipelines use 0.875.) double: see central_crop.
   double central_crop = 1.0;
   Preset preset = Preset::tf;
+  // The decoded image's limits, checked on its header (core.hpp).
+  ImageLimits limits;
 };
 
 namespace image_detail {
@@ -22258,10 +22287,11 @@ inline Status load_image_memory(const uint8_t* data, size_t size, const std::str
   if (size == 0) return corrupt(name + ": empty file");
   DecodeOptions decode;
   decode.style = opt.preset == Preset::keras ? DecodeStyle::keras : DecodeStyle::tensorflow;
+  decode.limits = opt.limits;
 #ifdef FEATX_WITH_LIBJPEG
   if (opt.preset == Preset::fast && image_detail::is_jpeg(data, size)) {
     int h = 0, w = 0;
-    FEATX_RETURN_IF_ERROR(read_jpeg_size(data, size, name, &w, &h));
+    FEATX_RETURN_IF_ERROR(read_jpeg_size(data, size, name, &w, &h, opt.limits));
     decode.jpeg_scale_denom = fast_jpeg_scale_denom(h, w, opt);
   }
 #endif
@@ -22285,7 +22315,7 @@ inline Status load_image(const std::string& path, const PreprocessOptions& opt, 
   image_detail::clear(out);
   FEATX_RETURN_IF_ERROR(image_detail::check_options(path, opt));
   std::vector<uint8_t> bytes;
-  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, static_cast<uint64_t>(INT_MAX)));
+  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, opt.limits.file_bytes()));
   return load_image_memory(bytes.data(), bytes.size(), path, opt, out);
 }
 

@@ -2,6 +2,7 @@
 // decoder checks on the header, and the 8/16-bit -> float conversions.
 #pragma once
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,11 @@
 // 8K video frames and 50 MP photos; its float RGB copy takes 768 MiB.
 #ifndef FEATX_MAX_IMAGE_PIXELS
 #define FEATX_MAX_IMAGE_PIXELS (int64_t(1) << 26)
+#endif
+// Largest number of progressive JPEG scans libjpeg may read (each scan
+// re-reads the coefficients: many tiny scans are a decompression-time bomb).
+#ifndef FEATX_MAX_JPEG_SCANS
+#define FEATX_MAX_JPEG_SCANS 1000
 #endif
 
 namespace featx {
@@ -43,9 +49,24 @@ struct Image {
 // The two conversions differ in the last bit for about half of the 256 values.
 enum class DecodeStyle { tensorflow, keras };
 
-namespace image_detail {
+// Limits a caller sets per decode (DecodeOptions / PreprocessOptions::limits),
+// e.g. lower for a service taking uploads. The defaults are the compile-time
+// macros above, which stay the ceiling: a larger value means the macro's.
+struct ImageLimits {
+  int64_t max_side = FEATX_MAX_IMAGE_SIDE;      // width and height, checked on the header
+  int64_t max_pixels = FEATX_MAX_IMAGE_PIXELS;  // width * height, checked on the header
+  uint64_t max_file_bytes = INT_MAX;            // file size (stb_image takes an int length)
+  int max_jpeg_scans = FEATX_MAX_JPEG_SCANS;    // progressive scans, libjpeg only
 
-constexpr int64_t kMaxPixels = FEATX_MAX_IMAGE_PIXELS;
+  int64_t side() const { return max_side < FEATX_MAX_IMAGE_SIDE ? max_side : FEATX_MAX_IMAGE_SIDE; }
+  int64_t pixels() const { return max_pixels < FEATX_MAX_IMAGE_PIXELS ? max_pixels : FEATX_MAX_IMAGE_PIXELS; }
+  uint64_t file_bytes() const { return max_file_bytes < uint64_t(INT_MAX) ? max_file_bytes : uint64_t(INT_MAX); }
+  int jpeg_scans() const { return max_jpeg_scans < FEATX_MAX_JPEG_SCANS ? max_jpeg_scans : FEATX_MAX_JPEG_SCANS; }
+  // The sides are checked first, so w * h cannot overflow.
+  bool allows(int64_t w, int64_t h) const { return w <= side() && h <= side() && w * h <= pixels(); }
+};
+
+namespace image_detail {
 
 inline bool well_formed(const Image& im) {
   return im.height > 0 && im.width > 0 &&
@@ -71,13 +92,13 @@ inline void clear(Image* im) {
 }
 
 // Rejects zero-size and oversized images by their header.
-inline Status check_size(const std::string& name, int64_t w, int64_t h) {
+inline Status check_size(const std::string& name, int64_t w, int64_t h, const ImageLimits& limits = {}) {
   if (w <= 0 || h <= 0)
     return corrupt(name + ": zero-size image (" + std::to_string(w) + "x" + std::to_string(h) + ")");
-  if (w > FEATX_MAX_IMAGE_SIDE || h > FEATX_MAX_IMAGE_SIDE || w * h > kMaxPixels)
+  if (!limits.allows(w, h))
     return unsupported(name + ": image too large (" + std::to_string(w) + "x" + std::to_string(h) +
-                       "; limits " + std::to_string(FEATX_MAX_IMAGE_SIDE) + " per side, " +
-                       std::to_string(kMaxPixels) + " pixels)");
+                       "; limits " + std::to_string(limits.side()) + " per side, " +
+                       std::to_string(limits.pixels()) + " pixels)");
   return Status::Ok();
 }
 

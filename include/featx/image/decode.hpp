@@ -15,9 +15,9 @@
 // These formats are lossless: stb, TF and PIL give the same samples.
 //
 // Untrusted input: stb_image is not hardened against malicious files. featx
-// reads the header first and refuses images wider or taller than
-// FEATX_MAX_IMAGE_SIDE or with more than FEATX_MAX_IMAGE_PIXELS pixels before
-// any decoder allocates pixels, rejects truncated files that stb would pad
+// reads the header first and refuses images larger than DecodeOptions::limits
+// (at most FEATX_MAX_IMAGE_SIDE a side and FEATX_MAX_IMAGE_PIXELS pixels,
+// core.hpp) before any decoder allocates pixels, rejects truncated files that stb would pad
 // silently (detail/image_completeness.hpp), and never lets stb open files.
 // Still, decode images from hostile sources in a sandboxed process.
 //
@@ -50,6 +50,8 @@ struct DecodeOptions {
   // JPEG through libjpeg only: decode at 1/1, 1/2, 1/4 or 1/8 of the size in
   // the DCT (tf.io.decode_jpeg's `ratio`). stb and other formats ignore it.
   int jpeg_scale_denom = 1;
+  // Checked on the header before any decoder allocates pixels (core.hpp).
+  ImageLimits limits;
 };
 
 // The JPEG decoder compiled in, as it runs for the default (tf) preset.
@@ -73,11 +75,11 @@ inline bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF 
 // Binary PNM (see detail/pnm.hpp), scaled by maxval like the formats
 // above are by 255 and 65535.
 inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                         int* width, int* height, std::vector<float>* rgb) {
+                         const ImageLimits& limits, int* width, int* height, std::vector<float>* rgb) {
   PnmHeader ph;
   std::string error;
   if (!parse_pnm_header(data, size, &ph, &error)) return corrupt(name + ": bad PNM header: " + error);
-  FEATX_RETURN_IF_ERROR(check_size(name, ph.width, ph.height));
+  FEATX_RETURN_IF_ERROR(check_size(name, ph.width, ph.height, limits));
   const size_t bytes_per_sample = ph.maxval > 255 ? 2 : 1;
   const size_t pixels = size_t(ph.width) * size_t(ph.height);
   const size_t samples = pixels * size_t(ph.channels);
@@ -107,7 +109,7 @@ inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& na
 
 // Into *px: stb's own buffer (8-bit files) or the high bytes of a 16-bit PNG.
 inline Status decode_stb(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                         Pixels8* px, Image* flt) {
+                         const ImageLimits& limits, Pixels8* px, Image* flt) {
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
     return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes)");
   const int len = static_cast<int>(size);
@@ -118,11 +120,11 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
     // bytes) as "not of any known type": say what the header states.
     if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
       auto be32 = [](const uint8_t* p) { return int64_t(p[0]) << 24 | int64_t(p[1]) << 16 | int64_t(p[2]) << 8 | p[3]; };
-      FEATX_RETURN_IF_ERROR(check_size(name, be32(data + 16), be32(data + 20)));
+      FEATX_RETURN_IF_ERROR(check_size(name, be32(data + 16), be32(data + 20), limits));
     }
     return corrupt(name + ": not a supported image (stb_image: " + stb_reason() + ")");
   }
-  FEATX_RETURN_IF_ERROR(check_size(name, w, h));
+  FEATX_RETURN_IF_ERROR(check_size(name, w, h, limits));
   if (const char* format = truncated_format(data, size))
     return corrupt(name + ": truncated " + format + " (data cut short)");
 
@@ -175,9 +177,12 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
   clear(flt);
   if (data == nullptr && size != 0) return invalid_argument(name + ": null data pointer");
   if (size == 0) return corrupt(name + ": empty file");
+  if (size > options.limits.file_bytes())
+    return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes; limit " +
+                       std::to_string(options.limits.file_bytes()) + ")");
   if (is_pnm(data, size)) {
     int w = 0, h = 0;
-    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, &w, &h, &flt->rgb));
+    FEATX_RETURN_IF_ERROR(decode_pnm(data, size, name, options.style, options.limits, &w, &h, &flt->rgb));
     flt->height = h;
     flt->width = w;
     flt->decoder = "featx-pnm";
@@ -186,9 +191,10 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
 #ifdef FEATX_WITH_LIBJPEG
   // Files TF's decode_image takes for JPEG (by the same three bytes).
   if (is_jpeg(data, size))
-    return decode_jpeg_pixels(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom), px);
+    return decode_jpeg_pixels(data, size, name, options.style, static_cast<unsigned>(options.jpeg_scale_denom), px,
+                              options.limits);
 #endif
-  return decode_stb(data, size, name, options.style, px, flt);
+  return decode_stb(data, size, name, options.style, options.limits, px, flt);
 }
 
 }  // namespace image_detail
@@ -218,7 +224,7 @@ inline Status decode_image_memory(const uint8_t* data, size_t size, const std::s
 inline Status decode_image_file(const std::string& path, const DecodeOptions& options, Image* out) {
   image_detail::clear(out);
   std::vector<uint8_t> bytes;
-  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, static_cast<uint64_t>(INT_MAX)));
+  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, options.limits.file_bytes()));
   return decode_image_memory(bytes.data(), bytes.size(), path, options, out);
 }
 

@@ -24,7 +24,7 @@
 //     as in TF; the count lands in Image::jpeg_warnings, nothing is printed.
 // Beyond TF: the size limits of featx/image/core.hpp are checked on the
 // header before libjpeg allocates anything, and a progressive file with more
-// than FEATX_MAX_JPEG_SCANS scans is refused (a decompression-time bomb).
+// than ImageLimits::max_jpeg_scans scans is refused (a decompression-time bomb).
 //
 // libjpeg reports fatal errors through a callback that must not return; it
 // longjmps back to run_decode(), which owns no C++ object with a destructor,
@@ -54,9 +54,6 @@
 
 // Progressive JPEGs may hold any number of scans, each a full pass over the
 // coefficients; legitimate files have about 10.
-#ifndef FEATX_MAX_JPEG_SCANS
-#define FEATX_MAX_JPEG_SCANS 1000
-#endif
 
 #define FEATX_JPEG_STRINGIFY2(x) #x
 #define FEATX_JPEG_STRINGIFY(x) FEATX_JPEG_STRINGIFY2(x)
@@ -85,6 +82,7 @@ struct DecodeJob {
   J_DCT_METHOD dct_method = JDCT_IFAST;
   unsigned scale_denom = 1;  // 1, 2, 4 or 8: DCT-domain downscaling
   bool header_only = false;
+  ImageLimits limits;
 
   jpeg_decompress_struct cinfo;
   ErrorManager err;
@@ -122,7 +120,7 @@ inline void fail(j_common_ptr cinfo, JobResult why) {
 inline void on_output_message(j_common_ptr) {}
 
 inline void on_progress(j_common_ptr cinfo) {
-  if (reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > FEATX_MAX_JPEG_SCANS)
+  if (reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > job_of(cinfo)->limits.jpeg_scans())
     fail(cinfo, JobResult::too_many_scans);
 }
 
@@ -195,7 +193,7 @@ inline bool run_decode(DecodeJob* job) {
   job->image_width = cinfo->image_width;
   job->image_height = cinfo->image_height;
   const int64_t w = cinfo->image_width, h = cinfo->image_height;
-  if (w > FEATX_MAX_IMAGE_SIDE || h > FEATX_MAX_IMAGE_SIDE || w * h > int64_t(FEATX_MAX_IMAGE_PIXELS)) {
+  if (!job->limits.allows(w, h)) {
     job->result = JobResult::too_large;
     jpeg_destroy_decompress(cinfo);
     return false;
@@ -249,10 +247,10 @@ inline Status job_status(const DecodeJob& job, const std::string& name) {
     case JobResult::no_image:
       return corrupt(name + ": JPEG holds no image (tables only)");
     case JobResult::too_large:
-      return image_detail::check_size(name, job.image_width, job.image_height);
+      return image_detail::check_size(name, job.image_width, job.image_height, job.limits);
     case JobResult::too_many_scans:
-      return unsupported(name + ": JPEG has more than " + std::to_string(FEATX_MAX_JPEG_SCANS) +
-                         " progressive scans (FEATX_MAX_JPEG_SCANS)");
+      return unsupported(name + ": JPEG has more than " + std::to_string(job.limits.jpeg_scans()) +
+                         " progressive scans (ImageLimits::max_jpeg_scans)");
     case JobResult::out_of_memory:
       return Status(StatusCode::internal, name + ": out of memory decoding the JPEG");
     case JobResult::libjpeg_error:
@@ -295,10 +293,11 @@ inline const char* libjpeg_decoder_name(DecodeStyle style, unsigned scale_denom 
 
 // Width and height from a JPEG's header (frame header parsed by libjpeg).
 inline Status read_jpeg_size(const uint8_t* data, size_t size, const std::string& name, int* width,
-                             int* height) {
+                             int* height, const ImageLimits& limits = {}) {
   jpeg_detail::DecodeJob job;
   job.data = data;
   job.size = size;
+  job.limits = limits;
   job.header_only = true;
   if (!jpeg_detail::run_decode(&job)) return jpeg_detail::job_status(job, name);
   *width = static_cast<int>(job.image_width);
@@ -310,7 +309,7 @@ inline Status read_jpeg_size(const uint8_t* data, size_t size, const std::string
 // conversion (see featx/image/core.hpp), at 1/scale_denom of its size (1, 2,
 // 4 or 8; libjpeg rounds sizes up).
 inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
-                                 unsigned scale_denom, image_detail::Pixels8* out) {
+                                 unsigned scale_denom, image_detail::Pixels8* out, const ImageLimits& limits = {}) {
   out->reset();
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     return invalid_argument(name + ": JPEG scale 1/" + std::to_string(scale_denom) +
@@ -320,6 +319,7 @@ inline Status decode_jpeg_pixels(const uint8_t* data, size_t size, const std::st
   job.size = size;
   job.dct_method = style == DecodeStyle::keras ? JDCT_ISLOW : JDCT_IFAST;
   job.scale_denom = scale_denom;
+  job.limits = limits;
   if (!jpeg_detail::run_decode(&job)) return jpeg_detail::job_status(job, name);
   if (job.channels == 4) {  // CMYK -> RGB in place: pixel i's 3 bytes never pass pixel i's 4
     const size_t pixels = size_t(job.width) * size_t(job.height);

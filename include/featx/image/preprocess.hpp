@@ -67,6 +67,8 @@ struct PreprocessOptions {
   // (Some TF-slim evaluation pipelines use 0.875.) double: see central_crop.
   double central_crop = 1.0;
   Preset preset = Preset::tf;
+  // The decoded image's limits, checked on its header (core.hpp).
+  ImageLimits limits;
 };
 
 namespace image_detail {
@@ -128,10 +130,11 @@ inline Status load_image_memory(const uint8_t* data, size_t size, const std::str
   if (size == 0) return corrupt(name + ": empty file");
   DecodeOptions decode;
   decode.style = opt.preset == Preset::keras ? DecodeStyle::keras : DecodeStyle::tensorflow;
+  decode.limits = opt.limits;
 #ifdef FEATX_WITH_LIBJPEG
   if (opt.preset == Preset::fast && image_detail::is_jpeg(data, size)) {
     int h = 0, w = 0;
-    FEATX_RETURN_IF_ERROR(read_jpeg_size(data, size, name, &w, &h));
+    FEATX_RETURN_IF_ERROR(read_jpeg_size(data, size, name, &w, &h, opt.limits));
     decode.jpeg_scale_denom = fast_jpeg_scale_denom(h, w, opt);
   }
 #endif
@@ -155,7 +158,7 @@ inline Status load_image(const std::string& path, const PreprocessOptions& opt, 
   image_detail::clear(out);
   FEATX_RETURN_IF_ERROR(image_detail::check_options(path, opt));
   std::vector<uint8_t> bytes;
-  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, static_cast<uint64_t>(INT_MAX)));
+  FEATX_RETURN_IF_ERROR(read_file(path, &bytes, opt.limits.file_bytes()));
   return load_image_memory(bytes.data(), bytes.size(), path, opt, out);
 }
 
