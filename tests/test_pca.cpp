@@ -413,10 +413,28 @@ TEST_CASE("pca: every bad file is a one-line error naming it") {
     put_u64(&b, 32, s.n);
     expect_bad(b, "absurd sizes");
   }
+  // Near 2^32 and 2^64 (docs/RELIABILITY.md, "Size arithmetic"): dims of
+  // 2^32 + 6 are 6 when truncated to 32 bits; 8 (d + kd + k) for d = 2^61
+  // wraps 64 bits.
+  for (const Sizes s : {Sizes{(uint64_t(1) << 32) + kD, kK, 30}, Sizes{uint64_t(1) << 61, kK, 30},
+                        Sizes{kD, (uint64_t(1) << 32) + kK, UINT64_MAX}}) {
+    b = good;
+    put_u64(&b, 16, s.d);
+    put_u64(&b, 24, s.k);
+    put_u64(&b, 32, s.n);
+    expect_bad(b, "absurd sizes");
+  }
   // Sizes in range that the file does not back.
   b = good;
   put_u64(&b, 16, uint64_t(1) << 20);
   expect_bad(b, "truncated");
+  // The largest: 2^20 components of 2^20 dims need 8 (2^20 + 2^40 + 2^20)
+  // bytes after the header, counted exactly (past any 32-bit size_t).
+  b = good;
+  put_u64(&b, 16, uint64_t(1) << 20);
+  put_u64(&b, 24, uint64_t(1) << 20);
+  put_u64(&b, 32, uint64_t(1) << 21);
+  expect_bad(b, "needs " + std::to_string(48 + 8 * ((uint64_t(2) << 20) + (uint64_t(1) << 40)) + 4));
   b = good;
   put_u64(&b, 24, 3);
   expect_bad(b, "trailing bytes");

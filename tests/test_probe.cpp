@@ -309,6 +309,23 @@ TEST_CASE("probe: bad files are refused in one line naming the file") {
     b = good;
     put64(&b, 24, s.d + 1);  // plausible, but the file is too short for it
     check_refused(b, name, "truncated");
+    // Near 2^32 and 2^64 (docs/RELIABILITY.md, "Size arithmetic"): 65536
+    // classes x 65536 dims is 2^32 weights, 0 in a 32-bit size_t; 2^32 + d
+    // dims is d when truncated to 32 bits; the largest valid sizes need an
+    // exact byte count, not a wrapped one.
+    b = good;
+    put32(&b, 20, 65536);
+    put64(&b, 24, uint64_t(1) << 16);
+    check_refused(b, name, "65536 classes x 65536 dims is absurdly many weights");
+    for (uint64_t d : {(uint64_t(1) << 32) + s.d, (uint64_t(1) << 63) + s.d, UINT64_MAX - 2}) {
+      b = good;
+      put64(&b, 24, d);
+      check_refused(b, name, (std::to_string(d) + " dims").c_str());
+    }
+    b = good;
+    const uint64_t d = uint64_t(1) << 20, numbers = d + uint64_t(s.c) * d + s.c;
+    put64(&b, 24, d);
+    check_refused(b, name, ("need " + std::to_string(data_at + 8 * numbers + 4)).c_str());
     for (uint32_t len : {0u, 1025u, 0xFFFFFFFFu, 200u}) {
       b = good;
       put32(&b, names_at, len);

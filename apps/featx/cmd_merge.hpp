@@ -50,7 +50,13 @@ inline featx::Status read_shard_part(const std::string& path, ShardPart* part) {
   std::fclose(f);
   if (err) return featx::io_error(path + ": read failed (" + std::strerror(err) + ")");
   if (got == 0) return featx::corrupt(path + ": empty file (not an .npy file)");
-  return featx::read_npy_header(head, got, path, &part->shape, &part->data_offset);
+  FEATX_RETURN_IF_ERROR(featx::read_npy_header(head, got, path, &part->shape, &part->data_offset));
+  // Its size bounds what cmd_merge copies (rows x row floats x 4 bytes).
+  size_t count = 0;
+  if (!featx::npy_detail::element_count(part->shape, &count))
+    return featx::corrupt(path + ": absurd shape " + featx::npy_detail::shape_string(part->shape) +
+                          " (size overflows)");
+  return featx::Status::Ok();
 }
 
 // Appends `bytes` bytes of `from`, starting at `offset`, to `to`.

@@ -9,6 +9,7 @@
 
 #include "args.hpp"
 #include "cmd_extract.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/file.hpp"
 #include "featx/npy.hpp"
 #include "featx/probe.hpp"
@@ -152,7 +153,13 @@ inline featx::Status cmd_classify_probe(const Args& args) {
     if (d != probe.dims())
       return featx::invalid_argument(source + ": vectors of " + std::to_string(d) + " dims, but " + probe_path +
                                      " was trained on " + std::to_string(probe.dims()));
-    p.resize(n * size_t(classes));
+    featx::detail::SizeCheck size;  // n x d is in memory, n x classes may not fit
+    const size_t values = size.mul(n, size_t(classes));
+    size.mul(values, sizeof(float));
+    if (size.overflow)
+      return featx::invalid_argument(source + ": " + std::to_string(n) + " vectors x " + std::to_string(classes) +
+                                     " classes of probabilities need more memory than this target can address");
+    p.resize(values);
     featx::Status st = probe.predict(x, n, d, p.data(), p.size());
     if (!st) return featx::Status(st.code(), source + ": " + st.message());
     for (size_t i = 0; i < n; ++i) print_ranking(row_names[i], p.data() + i * size_t(classes), classes, k, label_of);

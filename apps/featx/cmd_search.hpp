@@ -101,22 +101,19 @@ inline featx::Status open_vectors(const std::string& path, VectorFile* v) {
   FEATX_RETURN_IF_ERROR(featx::ByteSource::open(path, &v->bytes));
   if (v->bytes.size() == 0) return featx::corrupt(path + ": empty file (not an .npy file)");
   FEATX_RETURN_IF_ERROR(featx::read_npy_header(v->bytes.data(), v->bytes.size(), path, &v->shape, &v->offset));
-  const std::string shape = featx::npy_detail::shape_string(v->shape);
-  if (v->shape.size() == 1 || v->shape.size() == 2) {
-    v->one_d = v->shape.size() == 1;
-    v->rows = v->one_d ? 1 : size_t(v->shape[0]);
-    v->dims = size_t(v->shape.back());
-  } else {
-    return featx::invalid_argument(path + ": array of shape " + shape + ", expected feature vectors (N, D) or (D,)");
-  }
-  if (v->dims == 0 || v->dims > featx::kIndexMaxDims)
-    return featx::invalid_argument(path + ": vectors of " + std::to_string(v->dims) + " dimensions (1 to " +
+  if (v->shape.size() != 1 && v->shape.size() != 2)
+    return featx::invalid_argument(path + ": array of shape " + featx::npy_detail::shape_string(v->shape) +
+                                   ", expected feature vectors (N, D) or (D,)");
+  const int64_t dims = v->shape.back();
+  if (dims == 0 || dims > int64_t(featx::kIndexMaxDims))
+    return featx::invalid_argument(path + ": vectors of " + std::to_string(dims) + " dimensions (1 to " +
                                    std::to_string(featx::kIndexMaxDims) + ")");
-  const uint64_t payload = uint64_t(v->bytes.size() - v->offset);
-  if (uint64_t(v->rows) > payload / 4 / v->dims || uint64_t(v->rows) * v->dims * 4 != payload)
-    return featx::corrupt(path + ": data size mismatch (shape " + shape + " needs " +
-                          std::to_string(uint64_t(v->rows) * v->dims * 4) + " bytes, file has " +
-                          std::to_string(payload) + ")");
+  // The shape's size (checked: it may wrap size_t) is the file's data.
+  size_t count = 0;
+  FEATX_RETURN_IF_ERROR(featx::npy_detail::check_payload(path, v->shape, v->bytes.size() - v->offset, &count));
+  v->one_d = v->shape.size() == 1;
+  v->dims = size_t(dims);
+  v->rows = count / v->dims;
   return featx::Status::Ok();
 }
 

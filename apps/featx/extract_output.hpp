@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include "featx/detail/checked_size.hpp"
 #include "featx/npy_writer.hpp"
 #include "featx/status.hpp"
 #include "writers.hpp"
@@ -114,8 +115,9 @@ class ExtractOutput {
     if (row_shape != row_shape_)
       return featx::invalid_argument(names.front() + ": output shape differs from earlier "
                                      "inputs (use --pool avg/max or inputs of one size)");
-    size_t per = 1;
-    for (int64_t d : row_shape) per *= size_t(d);
+    featx::detail::SizeCheck size;  // the plan checked its output's size: a guard only
+    const size_t per = size.product(row_shape);
+    if (size.overflow) return featx::invalid_argument(names.front() + ": output rows of absurd shape");
     if (npy_) {
       FEATX_RETURN_IF_ERROR(data_.append(rows, n));
       pending_names_.insert(pending_names_.end(), names.begin(), names.begin() + std::ptrdiff_t(n));

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "featx/detail/atomic_file.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/file.hpp"
 #include "featx/status.hpp"
 
@@ -48,16 +49,13 @@ inline bool host_is_little_endian() {
   return first == 1;
 }
 
-// Element count for `shape`, or false when the byte size would overflow size_t.
+// Element count for `shape`, or false when it is negative or its byte size
+// would overflow size_t.
 inline bool element_count(const std::vector<int64_t>& shape, size_t* count) {
-  const size_t limit = std::numeric_limits<size_t>::max() / sizeof(float);
-  size_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return false;
-    const uint64_t ud = static_cast<uint64_t>(d);
-    if (ud != 0 && n > limit / ud) return false;
-    n *= static_cast<size_t>(ud);
-  }
+  detail::SizeCheck size;
+  const size_t n = size.product(shape);
+  size.mul(n, sizeof(float));
+  if (size.overflow) return false;
   *count = n;
   return true;
 }
@@ -238,6 +236,23 @@ inline std::string header_bytes(const std::vector<int64_t>& shape, size_t min_by
   return out + header;
 }
 
+// The element count of `shape` when an .npy file's data after the header
+// (`payload` bytes) holds exactly that many float32 values; else an error
+// naming `name` (a shape whose size overflows, missing or extra bytes).
+inline Status check_payload(const std::string& name, const std::vector<int64_t>& shape, size_t payload,
+                            size_t* count) {
+  if (!element_count(shape, count))
+    return corrupt(name + ": absurd shape " + shape_string(shape) + " (size overflows)");
+  const size_t needed = *count * sizeof(float);
+  if (payload < needed)
+    return corrupt(name + ": truncated data (shape " + shape_string(shape) + " needs " + std::to_string(needed) +
+                   " bytes, file has " + std::to_string(payload) + ")");
+  if (payload > needed)
+    return corrupt(name + ": data size mismatch (shape " + shape_string(shape) + " needs " +
+                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
+  return Status::Ok();
+}
+
 }  // namespace npy_detail
 
 // Parses the preamble and header of an .npy file held in `data` (the whole
@@ -299,16 +314,8 @@ inline Status read_npy_memory(const uint8_t* data, size_t size, const std::strin
   size_t data_at = 0;
   FEATX_RETURN_IF_ERROR(read_npy_header(data, size, name, &shape, &data_at));
   size_t count = 0;
-  if (!element_count(shape, &count))
-    return corrupt(name + ": absurd shape " + shape_string(shape) + " (size overflows)");
-  const size_t payload = size - data_at;
-  const size_t needed = count * sizeof(float);
-  if (payload < needed)
-    return corrupt(name + ": truncated data (shape " + shape_string(shape) + " needs " +
-                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
-  if (payload > needed)
-    return corrupt(name + ": data size mismatch (shape " + shape_string(shape) + " needs " +
-                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
+  FEATX_RETURN_IF_ERROR(npy_detail::check_payload(name, shape, size - data_at, &count));
+  const size_t needed = count * sizeof(float);  // check_payload: it fits
 
   out->shape = std::move(shape);
   out->data.resize(count);
@@ -351,12 +358,16 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
   const std::string header = header_bytes(shape);
   if (header.empty()) return invalid_argument(path + ": header too long for .npy format 1.0");
 
+  detail::SizeCheck size;  // element_count: the data's bytes fit; with the header they might not
+  const size_t data_bytes = count * sizeof(float);
+  const size_t total = size.add(header.size(), data_bytes);
+  if (size.overflow) return invalid_argument(path + ": shape " + shape_string(shape) + " is too large to write");
   std::vector<uint8_t> bytes;
-  bytes.reserve(header.size() + count * sizeof(float));
+  bytes.reserve(total);
   bytes.insert(bytes.end(), header.begin(), header.end());
   const size_t data_at = bytes.size();
-  bytes.resize(data_at + count * sizeof(float));
-  if (count > 0) std::memcpy(bytes.data() + data_at, data, count * sizeof(float));
+  bytes.resize(total);
+  if (count > 0) std::memcpy(bytes.data() + data_at, data, data_bytes);
   if (!host_is_little_endian()) {
     for (size_t i = data_at; i + 4 <= bytes.size(); i += 4) {
       std::swap(bytes[i], bytes[i + 3]);

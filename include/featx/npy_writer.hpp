@@ -15,9 +15,11 @@
 // POSIX file calls (open, pwrite, ftruncate, fsync). Little-endian hosts.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "featx/detail/checked_size.hpp"
 #include "featx/npy.hpp"
 #include "featx/status.hpp"
 
@@ -83,10 +86,10 @@ class NpyRowWriter {
     FEATX_RETURN_IF_ERROR(w.set_row_floats());
     struct stat st;
     if (::fstat(w.fd_, &st) != 0) return io_error(path + ": cannot stat");
-    const size_t whole = (size_t(st.st_size) - kStreamHeaderBytes) / w.row_bytes();
-    size_t rows = size_t(shape[0]);
-    if (rows > whole) rows = whole;
-    if (rows > max_rows) rows = max_rows;
+    // In 64 bits: the file and its header's count may pass a 32-bit size_t.
+    const uint64_t whole = (uint64_t(st.st_size) - kStreamHeaderBytes) / w.row_bytes();
+    const uint64_t stated = std::min(uint64_t(shape[0]), whole);
+    const size_t rows = stated < max_rows ? size_t(stated) : max_rows;
     FEATX_RETURN_IF_ERROR(w.truncate_to(rows));
     *out = std::move(w);
     return Status::Ok();
@@ -94,8 +97,10 @@ class NpyRowWriter {
 
   // Appends `n` rows (n x row floats) and records the new count in the header.
   Status append(const float* rows, size_t n) {
-    const size_t bytes = n * row_bytes();
-    const off_t at = off_t(kStreamHeaderBytes + rows_ * row_bytes());
+    const size_t bytes = n * row_bytes();  // the caller's n rows are in memory: it fits
+    size_t end = 0;  // rows_ + n: each at most SIZE_MAX / row_bytes(), no wrap
+    FEATX_RETURN_IF_ERROR(file_bytes(rows_ + n, &end));
+    const off_t at = off_t(end - bytes);
     const char* p = reinterpret_cast<const char*>(rows);
     for (size_t done = 0; done < bytes;) {
       const ssize_t w = ::pwrite(fd_, p + done, bytes - done, at + off_t(done));
@@ -109,8 +114,10 @@ class NpyRowWriter {
 
   // Keeps the first `rows` rows (rows <= this->rows()).
   Status truncate_to(size_t rows) {
+    size_t end = 0;
+    FEATX_RETURN_IF_ERROR(file_bytes(rows, &end));
     rows_ = rows;
-    if (::ftruncate(fd_, off_t(kStreamHeaderBytes + rows * row_bytes())) != 0)
+    if (::ftruncate(fd_, off_t(end)) != 0)
       return io_error(path_ + ": cannot truncate (" + std::strerror(errno) + ")");
     return write_header();
   }
@@ -130,12 +137,25 @@ class NpyRowWriter {
   const std::string& path() const { return path_; }
 
  private:
-  size_t row_bytes() const { return row_floats_ * sizeof(float); }
+  size_t row_bytes() const { return row_floats_ * sizeof(float); }  // set_row_floats: it fits
+  // The file's size with `rows` rows, refused when it passes size_t or off_t
+  // (a 32-bit target).
+  Status file_bytes(size_t rows, size_t* bytes) const {
+    detail::SizeCheck size;
+    *bytes = size.add(kStreamHeaderBytes, size.mul(rows, row_bytes()));
+    if (size.overflow || uint64_t(*bytes) > uint64_t(std::numeric_limits<off_t>::max()))
+      return invalid_argument(path_ + ": " + std::to_string(rows) + " rows of " + std::to_string(row_bytes()) +
+                              " bytes are a larger file than this target can address");
+    return Status::Ok();
+  }
 
   Status set_row_floats() {
     if (row_shape_.size() + 1 > 8) return invalid_argument(path_ + ": rows of rank above 7");
     // An empty row shape is a 1-d array of no rows, shape (0,).
-    if (!npy_detail::element_count(row_shape_, &row_floats_) || row_floats_ == 0)
+    if (!npy_detail::element_count(row_shape_, &row_floats_))
+      return invalid_argument(path_ + ": rows of shape " + npy_detail::shape_string(row_shape_) +
+                              " are more than this target can address");
+    if (row_floats_ == 0)
       return invalid_argument(path_ + ": rows of shape " + npy_detail::shape_string(row_shape_) + " are empty");
     return Status::Ok();
   }

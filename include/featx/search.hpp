@@ -56,6 +56,7 @@
 
 #include "featx/detail/allocator_hooks.hpp"
 #include "featx/detail/checked_file.hpp"
+#include "featx/detail/checked_size.hpp"
 #include "featx/detail/little_endian.hpp"
 #include "featx/detail/parallel.hpp"
 #include "featx/kernels/dot_select.hpp"
@@ -395,15 +396,14 @@ inline Status VectorIndex::adopt(ByteSource bytes, const std::string& name, Vect
   if (vectors_at != kIndexHeaderBytes)
     return corrupt(name + ": vectors at offset " + std::to_string(vectors_at) + ", expected " +
                    std::to_string(kIndexHeaderBytes));
-  const uint64_t row_bytes = uint64_t(stride) * 4;
-  if (count > kIndexMaxCount || count > (uint64_t(size) - kIndexHeaderBytes) / row_bytes) {
-    if (count > kIndexMaxCount || count > (std::numeric_limits<uint64_t>::max() - kIndexHeaderBytes) / row_bytes)
-      return corrupt(name + ": absurd vector count " + std::to_string(count));
+  detail::SizeCheck rows_size;  // count * stride * 4 wraps a 32-bit size_t from 2^26 rows
+  const size_t names_expected =
+      rows_size.add(kIndexHeaderBytes, rows_size.mul(rows_size.fit(count), size_t(stride) * sizeof(float)));
+  if (count > kIndexMaxCount || rows_size.overflow)
+    return corrupt(name + ": absurd vector count " + std::to_string(count));
+  if (names_expected > size)
     return corrupt(name + ": truncated vectors (" + std::to_string(count) + " x " + std::to_string(dims) +
-                   " need " + std::to_string(kIndexHeaderBytes + count * row_bytes) + " bytes, file has " +
-                   std::to_string(size) + ")");
-  }
-  const uint64_t names_expected = kIndexHeaderBytes + count * row_bytes;
+                   " need " + std::to_string(names_expected) + " bytes, file has " + std::to_string(size) + ")");
   if (names_at != names_expected)
     return corrupt(name + ": names at offset " + std::to_string(names_at) + ", expected " +
                    std::to_string(names_expected) + " (after " + std::to_string(count) + " rows)");
@@ -496,8 +496,10 @@ inline Status VectorIndex::build(const float* vectors, size_t count, size_t dims
   if (!little_endian_host()) return unsupported(name + ": index files need a little-endian host");
   if (row_floats == 0) row_floats = dims;
   const size_t stride = stride_for(dims);
-  if (count > (std::numeric_limits<size_t>::max() / 8 - kIndexHeaderBytes) / (stride * 4))
-    return invalid_argument(name + ": too many vectors to index in memory");
+  detail::SizeCheck size;
+  const size_t rows_bytes = size.mul(count, stride, sizeof(float));
+  size.add(kIndexHeaderBytes, rows_bytes);
+  if (size.overflow) return invalid_argument(name + ": too many vectors to index in memory");
   std::string text;
   for (size_t i = 0; i < count; ++i) {
     const std::string nm = names.empty() ? std::to_string(i) : names[i];
@@ -506,11 +508,12 @@ inline Status VectorIndex::build(const float* vectors, size_t count, size_t dims
     text += nm;
     text += '\n';
   }
-  const size_t rows_bytes = count * stride * 4;
+  const size_t image_bytes = size.add(kIndexHeaderBytes + rows_bytes, text.size());
+  if (size.overflow) return invalid_argument(name + ": too many vectors to index in memory");
   uint8_t header[kIndexHeaderBytes];
   make_header(header, uint32_t(dims), count, text.size());
   std::vector<uint8_t> image(header, header + kIndexHeaderBytes);
-  image.resize(kIndexHeaderBytes + rows_bytes + text.size());
+  image.resize(image_bytes);
   std::vector<float> row(stride);
   for (size_t r = 0; r < count; ++r) {
     const float* v = vectors + r * row_floats;
@@ -553,7 +556,6 @@ inline Status VectorIndex::search(const float* queries, size_t nq, size_t dims, 
   out->k = k;
   out->counts.assign(nq, k);
   if (k == 0 || nq == 0) return Status::Ok();
-  out->neighbors.resize(nq * k);
 
   const DotKernel kernel = dot_kernel(options.isa);
   const int threads = detail::resolve_threads(options.threads);
@@ -563,19 +565,36 @@ inline Status VectorIndex::search(const float* queries, size_t nq, size_t dims, 
   const size_t row_bytes = stride_ * sizeof(float);
   size_t tile = std::max<size_t>(12, options.tile_bytes / row_bytes / 12 * 12);
   tile = std::min(tile, round_up(count_, 12));
+  // nq x k results and threads x k heap entries wrap a 32-bit size_t from
+  // 2^16 x 2^16: checked before anything is sized by them.
+  detail::SizeCheck size;
+  const size_t results = size.mul(nq, k);
+  size.mul(results, sizeof(Neighbor));
+  const size_t heap_row_bytes = size.mul(size_t(threads), k, sizeof(Neighbor));
   // Queries per chunk: the heaps (threads x chunk x k entries) stay near 64 MB.
   const size_t heap_budget = size_t(64) << 20;
-  size_t chunk = heap_budget / (size_t(threads) * k * sizeof(Neighbor));
+  size_t chunk = heap_row_bytes ? heap_budget / heap_row_bytes : 0;
   chunk = std::max(kQueryBlock, std::min<size_t>(chunk / kQueryBlock * kQueryBlock, 4096));
   chunk = std::min(chunk, round_up(nq, kQueryBlock));
+  const size_t query_floats = size.mul(chunk, stride_), scratch_floats = size.mul(size_t(threads), kQueryBlock, tile);
+  const size_t heap_slots = size.mul(size_t(threads), chunk), heap_entries = size.mul(heap_slots, k);
+  size.mul(heap_entries, sizeof(Neighbor));
+  if (size.overflow) {
+    out->k = 0;
+    out->counts.clear();
+    return invalid_argument(path_ + ": " + std::to_string(nq) + " queries x " + std::to_string(k) +
+                            " neighbours on " + std::to_string(threads) +
+                            " threads need more memory than this target can address");
+  }
+  out->neighbors.resize(results);
 
   FloatBuffer qbuf, scratch;
   std::vector<Neighbor> heap_items;
   std::vector<size_t> heap_sizes;
-  if (!qbuf.reset(chunk * stride_) || !scratch.reset(size_t(threads) * kQueryBlock * tile))
+  if (!qbuf.reset(query_floats) || !scratch.reset(scratch_floats))
     return Status(StatusCode::internal, path_ + ": out of memory for a search of " + std::to_string(nq) + " queries");
-  heap_items.resize(size_t(threads) * chunk * k);
-  heap_sizes.resize(size_t(threads) * chunk);
+  heap_items.resize(heap_entries);
+  heap_sizes.resize(heap_slots);
   std::vector<Neighbor> merged;
 
   const size_t tiles = (count_ + tile - 1) / tile;

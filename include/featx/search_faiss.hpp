@@ -406,8 +406,17 @@ class FaissIndex {
     out->k = k;
     out->counts.assign(nq, 0);
     if (k == 0 || nq == 0) return Status::Ok();
-    std::vector<float> q(nq * dims), dist(nq * k);
-    std::vector<idx_t> labels(nq * k);
+    detail::SizeCheck check;  // nq * dims: the caller's queries are in memory; nq * k may wrap
+    const size_t results = check.mul(nq, k);
+    check.mul(results, sizeof(Neighbor));
+    if (check.overflow) {
+      out->k = 0;
+      out->counts.clear();
+      return invalid_argument(std::to_string(nq) + " queries x " + std::to_string(k) +
+                              " neighbours need more memory than this target can address");
+    }
+    std::vector<float> q(nq * dims), dist(results);
+    std::vector<idx_t> labels(results);
     for (size_t i = 0; i < nq; ++i) {
       const size_t bad = search_detail::first_non_finite(queries + i * dims, dims);
       if (bad < dims)
@@ -436,7 +445,7 @@ class FaissIndex {
     } catch (const std::exception& e) {
       return Status(StatusCode::internal, "FAISS search failed: " + what_of(e));
     }
-    out->neighbors.assign(nq * k, Neighbor{});
+    out->neighbors.assign(results, Neighbor{});
     for (size_t i = 0; i < nq; ++i) {
       Neighbor* dst = out->neighbors.data() + i * k;
       size_t found = 0;

@@ -419,14 +419,17 @@ inline uint32_t crc32c(const void* data, size_t size, uint32_t crc = 0) {
 // Element and byte counts built from a model file's shapes or a caller's
 // input size are products of numbers featx accepts (65536 channels, 16384
 // pixels a side, batches of 2^20): they fit a 64-bit size_t but wrap a
-// 32-bit one (armv7) long before those limits. Such counts are computed
-// with a SizeCheck, which remembers any overflow; the caller refuses the
-// model or the plan when it is set, instead of allocating a wrapped size.
+// 32-bit one (armv7) long before those limits; a file's header (an .npy
+// shape, an index's row count) can state numbers that wrap any size_t.
+// Such counts are computed with a SizeCheck, which remembers any overflow;
+// the caller refuses the file, the plan or the call when it is set, instead
+// of allocating a wrapped size. docs/RELIABILITY.md lists where.
 #ifndef FEATX_SINGLE_FEATX_DETAIL_CHECKED_SIZE_HPP_
 #define FEATX_SINGLE_FEATX_DETAIL_CHECKED_SIZE_HPP_
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace featx {
 namespace detail {
@@ -451,6 +454,25 @@ struct SizeCheck {
   }
   // Rounded up to a multiple of `to` (a power of two).
   size_t round_up(size_t a, size_t to) { return add(a, to - 1) / to * to; }
+  // A 64-bit count from a file or a caller (an .npy dimension, a header
+  // field) as a size_t: past SIZE_MAX (a 32-bit target) is an overflow.
+  size_t fit(uint64_t v) {
+    if (v > uint64_t(SIZE_MAX)) {
+      overflow = true;
+      return 0;
+    }
+    return size_t(v);
+  }
+  // The element count of a shape (1 for none); a negative dimension is an
+  // overflow too.
+  size_t product(const std::vector<int64_t>& shape) {
+    size_t n = 1;
+    for (int64_t d : shape) {
+      if (d < 0) overflow = true;
+      n = mul(n, d < 0 ? 0 : fit(uint64_t(d)));
+    }
+    return n;
+  }
 };
 
 // A count that may not fit size_t, in 64 bits: for comparing a shape with a
@@ -12332,16 +12354,13 @@ inline bool host_is_little_endian() {
   return first == 1;
 }
 
-// Element count for `shape`, or false when the byte size would overflow size_t.
+// Element count for `shape`, or false when it is negative or its byte size
+// would overflow size_t.
 inline bool element_count(const std::vector<int64_t>& shape, size_t* count) {
-  const size_t limit = std::numeric_limits<size_t>::max() / sizeof(float);
-  size_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return false;
-    const uint64_t ud = static_cast<uint64_t>(d);
-    if (ud != 0 && n > limit / ud) return false;
-    n *= static_cast<size_t>(ud);
-  }
+  detail::SizeCheck size;
+  const size_t n = size.product(shape);
+  size.mul(n, sizeof(float));
+  if (size.overflow) return false;
   *count = n;
   return true;
 }
@@ -12522,6 +12541,23 @@ inline std::string header_bytes(const std::vector<int64_t>& shape, size_t min_by
   return out + header;
 }
 
+// The element count of `shape` when an .npy file's data after the header
+// (`payload` bytes) holds exactly that many float32 values; else an error
+// naming `name` (a shape whose size overflows, missing or extra bytes).
+inline Status check_payload(const std::string& name, const std::vector<int64_t>& shape, size_t payload,
+                            size_t* count) {
+  if (!element_count(shape, count))
+    return corrupt(name + ": absurd shape " + shape_string(shape) + " (size overflows)");
+  const size_t needed = *count * sizeof(float);
+  if (payload < needed)
+    return corrupt(name + ": truncated data (shape " + shape_string(shape) + " needs " + std::to_string(needed) +
+                   " bytes, file has " + std::to_string(payload) + ")");
+  if (payload > needed)
+    return corrupt(name + ": data size mismatch (shape " + shape_string(shape) + " needs " +
+                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
+  return Status::Ok();
+}
+
 }  // namespace npy_detail
 
 // Parses the preamble and header of an .npy file held in `data` (the whole
@@ -12583,16 +12619,8 @@ inline Status read_npy_memory(const uint8_t* data, size_t size, const std::strin
   size_t data_at = 0;
   FEATX_RETURN_IF_ERROR(read_npy_header(data, size, name, &shape, &data_at));
   size_t count = 0;
-  if (!element_count(shape, &count))
-    return corrupt(name + ": absurd shape " + shape_string(shape) + " (size overflows)");
-  const size_t payload = size - data_at;
-  const size_t needed = count * sizeof(float);
-  if (payload < needed)
-    return corrupt(name + ": truncated data (shape " + shape_string(shape) + " needs " +
-                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
-  if (payload > needed)
-    return corrupt(name + ": data size mismatch (shape " + shape_string(shape) + " needs " +
-                   std::to_string(needed) + " bytes, file has " + std::to_string(payload) + ")");
+  FEATX_RETURN_IF_ERROR(npy_detail::check_payload(name, shape, size - data_at, &count));
+  const size_t needed = count * sizeof(float);  // check_payload: it fits
 
   out->shape = std::move(shape);
   out->data.resize(count);
@@ -12635,12 +12663,16 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
   const std::string header = header_bytes(shape);
   if (header.empty()) return invalid_argument(path + ": header too long for .npy format 1.0");
 
+  detail::SizeCheck size;  // element_count: the data's bytes fit; with the header they might not
+  const size_t data_bytes = count * sizeof(float);
+  const size_t total = size.add(header.size(), data_bytes);
+  if (size.overflow) return invalid_argument(path + ": shape " + shape_string(shape) + " is too large to write");
   std::vector<uint8_t> bytes;
-  bytes.reserve(header.size() + count * sizeof(float));
+  bytes.reserve(total);
   bytes.insert(bytes.end(), header.begin(), header.end());
   const size_t data_at = bytes.size();
-  bytes.resize(data_at + count * sizeof(float));
-  if (count > 0) std::memcpy(bytes.data() + data_at, data, count * sizeof(float));
+  bytes.resize(total);
+  if (count > 0) std::memcpy(bytes.data() + data_at, data, data_bytes);
   if (!host_is_little_endian()) {
     for (size_t i = data_at; i + 4 <= bytes.size(); i += 4) {
       std::swap(bytes[i], bytes[i + 3]);
@@ -12714,6 +12746,16 @@ inline Status write_npy(const std::string& path, const std::vector<int64_t>& sha
 #ifndef FEATX_MAX_JPEG_SCANS
 #define FEATX_MAX_JPEG_SCANS 1000
 #endif
+// What makes the decoders' and resizes' size arithmetic (w * h * 3 after
+// check_size, a target's h * w * 3) safe: the float RGB copy of the largest
+// image and of the largest target (a side squared) fit this target's size_t
+// (12 bytes a pixel, the most any of them holds). On 32-bit targets that is
+// 357 M pixels, a side of 18918.
+static_assert(FEATX_MAX_IMAGE_SIDE >= 1 && FEATX_MAX_IMAGE_SIDE <= (1 << 30), "FEATX_MAX_IMAGE_SIDE: 1 to 2^30");
+static_assert(FEATX_MAX_IMAGE_PIXELS >= 1 && uint64_t(FEATX_MAX_IMAGE_PIXELS) <= uint64_t(SIZE_MAX) / 12,
+              "FEATX_MAX_IMAGE_PIXELS: its float RGB copy would not fit this target's size_t");
+static_assert(uint64_t(FEATX_MAX_IMAGE_SIDE) * uint64_t(FEATX_MAX_IMAGE_SIDE) <= uint64_t(SIZE_MAX) / 12,
+              "FEATX_MAX_IMAGE_SIDE: a target of that side squared would not fit this target's size_t");
 
 namespace featx {
 
@@ -12757,9 +12799,24 @@ struct ImageLimits {
 
 namespace image_detail {
 
+// h x w x 3 floats, or 0 when that is not a size this target can hold.
+inline size_t rgb_floats(int height, int width) {
+  detail::SizeCheck size;
+  const size_t floats = size.mul(static_cast<size_t>(height), static_cast<size_t>(width), 3);
+  size.mul(floats, sizeof(float));
+  return height > 0 && width > 0 && !size.overflow ? floats : 0;
+}
+
+// A caller's image: its sides and its pixels agree (a product that wraps
+// size_t does not match a short buffer).
 inline bool well_formed(const Image& im) {
-  return im.height > 0 && im.width > 0 &&
-         im.rgb.size() == static_cast<size_t>(im.height) * static_cast<size_t>(im.width) * 3;
+  const size_t floats = rgb_floats(im.height, im.width);
+  return floats != 0 && im.rgb.size() == floats;
+}
+
+// A caller's image and resize target (resize_*): the output can be held.
+inline bool can_resize(const Image& in, int out_h, int out_w) {
+  return well_formed(in) && rgb_floats(out_h, out_w) != 0;
 }
 
 // Stops the compiler from fusing a multiply and an add into one FMA (GCC
@@ -21998,11 +22055,12 @@ inline void resize_antialias_view(const RgbView<T>& in, int out_h, int out_w, st
 }  // namespace image_detail
 
 // tf.image.resize(images, [out_h, out_w], antialias=True) (bilinear), see
-// the top of this file. `out` may alias `in`. If `in` is malformed or
-// out_h/out_w < 1, *out becomes an empty 0x0 image.
+// the top of this file. `out` may alias `in`. If `in` is malformed,
+// out_h/out_w < 1 or h x w x 3 floats more than this target can address,
+// *out becomes an empty 0x0 image.
 inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+  if (!can_resize(in, out_h, out_w)) {
     clear(out);
     return;
   }
@@ -22098,10 +22156,11 @@ inline void resize_bilinear_view(const RgbView<T>& in, int out_h, int out_w, std
 // TF's CPU kernel, which also computes source coordinates in float32, so
 // this matches TF more closely than a double-precision version would.
 // Same size returns an exact copy. `out` may alias `in`. If `in` is
-// malformed or out_h/out_w < 1, *out becomes an empty 0x0 image.
+// malformed, out_h/out_w < 1 or h x w x 3 floats more than this target can
+// address, *out becomes an empty 0x0 image.
 inline void resize_bilinear(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+  if (!can_resize(in, out_h, out_w)) {
     clear(out);
     return;
   }
@@ -22174,10 +22233,11 @@ inline void resize_nearest_pil_view(const RgbView<T>& in, int out_h, int out_w, 
 
 // Nearest-neighbour resize with Pillow's coordinates (see top). Pure
 // selection: the values are the input's. `out` may alias `in`. If `in` is
-// malformed or out_h/out_w < 1, *out becomes an empty 0x0 image.
+// malformed, out_h/out_w < 1 or h x w x 3 floats more than this target can
+// address, *out becomes an empty 0x0 image.
 inline void resize_nearest_pil(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+  if (!can_resize(in, out_h, out_w)) {
     clear(out);
     return;
   }

@@ -90,6 +90,8 @@ class CheckedReader {
   // The file is the bytes read so far, `payload` more and the checksum:
   // exactly that size (`need` says what asks for it: "its header needs"),
   // and the checksum matches. Reads of the payload are in bounds after it.
+  // `payload` comes from header fields the caller bounded first (PCA: below
+  // 2^44 bytes, probe: below 2^30), so the sum below does not wrap.
   Status expect_end(uint64_t payload, const std::string& need) const {
     const uint64_t want = uint64_t(at_) + payload + 4;
     if (uint64_t(size_) < want)

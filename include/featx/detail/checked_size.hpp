@@ -3,13 +3,16 @@
 // Element and byte counts built from a model file's shapes or a caller's
 // input size are products of numbers featx accepts (65536 channels, 16384
 // pixels a side, batches of 2^20): they fit a 64-bit size_t but wrap a
-// 32-bit one (armv7) long before those limits. Such counts are computed
-// with a SizeCheck, which remembers any overflow; the caller refuses the
-// model or the plan when it is set, instead of allocating a wrapped size.
+// 32-bit one (armv7) long before those limits; a file's header (an .npy
+// shape, an index's row count) can state numbers that wrap any size_t.
+// Such counts are computed with a SizeCheck, which remembers any overflow;
+// the caller refuses the file, the plan or the call when it is set, instead
+// of allocating a wrapped size. docs/RELIABILITY.md lists where.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace featx {
 namespace detail {
@@ -34,6 +37,25 @@ struct SizeCheck {
   }
   // Rounded up to a multiple of `to` (a power of two).
   size_t round_up(size_t a, size_t to) { return add(a, to - 1) / to * to; }
+  // A 64-bit count from a file or a caller (an .npy dimension, a header
+  // field) as a size_t: past SIZE_MAX (a 32-bit target) is an overflow.
+  size_t fit(uint64_t v) {
+    if (v > uint64_t(SIZE_MAX)) {
+      overflow = true;
+      return 0;
+    }
+    return size_t(v);
+  }
+  // The element count of a shape (1 for none); a negative dimension is an
+  // overflow too.
+  size_t product(const std::vector<int64_t>& shape) {
+    size_t n = 1;
+    for (int64_t d : shape) {
+      if (d < 0) overflow = true;
+      n = mul(n, d < 0 ? 0 : fit(uint64_t(d)));
+    }
+    return n;
+  }
 };
 
 // A count that may not fit size_t, in 64 bits: for comparing a shape with a

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "featx/detail/checked_size.hpp"
 #include "featx/status.hpp"
 
 // Size limits checked on the header, before any pixel memory is allocated.
@@ -25,6 +26,16 @@
 #ifndef FEATX_MAX_JPEG_SCANS
 #define FEATX_MAX_JPEG_SCANS 1000
 #endif
+// What makes the decoders' and resizes' size arithmetic (w * h * 3 after
+// check_size, a target's h * w * 3) safe: the float RGB copy of the largest
+// image and of the largest target (a side squared) fit this target's size_t
+// (12 bytes a pixel, the most any of them holds). On 32-bit targets that is
+// 357 M pixels, a side of 18918.
+static_assert(FEATX_MAX_IMAGE_SIDE >= 1 && FEATX_MAX_IMAGE_SIDE <= (1 << 30), "FEATX_MAX_IMAGE_SIDE: 1 to 2^30");
+static_assert(FEATX_MAX_IMAGE_PIXELS >= 1 && uint64_t(FEATX_MAX_IMAGE_PIXELS) <= uint64_t(SIZE_MAX) / 12,
+              "FEATX_MAX_IMAGE_PIXELS: its float RGB copy would not fit this target's size_t");
+static_assert(uint64_t(FEATX_MAX_IMAGE_SIDE) * uint64_t(FEATX_MAX_IMAGE_SIDE) <= uint64_t(SIZE_MAX) / 12,
+              "FEATX_MAX_IMAGE_SIDE: a target of that side squared would not fit this target's size_t");
 
 namespace featx {
 
@@ -68,9 +79,24 @@ struct ImageLimits {
 
 namespace image_detail {
 
+// h x w x 3 floats, or 0 when that is not a size this target can hold.
+inline size_t rgb_floats(int height, int width) {
+  detail::SizeCheck size;
+  const size_t floats = size.mul(static_cast<size_t>(height), static_cast<size_t>(width), 3);
+  size.mul(floats, sizeof(float));
+  return height > 0 && width > 0 && !size.overflow ? floats : 0;
+}
+
+// A caller's image: its sides and its pixels agree (a product that wraps
+// size_t does not match a short buffer).
 inline bool well_formed(const Image& im) {
-  return im.height > 0 && im.width > 0 &&
-         im.rgb.size() == static_cast<size_t>(im.height) * static_cast<size_t>(im.width) * 3;
+  const size_t floats = rgb_floats(im.height, im.width);
+  return floats != 0 && im.rgb.size() == floats;
+}
+
+// A caller's image and resize target (resize_*): the output can be held.
+inline bool can_resize(const Image& in, int out_h, int out_w) {
+  return well_formed(in) && rgb_floats(out_h, out_w) != 0;
 }
 
 // Stops the compiler from fusing a multiply and an add into one FMA (GCC

@@ -129,11 +129,12 @@ inline void resize_antialias_view(const RgbView<T>& in, int out_h, int out_w, st
 }  // namespace image_detail
 
 // tf.image.resize(images, [out_h, out_w], antialias=True) (bilinear), see
-// the top of this file. `out` may alias `in`. If `in` is malformed or
-// out_h/out_w < 1, *out becomes an empty 0x0 image.
+// the top of this file. `out` may alias `in`. If `in` is malformed,
+// out_h/out_w < 1 or h x w x 3 floats more than this target can address,
+// *out becomes an empty 0x0 image.
 inline void resize_antialias(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+  if (!can_resize(in, out_h, out_w)) {
     clear(out);
     return;
   }

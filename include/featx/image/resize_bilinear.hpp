@@ -82,10 +82,11 @@ inline void resize_bilinear_view(const RgbView<T>& in, int out_h, int out_w, std
 // TF's CPU kernel, which also computes source coordinates in float32, so
 // this matches TF more closely than a double-precision version would.
 // Same size returns an exact copy. `out` may alias `in`. If `in` is
-// malformed or out_h/out_w < 1, *out becomes an empty 0x0 image.
+// malformed, out_h/out_w < 1 or h x w x 3 floats more than this target can
+// address, *out becomes an empty 0x0 image.
 inline void resize_bilinear(const Image& in, int out_h, int out_w, Image* out) {
   using namespace image_detail;
-  if (!well_formed(in) || out_h < 1 || out_w < 1) {
+  if (!can_resize(in, out_h, out_w)) {
     clear(out);
     return;
   }
