@@ -1086,18 +1086,18 @@ namespace {
 
 // A small baseline JPEG: SOI, DQT, SOF0 (8x8 grey), DHT DC and AC, SOS, EOI;
 // the pieces the cases below cut and change.
-Bytes jpeg_parts(bool dht_dc, bool dht_ac, int dc_codes_0 = 1) {
+Bytes jpeg_parts(bool dht_dc, bool dht_ac, int dc_codes = 1) {
   Bytes b = {0xFF, 0xD8};
   b.insert(b.end(), {0xFF, 0xDB, 0x00, 0x43, 0x00});
   b.insert(b.end(), 64, 1);
   b.insert(b.end(), {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00});
-  auto dht = [&](uint8_t table, int codes_0) {
-    b.insert(b.end(), {0xFF, 0xC4, uint8_t((19 + codes_0) >> 8), uint8_t((19 + codes_0) & 0xFF), table,
-                       uint8_t(codes_0)});
-    b.insert(b.end(), 15, 0);
-    b.insert(b.end(), size_t(codes_0), 0);
+  auto dht = [&](uint8_t table, int codes) {  // `codes` of lengths 1 and 2 (255 at most per length)
+    b.insert(b.end(), {0xFF, 0xC4, uint8_t((19 + codes) >> 8), uint8_t((19 + codes) & 0xFF), table,
+                       uint8_t(std::min(codes, 255)), uint8_t(codes - std::min(codes, 255))});
+    b.insert(b.end(), 14, 0);
+    b.insert(b.end(), size_t(codes), 0);
   };
-  if (dht_dc) dht(0x00, dc_codes_0);
+  if (dht_dc) dht(0x00, dc_codes);
   if (dht_ac) dht(0x10, 1);
   b.insert(b.end(), {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x00, 0xFF, 0xD9});
   return b;
