@@ -1139,4 +1139,141 @@ TEST_CASE("image limits: set per decode, checked on the header, never above the 
   Image im;
   CHECK(!featx::decode_image_file(path, small, &im).ok());
   CHECK(featx::decode_image_file(path, &im).ok());
+
+// ---- stb_image's JPEG pre-check (featx/detail/stb_jpeg_check.hpp, fuzz/) ----
+
+namespace {
+
+// A small baseline JPEG: SOI, DQT, SOF0 (8x8 grey), DHT DC and AC, SOS, EOI;
+// the pieces the cases below cut and change.
+Bytes jpeg_parts(bool dht_dc, bool dht_ac, int dc_codes = 1) {
+  Bytes b = {0xFF, 0xD8};
+  b.insert(b.end(), {0xFF, 0xDB, 0x00, 0x43, 0x00});
+  b.insert(b.end(), 64, 1);
+  b.insert(b.end(), {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00});
+  auto dht = [&](uint8_t table, int codes) {  // `codes` of lengths 1 and 2 (255 at most per length)
+    b.insert(b.end(), {0xFF, 0xC4, uint8_t((19 + codes) >> 8), uint8_t((19 + codes) & 0xFF), table,
+                       uint8_t(std::min(codes, 255)), uint8_t(codes - std::min(codes, 255))});
+    b.insert(b.end(), 14, 0);
+    b.insert(b.end(), size_t(codes), 0);
+  };
+  if (dht_dc) dht(0x00, dc_codes);
+  if (dht_ac) dht(0x10, 1);
+  b.insert(b.end(), {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x00, 0xFF, 0xD9});
+  return b;
+}
+
+std::string stb_refusal(const Bytes& b) {
+  const char* why = featx::detail::stb_jpeg_refusal(b.data(), b.size());
+  return why ? why : "";
+}
+
+}  // namespace
+
+TEST_CASE("stb pre-check: the JPEG structures stb_image 2.27 reads out of bounds on are refused") {
+  CHECK(stb_refusal(jpeg_parts(true, true)) == "");
+  // Two code counts of 255 (fuzz/regressions/image_stb/dht-over-256-codes): size[257] overflows.
+  Bytes over = {0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x00, 0x01, 0xFF, 0xFF};
+  CHECK(contains(stb_refusal(over), "more than 256 codes"));
+  over = {0xFF, 0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x00, 0x00, 0xD9, 0xD9};  // fill bytes before SOI
+  CHECK(contains(stb_refusal(over), "more than 256 codes"));
+  CHECK(stb_refusal(jpeg_parts(true, true, 256)) == "");  // 256 codes: the most a table has
+  CHECK(contains(stb_refusal(jpeg_parts(true, true, 257)), "more than 256 codes"));
+  // A scan using a table no DHT defined: stb's decoder memory is not cleared.
+  CHECK(contains(stb_refusal(jpeg_parts(false, true)), "Huffman table the file does not define"));
+  CHECK(contains(stb_refusal(jpeg_parts(true, false)), "Huffman table the file does not define"));
+  // The message reaches the caller in one line, through the stb path.
+  Image im;
+  featx::image_detail::Pixels8 px;
+  const Bytes bad = jpeg_parts(true, false);
+  const featx::Status st =
+      featx::image_detail::decode_stb(bad.data(), bad.size(), "x.jpg", featx::DecodeStyle::tensorflow, &px, &im);
+  CHECK(!st.ok());
+  CHECK(st.message().find('\n') == std::string::npos);
+  CHECK(contains(st.message(), "x.jpg: corrupt JPEG: a scan uses a Huffman table"));
+}
+
+// Every minimised finding of the image fuzz targets: a one-line error or an
+// image, never a crash (and in the ASan build, no report). The first byte is
+// the harness's option byte (fuzz/fuzz_image.hpp). stb-ub-* inputs are left
+// to the fuzz build: they show undefined shifts inside stb_image itself that
+// no pre-check can refuse (fuzz/ubsan_ignore.txt), which UBSan would report
+// here too.
+TEST_CASE("fuzz regressions: every image_stb and image_jpeg input fails cleanly or decodes") {
+#ifdef FEATX_SOURCE_DIR
+  int files = 0;
+  for (const char* target : {"image_stb", "image_jpeg", "preprocess"}) {
+    const fs::path dir = fs::path(FEATX_SOURCE_DIR) / "fuzz" / "regressions" / target;
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().filename().string().rfind("stb-ub-", 0) == 0) continue;
+      const Bytes b = read_bytes(entry.path().string());
+      if (b.empty()) continue;
+      CAPTURE(entry.path().string());
+      const size_t skip = std::string(target) == "preprocess" ? 3 : 1;
+      if (b.size() < skip) continue;
+      featx::DecodeOptions options;
+      options.style = (b[0] & 1) ? featx::DecodeStyle::keras : featx::DecodeStyle::tensorflow;
+      Image im;
+      const featx::Status st = featx::decode_image_memory(b.data() + skip, b.size() - skip, "fuzz", options, &im);
+      if (!st.ok()) {
+        CHECK(!st.message().empty());
+        CHECK(st.message().find('\n') == std::string::npos);
+      }
+      ++files;
+    }
+  }
+  MESSAGE(files << " regression inputs");
+#endif
+}
+
+// No valid JPEG is refused: the shared photos and cjpeg's modes (the variants
+// of fuzz/make_corpus.py) pass the check, and with stb decode to exactly the
+// pixels stb_image gives without it.
+TEST_CASE("stb pre-check: refuses no valid JPEG (shared photos, every cjpeg mode)") {
+  std::vector<std::pair<std::string, Bytes>> jpegs;
+  const fs::path images = fs::path(FEATX_SHARED_DIR) / "images";
+  if (fs::is_directory(images))
+    for (const auto& entry : fs::directory_iterator(images))
+      if (entry.path().extension() == ".jpg") jpegs.emplace_back(entry.path().string(), read_bytes(entry.path().string()));
+  TempDir tmp;
+  // A 37x23 picture with gradients and an edge, as a PPM for cjpeg.
+  std::string ppm = "P6\n37 23\n255\n";
+  for (int y = 0; y < 23; ++y)
+    for (int x = 0; x < 37; ++x) {
+      const int v[3] = {x * 7, y * 11, (x < 12 && y < 10) ? 250 : (x * y) % 256};
+      for (int c : v) ppm.push_back(char(c & 0xFF));
+    }
+  write_bytes(tmp.file("in.ppm"), Bytes(ppm.begin(), ppm.end()));
+  const char* modes[] = {"-quality 85",  "-progressive",        "-restart 1",         "-restart 3B -progressive",
+                         "-grayscale",   "-grayscale -progressive", "-sample 2x2",     "-sample 1x1",
+                         "-sample 2x1 -progressive", "-optimize -quality 30", "-quality 100 -dct float"};
+  if (std::system("cjpeg -version > /dev/null 2>&1") == 0) {
+    for (const char* mode : modes) {
+      const std::string out = tmp.file("out.jpg");
+      const std::string cmd = std::string("cjpeg ") + mode + " -outfile " + out + " " + tmp.file("in.ppm");
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      jpegs.emplace_back(std::string("cjpeg ") + mode, read_bytes(out));
+    }
+  } else {
+    MESSAGE("cjpeg not found (libjpeg-turbo-progs): shared photos only");
+  }
+  for (const auto& [name, b] : jpegs) {
+    CAPTURE(name);
+    CHECK(stb_refusal(b) == "");
+#ifndef FEATX_WITH_LIBJPEG
+    Image im;
+    const featx::Status st = featx::decode_image_memory(b.data(), b.size(), name, &im);
+    REQUIRE_MESSAGE(st.ok(), st.message());
+    int w = 0, h = 0, c = 0;
+    stbi_uc* px = stbi_load_from_memory(b.data(), int(b.size()), &w, &h, &c, 3);
+    REQUIRE(px != nullptr);
+    REQUIRE(size_t(w) * size_t(h) * 3 == im.rgb.size());
+    const float* unit = featx::image_detail::unit_table(featx::DecodeStyle::tensorflow);
+    size_t differ = 0;
+    for (size_t i = 0; i < im.rgb.size(); ++i) differ += im.rgb[i] != unit[px[i]];
+    stbi_image_free(px);
+    CHECK(differ == 0);
+#endif
+  }
 }

@@ -288,7 +288,8 @@ class Model {
     return Status::Ok();
   }
 
-  Status fail(const std::string& what) const { return corrupt(name_ + ": " + what); }
+  // `what` may quote the file's own strings (layer names): kept to one line.
+  Status fail(const std::string& what) const { return corrupt(name_ + ": " + printable(what)); }
 
   Status verify_container() {
     const uint8_t* p = bytes_.data();
@@ -545,7 +546,7 @@ class Model {
     const fb::Network* net = network();
     if (net->architecture() && net->architecture()->str() != "mobilenet_v2")
       return Status(StatusCode::unsupported,
-                    name_ + ": architecture '" + net->architecture()->str() + "' is not supported");
+                    name_ + ": architecture '" + printable(net->architecture()->str()) + "' is not supported");
     const auto* norm = net->input_normalization();
     input_scale_ = norm->scale();
     input_offset_ = norm->offset();

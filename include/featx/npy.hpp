@@ -289,12 +289,12 @@ inline Status read_npy_header(const uint8_t* data, size_t size, const std::strin
   std::vector<int64_t> shape;
   HeaderParser parser(h, h + header_len);
   if (!parser.parse(&descr, &fortran_order, &shape, &error))
-    return corrupt(name + ": bad .npy header: " + error);
+    return corrupt(name + ": bad .npy header: " + printable(error));  // it may quote the header
 
   if (descr != "<f4") {
     if (descr == ">f4")
       return unsupported(name + ": dtype '>f4' (big-endian float32) is not supported; save as '<f4'");
-    return unsupported(name + ": dtype '" + descr + "' is not supported (featx reads float32 '<f4' only)");
+    return unsupported(name + ": dtype '" + printable(descr) + "' is not supported (featx reads float32 '<f4' only)");
   }
   if (fortran_order)
     return unsupported(name + ": fortran_order=True is not supported (save a C-contiguous array)");

@@ -211,10 +211,10 @@ class Plan {
         if (last.activation == DenseActivation::softmax) activate_last_ = true;
         else if (last.activation == DenseActivation::linear) softmax_after_ = true;
         else
-          return invalid_argument(m.name() + ": the last Dense layer '" + last.name + "' has " +
+          return invalid_argument(m.name() + ": the last Dense layer '" + printable(last.name) + "' has " +
                                   dense_activation_name(last.activation) +
-                                  ", not softmax or linear: not a classifier (extract --layer " + last.name +
-                                  " gives its output)");
+                                  ", not softmax or linear: not a classifier (extract --layer " +
+                                  printable(last.name) + " gives its output)");
       }
       return Status::Ok();
     }

@@ -54,6 +54,25 @@ inline Status io_error(std::string m) { return Status(StatusCode::io_error, std:
 inline Status corrupt(std::string m) { return Status(StatusCode::corrupt, std::move(m)); }
 inline Status unsupported(std::string m) { return Status(StatusCode::unsupported, std::move(m)); }
 
+// Text read from a file (a layer or class name), fit for a one-line error
+// message: control bytes (newlines too) become \xNN.
+inline std::string printable(const std::string& text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
 }  // namespace featx
 
 // Propagates a non-ok Status to the caller.

@@ -17,8 +17,10 @@
 // Untrusted input: stb_image is not hardened against malicious files. featx
 // reads the header first and refuses images larger than DecodeOptions::limits
 // (at most FEATX_MAX_IMAGE_SIDE a side and FEATX_MAX_IMAGE_PIXELS pixels,
-// core.hpp) before any decoder allocates pixels, rejects truncated files that stb would pad
-// silently (detail/image_completeness.hpp), and never lets stb open files.
+// core.hpp) before any decoder allocates pixels, rejects truncated files that
+// stb would pad silently (detail/image_completeness.hpp), refuses the JPEG
+// structures stb_image reads out of bounds on (detail/stb_jpeg_check.hpp),
+// and never lets stb open files.
 // Still, decode images from hostile sources in a sandboxed process.
 //
 // How stb_image is compiled in (and how to supply your own copy): see
@@ -37,6 +39,7 @@
 #include "featx/detail/image_completeness.hpp"
 #include "featx/detail/pnm.hpp"
 #include "featx/detail/stb_image.hpp"
+#include "featx/detail/stb_jpeg_check.hpp"
 #include "featx/file.hpp"
 #include "featx/image/core.hpp"
 #include "featx/image/jpeg_turbo.hpp"
@@ -113,6 +116,10 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
     return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes)");
   const int len = static_cast<int>(size);
+  // JPEGs this stb_image would read or write out of bounds on
+  // (detail/stb_jpeg_check.hpp); its header reader too.
+  if (const char* why = detail::stb_jpeg_refusal(data, size))
+    return corrupt(name + ": corrupt JPEG: " + why + " (refused before stb_image decodes it)");
   // Header only: validate the size before stb allocates the pixels.
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {

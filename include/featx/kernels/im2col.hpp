@@ -26,16 +26,23 @@ inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int
         for (int i = 0; i < span; ++i) dst[i] = 0.0f;
         continue;
       }
-      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      const float* row = input + size_t(iy) * size_t(g.in_w) * size_t(g.in_c);
       if (columns_inside && span == 9) {  // the 3x3 RGB stem
-        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, 9 * sizeof(float));  // constant size: inlined as two moves
       } else if (columns_inside) {
-        std::memcpy(dst, src, sizeof(float) * size_t(span));
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, sizeof(float) * size_t(span));
       } else {
+        // Pointers only to pixels inside the row: ix0 may be negative (left
+        // padding), and a pointer before the input is undefined even unread.
         for (int kx = 0; kx < g.kernel_w; ++kx) {
           const int ix = ix0 + kx;
-          const bool inside = ix >= 0 && ix < g.in_w;
-          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+          float* d = dst + kx * g.in_c;
+          if (ix < 0 || ix >= g.in_w) {
+            for (int c = 0; c < g.in_c; ++c) d[c] = 0.0f;
+          } else {
+            const float* src = row + size_t(ix) * g.in_c;
+            for (int c = 0; c < g.in_c; ++c) d[c] = src[c];
+          }
         }
       }
     }
