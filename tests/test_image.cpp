@@ -1139,6 +1139,7 @@ TEST_CASE("image limits: set per decode, checked on the header, never above the 
   Image im;
   CHECK(!featx::decode_image_file(path, small, &im).ok());
   CHECK(featx::decode_image_file(path, &im).ok());
+}
 
 // ---- stb_image's JPEG pre-check (featx/detail/stb_jpeg_check.hpp, fuzz/) ----
 
