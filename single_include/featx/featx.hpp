@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 67 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 68 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -1021,6 +1021,25 @@ inline Status not_found(std::string m) { return Status(StatusCode::not_found, st
 inline Status io_error(std::string m) { return Status(StatusCode::io_error, std::move(m)); }
 inline Status corrupt(std::string m) { return Status(StatusCode::corrupt, std::move(m)); }
 inline Status unsupported(std::string m) { return Status(StatusCode::unsupported, std::move(m)); }
+
+// Text read from a file (a layer or class name), fit for a one-line error
+// message: control bytes (newlines too) become \xNN.
+inline std::string printable(const std::string& text) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
 
 }  // namespace featx
 
@@ -7574,7 +7593,8 @@ class Model {
     return Status::Ok();
   }
 
-  Status fail(const std::string& what) const { return corrupt(name_ + ": " + what); }
+  // `what` may quote the file's own strings (layer names): kept to one line.
+  Status fail(const std::string& what) const { return corrupt(name_ + ": " + printable(what)); }
 
   Status verify_container() {
     const uint8_t* p = bytes_.data();
@@ -7831,7 +7851,7 @@ class Model {
     const fb::Network* net = network();
     if (net->architecture() && net->architecture()->str() != "mobilenet_v2")
       return Status(StatusCode::unsupported,
-                    name_ + ": architecture '" + net->architecture()->str() + "' is not supported");
+                    name_ + ": architecture '" + printable(net->architecture()->str()) + "' is not supported");
     const auto* norm = net->input_normalization();
     input_scale_ = norm->scale();
     input_offset_ = norm->offset();
@@ -8449,16 +8469,23 @@ inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int
         for (int i = 0; i < span; ++i) dst[i] = 0.0f;
         continue;
       }
-      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      const float* row = input + size_t(iy) * size_t(g.in_w) * size_t(g.in_c);
       if (columns_inside && span == 9) {  // the 3x3 RGB stem
-        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, 9 * sizeof(float));  // constant size: inlined as two moves
       } else if (columns_inside) {
-        std::memcpy(dst, src, sizeof(float) * size_t(span));
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, sizeof(float) * size_t(span));
       } else {
+        // Pointers only to pixels inside the row: ix0 may be negative (left
+        // padding), and a pointer before the input is undefined even unread.
         for (int kx = 0; kx < g.kernel_w; ++kx) {
           const int ix = ix0 + kx;
-          const bool inside = ix >= 0 && ix < g.in_w;
-          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+          float* d = dst + kx * g.in_c;
+          if (ix < 0 || ix >= g.in_w) {
+            for (int c = 0; c < g.in_c; ++c) d[c] = 0.0f;
+          } else {
+            const float* src = row + size_t(ix) * g.in_c;
+            for (int c = 0; c < g.in_c; ++c) d[c] = src[c];
+          }
         }
       }
     }
@@ -10013,16 +10040,23 @@ inline void im2col_pixels(const ConvGeometry& g, const float* input, int oy, int
         for (int i = 0; i < span; ++i) dst[i] = 0.0f;
         continue;
       }
-      const float* src = input + (size_t(iy) * g.in_w + ix0) * g.in_c;
+      const float* row = input + size_t(iy) * size_t(g.in_w) * size_t(g.in_c);
       if (columns_inside && span == 9) {  // the 3x3 RGB stem
-        std::memcpy(dst, src, 9 * sizeof(float));  // constant size: inlined as two moves
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, 9 * sizeof(float));  // constant size: inlined as two moves
       } else if (columns_inside) {
-        std::memcpy(dst, src, sizeof(float) * size_t(span));
+        std::memcpy(dst, row + size_t(ix0) * g.in_c, sizeof(float) * size_t(span));
       } else {
+        // Pointers only to pixels inside the row: ix0 may be negative (left
+        // padding), and a pointer before the input is undefined even unread.
         for (int kx = 0; kx < g.kernel_w; ++kx) {
           const int ix = ix0 + kx;
-          const bool inside = ix >= 0 && ix < g.in_w;
-          for (int c = 0; c < g.in_c; ++c) dst[kx * g.in_c + c] = inside ? src[kx * g.in_c + c] : 0.0f;
+          float* d = dst + kx * g.in_c;
+          if (ix < 0 || ix >= g.in_w) {
+            for (int c = 0; c < g.in_c; ++c) d[c] = 0.0f;
+          } else {
+            const float* src = row + size_t(ix) * g.in_c;
+            for (int c = 0; c < g.in_c; ++c) d[c] = src[c];
+          }
         }
       }
     }
@@ -11654,7 +11688,7 @@ inline Status parse_pool(const std::string& s, Pool* out) {
   if (s == "avg") *out = Pool::avg;
   else if (s == "max") *out = Pool::max;
   else if (s == "none") *out = Pool::none;
-  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
+  else return invalid_argument("unknown pooling '" + printable(s) + "' (expected avg, max or none)");
   return Status::Ok();
 }
 
@@ -11701,7 +11735,7 @@ class Plan {
     Isa wanted;
     if (!o.isa.empty()) {
       if (!parse_isa(o.isa, &wanted))
-        return invalid_argument("unknown ISA '" + o.isa + "' (expected scalar, avx2, avx512 or neon)");
+        return invalid_argument("unknown ISA '" + printable(o.isa) + "' (expected scalar, avx2, avx512 or neon)");
       if (isa_supported(wanted)) isa = wanted;  // else the best available, as FEATX_ISA
     }
     p.kernels_ = kernel_set(isa);
@@ -11820,17 +11854,17 @@ class Plan {
         if (last.activation == DenseActivation::softmax) activate_last_ = true;
         else if (last.activation == DenseActivation::linear) softmax_after_ = true;
         else
-          return invalid_argument(m.name() + ": the last Dense layer '" + last.name + "' has " +
+          return invalid_argument(m.name() + ": the last Dense layer '" + printable(last.name) + "' has " +
                                   dense_activation_name(last.activation) +
-                                  ", not softmax or linear: not a classifier (extract --layer " + last.name +
-                                  " gives its output)");
+                                  ", not softmax or linear: not a classifier (extract --layer " +
+                                  printable(last.name) + " gives its output)");
       }
       return Status::Ok();
     }
     ResolvedLayer target;
     FEATX_RETURN_IF_ERROR(resolve_layer(m, options_.layer, &target));
     if (target.kind != ResolvedLayer::Kind::network && options_.pool != Pool::avg)
-      return invalid_argument(m.name() + ": layer '" + options_.layer +
+      return invalid_argument(m.name() + ": layer '" + printable(options_.layer) +
                               "' follows global average pooling; it needs --pool avg");
     if (target.kind == ResolvedLayer::Kind::dense) {
       dense_last_ = target.dense;
@@ -12543,12 +12577,12 @@ inline Status read_npy_header(const uint8_t* data, size_t size, const std::strin
   std::vector<int64_t> shape;
   HeaderParser parser(h, h + header_len);
   if (!parser.parse(&descr, &fortran_order, &shape, &error))
-    return corrupt(name + ": bad .npy header: " + error);
+    return corrupt(name + ": bad .npy header: " + printable(error));  // it may quote the header
 
   if (descr != "<f4") {
     if (descr == ">f4")
       return unsupported(name + ": dtype '>f4' (big-endian float32) is not supported; save as '<f4'");
-    return unsupported(name + ": dtype '" + descr + "' is not supported (featx reads float32 '<f4' only)");
+    return unsupported(name + ": dtype '" + printable(descr) + "' is not supported (featx reads float32 '<f4' only)");
   }
   if (fortran_order)
     return unsupported(name + ": fortran_order=True is not supported (save a C-contiguous array)");
@@ -12956,7 +12990,9 @@ inline Status central_crop(const Image& in, double fraction, Image* out) {
 // reads the header first and refuses images wider or taller than
 // FEATX_MAX_IMAGE_SIDE or with more than FEATX_MAX_IMAGE_PIXELS pixels before
 // any decoder allocates pixels, rejects truncated files that stb would pad
-// silently (detail/image_completeness.hpp), and never lets stb open files.
+// silently (detail/image_completeness.hpp), refuses the JPEG structures
+// stb_image reads out of bounds on (detail/stb_jpeg_check.hpp), and never
+// lets stb open files.
 // Still, decode images from hostile sources in a sandboxed process.
 //
 // How stb_image is compiled in (and how to supply your own copy): see
@@ -21264,6 +21300,234 @@ WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
 #endif
 #endif  // FEATX_SINGLE_FEATX_DETAIL_STB_IMAGE_HPP_
 // ---- end featx/detail/stb_image.hpp ----
+// ---- begin featx/detail/stb_jpeg_check.hpp ----
+// featx/detail/stb_jpeg_check.hpp: JPEG marker structures stb_image must not
+// see, refused before it does (decode_stb in featx/image/decode.hpp).
+//
+// stb_image 2.27 (Debian 12's libstb-dev, git 2022-09-08) trusts what a
+// hostile JPEG says about its Huffman tables; libFuzzer
+// (fuzz/fuzz_image_stb.cpp) found two ways in, both fixed upstream in 2.28:
+//
+//   * DHT: the 16 code counts of a table are summed without a bound, and
+//     stbi__build_huffman writes one size per code into size[257] (the DHT
+//     loop one value per code into values[256]): two counts of 255 overflow
+//     the table inside the heap-allocated decoder, even in stbi_info. A valid
+//     table has at most 256 codes (ITU-T T.81, B.2.4.2).
+//   * A scan that uses a Huffman table the file never defined: stb mallocs
+//     its decoder without clearing it, so the table's maxcode, delta and
+//     fast-lookup entries are whatever the heap held, and
+//     stbi__jpeg_huff_decode indexes size[], code[] and values[] with a
+//     symbol id computed from them: an out-of-bounds read (the SEGV of a
+//     ~460-byte progressive JPEG whose AC scans name an undefined table; with
+//     assertions on, the STBI_ASSERT in stbi__jpeg_huff_decode fires).
+//
+// Undefined quantization tables and components that no scan starts
+// (progressive: no first DC scan, which is what clears a block's
+// coefficients) read the same uninitialised memory without going out of
+// bounds: heap contents would become pixels. They are refused too. T.81
+// requires every table to be defined before the scan that uses it, and every
+// component's first DC scan before its AC scans (G.1.1.1.1), so no valid
+// JPEG is refused: tests/test_image.cpp decodes the shared photos and every
+// cjpeg variant of fuzz/make_corpus.py through this check.
+//
+// The walk reads the file as stb does: bytes past the end read as 0, a
+// marker is 0xFF and its fill bytes, a stray byte between markers is
+// skipped, a marker segment ends where its length says (stb either consumes
+// exactly that or fails), and entropy-coded data runs to the next 0xFF that
+// is neither stuffing (0xFF00) nor a restart marker. So every table and scan
+// stb could act on is seen, in stb's order. Where stb fails with its own
+// error the walk stops and leaves the refusal to stb.
+#ifndef FEATX_SINGLE_FEATX_DETAIL_STB_JPEG_CHECK_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_STB_JPEG_CHECK_HPP_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace featx {
+namespace detail {
+
+class StbJpegWalk {
+ public:
+  StbJpegWalk(const uint8_t* data, size_t size) : d_(data), n_(size) {}
+
+  // nullptr when stb may decode the file, else why not (a phrase, one line).
+  const char* refusal() {
+    if (marker() != 0xD8) return nullptr;  // no SOI (fill bytes before it are fine): stb says so itself
+    while (at_ < n_) {
+      const int m = marker();
+      if (m < 0) continue;  // a stray byte, skipped
+      if (m == 0xD9) return frame_ ? finished() : nullptr;  // EOI
+      if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length
+      const size_t start = at_;
+      const int length = get16();
+      if (length < 2) return nullptr;  // stb fails: bad length
+      const size_t end = start + size_t(length);
+      bool go_on = true, parsed = true;  // parsed: stb reads the segment to its end
+      const char* why = nullptr;
+      if (m == 0xC4) {
+        why = dht(end, &go_on);
+      } else if (m == 0xDB) {
+        go_on = dqt(end);
+      } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) {
+        go_on = !frame_ && sof(m == 0xC2);
+      } else if (m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+        return nullptr;  // a frame type stb does not decode: it fails
+      } else if (m == 0xDA) {
+        why = sos(&go_on);
+      } else {
+        parsed = false;  // skipped by its length (APPn, COM, DRI, DNL) or refused by stb
+      }
+      if (why) return why;
+      if (!go_on || (parsed && at_ != end)) return nullptr;  // stb fails on it
+      at_ = end;
+      if (m == 0xDA) skip_entropy_coded_data();
+    }
+    return nullptr;  // no EOI: stb fails
+  }
+
+ private:
+  struct Component {
+    int id = 0, tq = 0;
+    bool started = false;  // decoded by a baseline scan, or a progressive first DC scan
+  };
+
+  int get8() { return at_ < n_ ? d_[at_++] : (at_++, 0); }
+  int get16() {
+    const int hi = get8();
+    return hi << 8 | get8();
+  }
+
+  // The marker at the cursor (stbi__get_marker), -1 for a byte that is not 0xFF.
+  int marker() {
+    int x = get8();
+    if (x != 0xFF) return -1;
+    while (x == 0xFF) x = get8();
+    return x;
+  }
+
+  // stb's DHT loop (stbi__process_marker, case 0xC4) on one segment.
+  const char* dht(size_t end, bool* go_on) {
+    while (at_ < end) {
+      const int q = get8();
+      const int tc = q >> 4, th = q & 15;
+      if (tc > 1 || th > 3) return *go_on = false, nullptr;  // stb fails: bad DHT header
+      int codes = 0;
+      for (int i = 0; i < 16; ++i) codes += get8();
+      if (codes > 256) return "a Huffman table (DHT) with more than 256 codes";
+      at_ += size_t(codes);
+      (tc == 0 ? dc_ : ac_)[th] = true;
+    }
+    *go_on = at_ == end;
+    return nullptr;
+  }
+
+  // stb's DQT loop: 64 one- or two-byte entries per table.
+  bool dqt(size_t end) {
+    while (at_ < end) {
+      const int q = get8();
+      const int p = q >> 4, t = q & 15;
+      if (p > 1 || t > 3) return false;
+      at_ += p ? 128 : 64;
+      dq_[t] = true;
+    }
+    return at_ == end;
+  }
+
+  // stbi__process_frame_header: the components and their quantization tables.
+  bool sof(bool progressive) {
+    at_ += 5;  // precision, height, width: stb checks them itself
+    const int count = get8();
+    if (count != 1 && count != 3 && count != 4) return false;
+    components_ = count;
+    for (int i = 0; i < count; ++i) {
+      comp_[i].id = get8();
+      at_ += 1;  // sampling factors
+      comp_[i].tq = get8();
+      if (comp_[i].tq > 3) return false;
+    }
+    frame_ = true;
+    progressive_ = progressive;
+    return true;
+  }
+
+  // stbi__process_scan_header, then what the scan's decoding will read.
+  const char* sos(bool* go_on) {
+    *go_on = false;
+    if (!frame_) return nullptr;  // stb fails: SOS before SOF
+    const int count = get8();
+    if (count < 1 || count > 4 || count > components_) return nullptr;
+    int which[4], hd[4], ha[4];
+    for (int i = 0; i < count; ++i) {
+      const int id = get8(), q = get8();
+      which[i] = 0;
+      while (which[i] < components_ && comp_[which[i]].id != id) ++which[i];
+      if (which[i] == components_) return nullptr;
+      hd[i] = q >> 4;
+      ha[i] = q & 15;
+      if (hd[i] > 3 || ha[i] > 3) return nullptr;
+    }
+    const int spec_start = get8(), spec_end = get8(), a = get8();
+    const int succ_high = a >> 4, succ_low = a & 15;
+    if (progressive_ ? (spec_start > 63 || spec_end > 63 || spec_start > spec_end || succ_high > 13 || succ_low > 13)
+                     : (spec_start != 0 || a != 0))
+      return nullptr;
+    const bool dc_first = spec_start == 0 && succ_high == 0;
+    for (int i = 0; i < count; ++i) {
+      Component& c = comp_[which[i]];
+      const bool uses_dc = !progressive_ || dc_first, uses_ac = !progressive_ || spec_start != 0;
+      if ((uses_dc && !dc_[hd[i]]) || (uses_ac && !ac_[ha[i]]))
+        return "a scan uses a Huffman table the file does not define";
+      if (!dq_[c.tq]) return "a scan uses a quantization table the file does not define";
+      if (!progressive_ || dc_first) c.started = true;
+    }
+    *go_on = true;
+    return nullptr;
+  }
+
+  // At EOI: every component's samples were decoded (stb outputs them all).
+  const char* finished() const {
+    for (int i = 0; i < components_; ++i)
+      if (!comp_[i].started)
+        return progressive_ ? "a component without a first DC scan" : "a component that no scan decodes";
+    return nullptr;
+  }
+
+  // To the next marker: 0xFF 0x00 is a stuffed 0xFF, 0xFF 0xD0..0xD7 a
+  // restart marker inside the scan.
+  void skip_entropy_coded_data() {
+    while (at_ < n_) {
+      if (d_[at_] != 0xFF) {
+        ++at_;
+        continue;
+      }
+      size_t next = at_ + 1;
+      while (next < n_ && d_[next] == 0xFF) ++next;
+      if (next < n_ && (d_[next] == 0x00 || (d_[next] >= 0xD0 && d_[next] <= 0xD7))) {
+        at_ = next + 1;
+        continue;
+      }
+      return;  // the marker, read by the caller
+    }
+  }
+
+  const uint8_t* d_;
+  size_t n_;
+  size_t at_ = 0;
+  bool dc_[4] = {}, ac_[4] = {}, dq_[4] = {};
+  bool frame_ = false, progressive_ = false;
+  int components_ = 0;
+  Component comp_[4];
+};
+
+// nullptr when stb_image may be given these bytes, else why it must not.
+inline const char* stb_jpeg_refusal(const uint8_t* data, size_t size) {
+  return StbJpegWalk(data, size).refusal();
+}
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_STB_JPEG_CHECK_HPP_
+// ---- end featx/detail/stb_jpeg_check.hpp ----
 // ---- begin featx/image/jpeg_turbo.hpp ----
 // featx/image/jpeg_turbo.hpp: JPEG decoding through libjpeg(-turbo), the way
 // TensorFlow's tf.io.decode_jpeg / decode_image(channels=3) does it
@@ -21679,6 +21943,10 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
   if (size > static_cast<size_t>(INT_MAX))  // stb takes an int length
     return unsupported(name + ": file too large to decode (" + std::to_string(size) + " bytes)");
   const int len = static_cast<int>(size);
+  // JPEGs this stb_image would read or write out of bounds on
+  // (detail/stb_jpeg_check.hpp); its header reader too.
+  if (const char* why = detail::stb_jpeg_refusal(data, size))
+    return corrupt(name + ": corrupt JPEG: " + why + " (refused before stb_image decodes it)");
   // Header only: validate the size before stb allocates the pixels.
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels))
@@ -22165,7 +22433,7 @@ inline Status parse_preset(const std::string& text, Preset* out) {
       *out = p;
       return Status::Ok();
     }
-  return invalid_argument("unknown preprocessing preset '" + text + "' (tf, tf-antialias, keras, fast)");
+  return invalid_argument("unknown preprocessing preset '" + printable(text) + "' (tf, tf-antialias, keras, fast)");
 }
 
 struct PreprocessOptions {
