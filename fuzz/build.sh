@@ -27,8 +27,10 @@ up_to_date() {
     # shellcheck disable=SC2086
     "$CXX" $CXXFLAGS $(fuzz_target_flags "$t") -MM -MT "$bin" "fuzz/fuzz_$t.cpp" -MF "$bin.d" 2>/dev/null || return 1
   fi
+  # The same flags as last time (fuzz/targets.sh may have changed them).
+  [ "$(cat "$bin.flags" 2>/dev/null)" = "$CXXFLAGS $(fuzz_target_flags "$t")" ] || return 1
   local f
-  for f in $(sed -e 's/\\$//' -e 's/^[^:]*://' "$bin.d") fuzz/ubsan_ignore.txt fuzz/targets.sh; do
+  for f in $(sed -e 's/\\$//' -e 's/^[^:]*://' "$bin.d") fuzz/ubsan_ignore.txt; do
     [ "$f" -nt "$bin" ] && return 1
   done
   return 0
@@ -40,7 +42,7 @@ build_one() {
   echo "fuzz build: $bin"
   # shellcheck disable=SC2086
   nice -n 10 "$CXX" $CXXFLAGS -MD -MT "$bin" -MF "$bin.d" "fuzz/fuzz_$t.cpp" -o "$bin.tmp" $(fuzz_target_flags "$t") &&
-    mv "$bin.tmp" "$bin"
+    mv "$bin.tmp" "$bin" && echo "$CXXFLAGS $(fuzz_target_flags "$t")" > "$bin.flags"
 }
 export -f build_one up_to_date fuzz_target_flags
 export out CXX CXXFLAGS

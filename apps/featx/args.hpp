@@ -67,12 +67,12 @@ inline featx::Status parse_args(int argc, char** argv, int first, const CommandO
       }
       if (!spec.with_value.count(a)) {
         if (skip_unknown) continue;
-        const std::string name = inline_value ? a : typed;
+        const std::string name = featx::printable(inline_value ? a : typed);
         return featx::invalid_argument("featx " + spec.command + ": " +
                                        (known.count(a) ? "option " + name + " does not apply" : "unknown option " + name));
       }
       if (!inline_value) {
-        if (i + 1 >= argc) return featx::invalid_argument("option " + a + " needs a value");
+        if (i + 1 >= argc) return featx::invalid_argument("option " + featx::printable(a) + " needs a value");
         value = argv[++i];
       }
       out->values[a] = value;
@@ -89,7 +89,7 @@ inline featx::Status parse_int(const std::string& name, const std::string& s, in
   long v = std::strtol(s.c_str(), &end, 10);
   if (s.empty() || *end != '\0' || v < lo || v > hi)
     return featx::invalid_argument(name + " must be an integer in [" + std::to_string(lo) + ", " +
-                                   std::to_string(hi) + "], got '" + s + "'");
+                                   std::to_string(hi) + "], got '" + featx::printable(s) + "'");
   *out = int(v);
   return featx::Status::Ok();
 }

@@ -37,7 +37,7 @@ inline featx::Status common_setup(const Args& args, RunSetup* setup) {
     const std::string s = args.get("--crop");
     double f = std::strtod(s.c_str(), &end);
     if (s.empty() || *end || !(f > 0.0 && f <= 1.0))
-      return featx::invalid_argument("--crop must be a fraction in (0, 1], got '" + s + "'");
+      return featx::invalid_argument("--crop must be a fraction in (0, 1], got '" + featx::printable(s) + "'");
     setup->pre.central_crop = f;
   }
   if (args.has("--preprocess"))

@@ -45,7 +45,7 @@ inline featx::Status parse_double(const std::string& name, const std::string& s,
   if (s.empty() || *end != '\0' || !(v >= lo && v <= hi)) {
     char range[64];
     std::snprintf(range, sizeof range, "[%g, %g]", lo, hi);
-    return featx::invalid_argument(name + " must be a number in " + range + ", got '" + s + "'");
+    return featx::invalid_argument(name + " must be a number in " + range + ", got '" + featx::printable(s) + "'");
   }
   *out = v;
   return featx::Status::Ok();

@@ -34,7 +34,7 @@ inline featx::Status parse_shard_env(const char* name, long* out) {
   const char* v = std::getenv(name);
   char* end = nullptr;
   *out = std::strtol(v, &end, 10);
-  if (!*v || *end) return featx::invalid_argument(std::string(name) + "='" + v + "' is not an integer");
+  if (!*v || *end) return featx::invalid_argument(std::string(name) + "='" + featx::printable(v) + "' is not an integer");
   return featx::Status::Ok();
 }
 
@@ -44,7 +44,7 @@ inline featx::Status resolve_shard(const Args& args, Shard* shard) {
     const std::string s = args.get("--shard");
     const size_t slash = s.find('/');
     if (slash == std::string::npos)
-      return featx::invalid_argument("--shard must be K/N (K = 0..N-1), got '" + s + "'");
+      return featx::invalid_argument("--shard must be K/N (K = 0..N-1), got '" + featx::printable(s) + "'");
     FEATX_RETURN_IF_ERROR(parse_int("--shard count N", s.substr(slash + 1), 1, kMaxShards, &shard->count));
     FEATX_RETURN_IF_ERROR(parse_int("--shard index K", s.substr(0, slash), 0, shard->count - 1, &shard->index));
     shard->from = "--shard";

@@ -45,7 +45,7 @@ inline Status parse_pool(const std::string& s, Pool* out) {
   if (s == "avg") *out = Pool::avg;
   else if (s == "max") *out = Pool::max;
   else if (s == "none") *out = Pool::none;
-  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
+  else return invalid_argument("unknown pooling '" + printable(s) + "' (expected avg, max or none)");
   return Status::Ok();
 }
 
@@ -92,7 +92,7 @@ class Plan {
     Isa wanted;
     if (!o.isa.empty()) {
       if (!parse_isa(o.isa, &wanted))
-        return invalid_argument("unknown ISA '" + o.isa + "' (expected scalar, avx2, avx512 or neon)");
+        return invalid_argument("unknown ISA '" + printable(o.isa) + "' (expected scalar, avx2, avx512 or neon)");
       if (isa_supported(wanted)) isa = wanted;  // else the best available, as FEATX_ISA
     }
     p.kernels_ = kernel_set(isa);
@@ -221,7 +221,7 @@ class Plan {
     ResolvedLayer target;
     FEATX_RETURN_IF_ERROR(resolve_layer(m, options_.layer, &target));
     if (target.kind != ResolvedLayer::Kind::network && options_.pool != Pool::avg)
-      return invalid_argument(m.name() + ": layer '" + options_.layer +
+      return invalid_argument(m.name() + ": layer '" + printable(options_.layer) +
                               "' follows global average pooling; it needs --pool avg");
     if (target.kind == ResolvedLayer::Kind::dense) {
       dense_last_ = target.dense;

@@ -99,7 +99,7 @@ inline const char* probe_kind_name(ProbeKind k) { return k == ProbeKind::mean ? 
 inline Status parse_probe_kind(const std::string& s, ProbeKind* out) {
   if (s == "logistic") *out = ProbeKind::logistic;
   else if (s == "mean") *out = ProbeKind::mean;
-  else return invalid_argument("--kind must be logistic or mean, got '" + s + "'");
+  else return invalid_argument("--kind must be logistic or mean, got '" + printable(s) + "'");
   return Status::Ok();
 }
 

@@ -11717,7 +11717,7 @@ inline Status parse_pool(const std::string& s, Pool* out) {
   if (s == "avg") *out = Pool::avg;
   else if (s == "max") *out = Pool::max;
   else if (s == "none") *out = Pool::none;
-  else return invalid_argument("unknown pooling '" + s + "' (expected avg, max or none)");
+  else return invalid_argument("unknown pooling '" + printable(s) + "' (expected avg, max or none)");
   return Status::Ok();
 }
 
@@ -11764,7 +11764,7 @@ class Plan {
     Isa wanted;
     if (!o.isa.empty()) {
       if (!parse_isa(o.isa, &wanted))
-        return invalid_argument("unknown ISA '" + o.isa + "' (expected scalar, avx2, avx512 or neon)");
+        return invalid_argument("unknown ISA '" + printable(o.isa) + "' (expected scalar, avx2, avx512 or neon)");
       if (isa_supported(wanted)) isa = wanted;  // else the best available, as FEATX_ISA
     }
     p.kernels_ = kernel_set(isa);
@@ -11893,7 +11893,7 @@ class Plan {
     ResolvedLayer target;
     FEATX_RETURN_IF_ERROR(resolve_layer(m, options_.layer, &target));
     if (target.kind != ResolvedLayer::Kind::network && options_.pool != Pool::avg)
-      return invalid_argument(m.name() + ": layer '" + options_.layer +
+      return invalid_argument(m.name() + ": layer '" + printable(options_.layer) +
                               "' follows global average pooling; it needs --pool avg");
     if (target.kind == ResolvedLayer::Kind::dense) {
       dense_last_ = target.dense;
@@ -22543,7 +22543,7 @@ inline Status parse_preset(const std::string& text, Preset* out) {
       *out = p;
       return Status::Ok();
     }
-  return invalid_argument("unknown preprocessing preset '" + text + "' (tf, tf-antialias, keras, fast)");
+  return invalid_argument("unknown preprocessing preset '" + printable(text) + "' (tf, tf-antialias, keras, fast)");
 }
 
 struct PreprocessOptions {

@@ -58,7 +58,7 @@ inline Status parse_preset(const std::string& text, Preset* out) {
       *out = p;
       return Status::Ok();
     }
-  return invalid_argument("unknown preprocessing preset '" + text + "' (tf, tf-antialias, keras, fast)");
+  return invalid_argument("unknown preprocessing preset '" + printable(text) + "' (tf, tf-antialias, keras, fast)");
 }
 
 struct PreprocessOptions {
