@@ -12,7 +12,6 @@ fuzz_target_flags() {
     preprocess) echo "-DFEATX_WITH_LIBJPEG -ljpeg -fsanitize-ignorelist=fuzz/ubsan_ignore.txt" ;;
     image_jpeg) echo "-DFEATX_WITH_LIBJPEG -ljpeg" ;;
     probe | pca) echo "-I/usr/include/eigen3" ;;
-    args) echo "-I/usr/include/eigen3 -DFEATX_WITH_LIBJPEG -ljpeg" ;;
   esac
 }
 

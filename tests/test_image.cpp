@@ -1188,7 +1188,7 @@ TEST_CASE("stb pre-check: the JPEG structures stb_image 2.27 reads out of bounds
   featx::image_detail::Pixels8 px;
   const Bytes bad = jpeg_parts(true, false);
   const featx::Status st =
-      featx::image_detail::decode_stb(bad.data(), bad.size(), "x.jpg", featx::DecodeStyle::tensorflow, &px, &im);
+      featx::image_detail::decode_stb(bad.data(), bad.size(), "x.jpg", featx::DecodeStyle::tensorflow, {}, &px, &im);
   CHECK(!st.ok());
   CHECK(st.message().find('\n') == std::string::npos);
   CHECK(contains(st.message(), "x.jpg: corrupt JPEG: a scan uses a Huffman table"));

@@ -2,6 +2,7 @@
 // positionals, one-line errors.
 #pragma once
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -91,6 +92,18 @@ inline featx::Status parse_int(const std::string& name, const std::string& s, in
     return featx::invalid_argument(name + " must be an integer in [" + std::to_string(lo) + ", " +
                                    std::to_string(hi) + "], got '" + featx::printable(s) + "'");
   *out = int(v);
+  return featx::Status::Ok();
+}
+
+inline featx::Status parse_double(const std::string& name, const std::string& s, double lo, double hi, double* out) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(v >= lo && v <= hi)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "[%g, %g]", lo, hi);
+    return featx::invalid_argument(name + " must be a number in " + range + ", got '" + featx::printable(s) + "'");
+  }
+  *out = v;
   return featx::Status::Ok();
 }
 

@@ -39,18 +39,6 @@ inline featx::Status read_text_lines(const std::string& path, std::vector<std::s
   return featx::Status::Ok();
 }
 
-inline featx::Status parse_double(const std::string& name, const std::string& s, double lo, double hi, double* out) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(v >= lo && v <= hi)) {
-    char range[64];
-    std::snprintf(range, sizeof range, "[%g, %g]", lo, hi);
-    return featx::invalid_argument(name + " must be a number in " + range + ", got '" + featx::printable(s) + "'");
-  }
-  *out = v;
-  return featx::Status::Ok();
-}
-
 // The name of the directory holding `path`: "photos/cat/01.jpg" -> "cat".
 inline bool parent_directory_name(const std::string& path, std::string* out) {
   size_t end = path.find_last_of('/');

@@ -8,6 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "cmd_bench.hpp"
+#include "cmd_extract.hpp"
+#include "cmd_inspect.hpp"
+#include "cmd_merge.hpp"
+#include "cmd_pca.hpp"
+#include "cmd_probe.hpp"
+#include "cmd_search.hpp"
+#include "cmd_verify.hpp"
 #include "commands.hpp"
 
 #ifndef FEATX_VERSION_STRING
@@ -43,6 +51,21 @@ const char* kUsage =
 
 using namespace featx_cli;
 
+// Runs the command commands.hpp's table chose, by its name there.
+featx::Status run_command(const std::string& name, const Args& args) {
+  if (name == "extract") return cmd_extract(args);
+  if (name == "merge") return cmd_merge(args);
+  if (name == "pca fit" || name == "pca transform") return cmd_pca(args);
+  if (name == "index") return cmd_index(args);
+  if (name == "search") return cmd_search(args);
+  if (name == "classify") return args.has("--probe") ? cmd_classify_probe(args) : cmd_classify(args);
+  if (name == "train-probe") return cmd_train_probe(args);
+  if (name == "inspect") return cmd_inspect(args);
+  if (name == "verify") return cmd_verify(args);
+  if (name == "bench") return cmd_bench(args);
+  return featx::Status(featx::StatusCode::internal, "no code for the command '" + name + "'");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,9 +85,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   Args args;
-  const Command* command = nullptr;
+  const CommandOptions* command = nullptr;
   featx::Status st = parse_command(cmd, argc, argv, &command, &args);
-  if (st.ok()) st = command->run(args);
+  if (st.ok()) st = run_command(command->command, args);
   if (!st.ok()) {
     std::fprintf(stderr, "featx: error: %s\n", st.message().c_str());
     return st.code() == featx::StatusCode::invalid_argument ? 2 : 1;
