@@ -22049,8 +22049,7 @@ inline Status decode_stb(const uint8_t* data, size_t size, const std::string& na
     // stb refuses a PNG whose header states more than it decodes (2^30
     // bytes) as "not of any known type": say what the header states.
     if (size >= 24 && std::memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
-      auto be32 = [](const uint8_t* p) { return int64_t(p[0]) << 24 | int64_t(p[1]) << 16 | int64_t(p[2]) << 8 | p[3]; };
-      FEATX_RETURN_IF_ERROR(check_size(name, be32(data + 16), be32(data + 20), limits));
+      FEATX_RETURN_IF_ERROR(check_size(name, get_be32(data + 16), get_be32(data + 20), limits));
     }
     return corrupt(name + ": not a supported image (stb_image: " + stb_reason() + ")");
   }
