@@ -55,6 +55,8 @@ campaign() {
   end=$(date +%s)
   echo $((end - start)) > "$work/seconds"
 }
+# textfiles writes a file per execution: on a tmpfs when there is one.
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 export -f campaign fuzz_dict fuzz_max_len fuzz_seed_dir
 export build runs seconds
 printf '%s\n' $targets | xargs -P "$jobs" -I{} bash -c 'campaign {}'

@@ -34,8 +34,11 @@ void remove_work_dir() {
 // removed at exit.
 const std::string& work_dir() {
   static const std::string dir = [] {
-    char name[] = "/tmp/featx-fuzz-XXXXXX";
-    if (!mkdtemp(name)) featx_fuzz::fail("textfiles", "cannot create a temporary directory");
+    // $TMPDIR first: the campaign points it at a tmpfs, since every
+    // execution writes a file.
+    const char* tmp = std::getenv("TMPDIR");
+    std::string name = std::string(tmp && *tmp ? tmp : "/tmp") + "/featx-fuzz-XXXXXX";
+    if (!mkdtemp(&name[0])) featx_fuzz::fail("textfiles", "cannot create a temporary directory in " + name);
     const std::string d = name;
     const float row[3] = {1, 2, 3};
     g_dir = d;

@@ -9,13 +9,15 @@
 # and the golden suite (tests/test_golden.cpp) with the target's best ISA.
 # Everything compiles with -Wall -Wextra -Werror.
 #
-# Usage: tests/cross_test.sh TARGET [--full | --no-golden] [--features DIR]
+# Usage: tests/cross_test.sh TARGET [--full | --no-golden | --golden-case NAME] [--features DIR]
 #   TARGET       aarch64 (NEON), armv7 (32-bit ARM with NEON and VFPv4; also
 #                built for Debian armhf's default FPU, where it is scalar) or
 #                riscv64 (scalar: featx has no RVV kernels).
 #   --full       the golden suite with every ISA, and the model, image, npy
 #                and labels suites too.
 #   --no-golden  no golden suite (the kernel tests and featx verify only).
+#   --golden-case NAME  only the golden suite's test cases matching NAME
+#                (doctest's --test-case: wildcards allowed).
 #   --features DIR  also writes the real model's feature vectors of every
 #                golden input and of the shared photos (each preset), per
 #                ISA, to DIR/TARGET-ISA/ (docs/targets.md compares them
@@ -33,14 +35,15 @@ set -euo pipefail
 caller_dir=$(pwd)
 cd "$(dirname "$0")/.."
 root=$(pwd)
-usage() { echo "usage: tests/cross_test.sh aarch64|armv7|riscv64 [--full | --no-golden] [--features DIR]" >&2; exit 2; }
+usage() { echo "usage: tests/cross_test.sh aarch64|armv7|riscv64 [--full | --no-golden | --golden-case NAME] [--features DIR]" >&2; exit 2; }
 target=${1:-}
 [ $# -gt 0 ] && shift
-full=0 golden=1 features=""
+full=0 golden=1 features="" golden_args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --full) full=1 ;;
     --no-golden) golden=0 ;;
+    --golden-case) [ $# -ge 2 ] || usage; golden_args=(--test-case="$2"); shift ;;
     --features) [ $# -ge 2 ] || usage; features=$2; shift ;;
     *) usage ;;
   esac
@@ -240,7 +243,7 @@ fi
 # The golden suite: the best ISA, and with --full every one.
 if [ -n "${pids[golden]:-}" ] && built golden; then
   for isa in "${isas[@]}"; do
-    FEATX_ISA=$isa run "cpp_golden ($target $isa)" "$qemu" "$tmp/golden"
+    FEATX_ISA=$isa run "cpp_golden ($target $isa)" "$qemu" "$tmp/golden" "${golden_args[@]}"
     [ $full = 1 ] || break
   done
 fi

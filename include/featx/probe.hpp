@@ -662,8 +662,11 @@ inline Status Probe::from_memory(const uint8_t* data, size_t size, const std::st
     return corrupt(name + ": " + std::to_string(d) + " dims (1 to " + std::to_string(kMaxDims) + " are valid)");
   if (uint64_t(c) * d > kMaxWeights)
     return corrupt(name + ": " + std::to_string(c) + " classes x " + std::to_string(d) + " dims is absurdly many weights");
-  // The names, each read only after its bounds are checked.
-  std::vector<std::string> names(c);
+  // The names, each read only after its bounds are checked; room for them
+  // grows with what the file holds (a name takes at least 5 bytes), not with
+  // the class count a damaged header states.
+  std::vector<std::string> names;
+  names.reserve(std::min<size_t>(c, size / 5));
   for (uint32_t k = 0; k < c; ++k) {
     if (!file.has(4)) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
     const uint32_t len = file.u32();
@@ -672,7 +675,7 @@ inline Status Probe::from_memory(const uint8_t* data, size_t size, const std::st
       return corrupt(name + ": class " + std::to_string(k) + " name of " + std::to_string(len) + " bytes (at most " +
                      std::to_string(kMaxNameBytes) + ")");
     if (!file.has(len)) return corrupt(name + ": truncated in the class names (class " + std::to_string(k) + ")");
-    names[k] = file.text(len);
+    names.push_back(file.text(len));
   }
   const uint64_t numbers = d + uint64_t(c) * d + c;  // <= 2^26 + 2^20 + 2^16: no overflow below
   FEATX_RETURN_IF_ERROR(file.expect_end(8 * numbers, std::to_string(c) + " classes x " + std::to_string(d) +
