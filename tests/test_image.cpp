@@ -1194,6 +1194,27 @@ TEST_CASE("stb pre-check: the JPEG structures stb_image 2.27 reads out of bounds
   CHECK(contains(st.message(), "x.jpg: corrupt JPEG: a scan uses a Huffman table"));
 }
 
+// stb_image decodes a JPEG with 0xFF fill bytes before its SOI marker;
+// libjpeg and TF refuse it. The campaign found a libjpeg build handing such
+// a file to stb (fuzz/regressions/image_jpeg/fill-bytes-before-soi): every
+// build refuses it now, and the same JPEG without the prefix decodes.
+TEST_CASE("a JPEG with fill bytes before its SOI marker is refused in every build") {
+  const Bytes clean = jpeg_blocks(1, 1, block_colours(1, 1));
+  Image im;
+  REQUIRE(featx::decode_image_memory(clean.data(), clean.size(), "clean.jpg", &im).ok());
+  for (size_t fill : {1, 2, 7}) {
+    Bytes prefixed(fill, 0xFF);
+    prefixed.insert(prefixed.end(), clean.begin(), clean.end());
+    const featx::Status st = featx::decode_image_memory(prefixed.data(), prefixed.size(), "fill.jpg", &im);
+    CAPTURE(fill);
+    CHECK(st.code() == featx::StatusCode::corrupt);
+    CHECK(st.message() == "fill.jpg: not a JPEG TensorFlow reads: 0xFF fill bytes before the SOI marker");
+  }
+  // FF FF followed by something other than SOI is not this case.
+  const Bytes other = {0xFF, 0xFF, 0x00, 0x01};
+  CHECK(!featx::image_detail::fill_bytes_before_soi(other.data(), other.size()));
+}
+
 // Every minimised finding of the image fuzz targets: a one-line error or an
 // image, never a crash (and in the ASan build, no report). The first byte is
 // the harness's option byte (fuzz/fuzz_image.hpp). stb-ub-* inputs are left
