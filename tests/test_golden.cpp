@@ -3,6 +3,8 @@
 // and relative L2 <= 1e-5 for every case; 1, 2 and 3 threads bit-identical.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -356,6 +358,76 @@ TEST_CASE("fused blocks give bit-identical results to layer-by-layer execution")
     ++checked;
   }
   CHECK(checked > 0);
+}
+
+// Kernels that sleep when OpenMP thread 1 calls them, as if a neighbour had
+// taken its core, and count each thread's calls (detail/task_queues.hpp).
+namespace stalled_core {
+featx::KernelSet real;
+std::atomic<int> calls[2];
+void note_call() {
+  const int t = featx::detail::thread_index();
+  if (t < 2) calls[t].fetch_add(1);
+  if (t == 1) std::this_thread::sleep_for(std::chrono::microseconds(500));
+}
+void conv2d(const featx::ConvGeometry& g, const float* in, const float* w, const float* b, featx::Activation a,
+            float* out, int r0, int r1) {
+  note_call();
+  real.conv2d(g, in, w, b, a, out, r0, r1);
+}
+void depthwise(const featx::ConvGeometry& g, const float* in, const float* w, const float* b, featx::Activation a,
+               float* out, int r0, int r1) {
+  note_call();
+  real.depthwise(g, in, w, b, a, out, r0, r1);
+}
+void pointwise(const float* in, size_t p0, size_t p1, int in_c, const float* w, const float* b, int out_c,
+               featx::Activation a, const float* residual, float* out, int n0, int n1) {
+  note_call();
+  real.pointwise(in, p0, p1, in_c, w, b, out_c, a, residual, out, n0, n1);
+}
+}  // namespace stalled_core
+
+// Thread 1 sleeps in every kernel call, so thread 0 runs its own share of
+// each layer and block and then takes thread 1's remaining tasks: thread 0
+// makes most of the calls, and the feature map keeps the one-thread bits.
+TEST_CASE("a stalled thread's tasks are taken over by the other, with the same bits") {
+  if (featx::detail::resolve_threads(2) < 2) return;  // no OpenMP: one thread
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 224, w = 224;
+  std::vector<float> image(size_t(h) * w * 3);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = float((i * 2654435761u) % 1000u) / 999.0f;
+  featx::PlanOptions opt;
+  opt.height = h;
+  opt.width = w;
+  opt.pool = featx::Pool::none;
+  std::vector<float> one_thread, stalled;
+  for (int threads : {1, 2}) {
+    opt.threads = threads;
+    featx::Plan plan;
+    REQUIRE(featx::Plan::make(model, opt, &plan).ok());
+    const auto& kind = featx::PlanAccess::kind_for(plan, 1);
+    if (threads == 2) REQUIRE(!kind.steps.fused_blocks().empty());  // fused bands are shared out too
+    stalled_core::real = featx::PlanAccess::kernels(plan);
+    featx::KernelSet k = stalled_core::real;
+    if (threads == 2) {
+      k.conv2d = stalled_core::conv2d;
+      k.depthwise = stalled_core::depthwise;
+      k.pointwise = stalled_core::pointwise;
+    }
+    std::vector<unsigned char> workspace(plan.workspace_bytes());
+    featx::BatchRunner runner(*model, k, kind.steps, kind.chunk_weights, kind.schedule, kind.layout,
+                              featx::aligned_workspace(workspace.data()), nullptr);
+    std::vector<float>& map = threads == 1 ? one_thread : stalled;
+    const size_t floats = kind.steps.output_shape().elements();
+    runner.run_batch(image.data(), 1, [&](int, const float* result, float*) { map.assign(result, result + floats); });
+  }
+  CHECK(stalled == one_thread);
+  const int by0 = stalled_core::calls[0].load(), by1 = stalled_core::calls[1].load();
+  CAPTURE(by0);
+  CAPTURE(by1);
+  CHECK(by1 > 0);
+  CHECK(by0 > 2 * by1);
 }
 
 TEST_CASE("one Model shared by Extractors on several threads") {

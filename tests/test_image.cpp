@@ -1212,7 +1212,7 @@ TEST_CASE("a JPEG with fill bytes before its SOI marker is refused in every buil
   }
   // FF FF followed by something other than SOI is not this case.
   const Bytes other = {0xFF, 0xFF, 0x00, 0x01};
-  CHECK(!featx::image_detail::fill_bytes_before_soi(other.data(), other.size()));
+  CHECK(!featx::detail::stb_jpeg_fill_bytes_before_soi(other.data(), other.size()));
 }
 
 // Every minimised finding of the image fuzz targets: a one-line error or an

@@ -21,6 +21,7 @@
 // threads misuse one workspace, a real race in featx's own code, which
 // tests/tsan_test.sh requires TSan to report.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -33,6 +34,7 @@
 
 #include <doctest/doctest.h>
 
+#include "featx/detail/task_queues.hpp"
 #include "featx/extractor.hpp"
 #include "featx/model.hpp"
 #include "featx/plan.hpp"
@@ -305,6 +307,47 @@ Job job(std::string label, Api api, std::vector<std::pair<int, int>> sizes, int 
 }
 
 }  // namespace
+
+// detail::TaskQueues (the scheduler's task sharing) on its own: std::threads
+// claiming at once take every task exactly once, for shares of one task,
+// many tasks, fewer tasks than threads and more threads than kMaxShares.
+TEST_CASE("task queues: concurrent threads take every task exactly once") {
+  for (int threads : {2, 3, 8, featx::detail::TaskQueues::kMaxShares + 6}) {
+    for (int64_t tasks : {int64_t(1), int64_t(5), int64_t(threads), int64_t(1000)}) {
+      CAPTURE(threads);
+      CAPTURE(tasks);
+      featx::detail::TaskQueues queues(tasks, threads);
+      std::vector<std::atomic<int>> taken(static_cast<size_t>(tasks));
+      for (auto& t : taken) t.store(0);
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+          for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) taken[size_t(i)].fetch_add(1);
+        });
+      for (auto& th : pool) th.join();
+      int wrong = 0;
+      for (auto& t : taken) wrong += t.load() != 1;
+      CHECK(wrong == 0);
+      CHECK(queues.next(0) == -1);
+    }
+  }
+}
+
+// A thread that never comes: the other runs its own share front to back,
+// then the missing thread's from the back (the order fused bands rely on:
+// a share's own bands run in order and reuse their expanded rows).
+TEST_CASE("task queues: one thread alone runs its share in order, then steals the rest from the back") {
+  featx::detail::TaskQueues queues(10, 2);
+  std::vector<int64_t> order;
+  for (int64_t i = queues.next(0); i >= 0; i = queues.next(0)) order.push_back(i);
+  CHECK(order == std::vector<int64_t>{0, 1, 2, 3, 4, 9, 8, 7, 6, 5});
+  featx::detail::TaskQueues late(4, 2);
+  CHECK(late.next(1) == 2);  // thread 1's own front
+  CHECK(late.next(0) == 0);
+  CHECK(late.next(0) == 1);
+  CHECK(late.next(0) == 3);  // stolen from the back of thread 1's share
+  CHECK(late.next(1) == -1);
+}
 
 TEST_CASE("threads share one Model, each with its own plans and workspace") {
   const auto model = load(test_support::small_model_path());

@@ -18,7 +18,7 @@
 
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
-#include "featx/detail/parallel.hpp"
+#include "featx/detail/task_queues.hpp"
 #include "featx/step_plan.hpp"
 
 namespace featx {
@@ -53,87 +53,88 @@ inline RowWindow window_rows(const ConvGeometry& full, int oy0, int oy1) {
   return w;
 }
 
-// Runs output rows [row_begin, row_end) in bands of at most f.band_rows
-// with one scratch tile (single thread). The rows are spread evenly over
-// the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
-// not 13 + 1: a one-row band re-expands its halo and re-reads the project
-// weights for a handful of pixels).
-inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                           int row_begin, int row_end, float* scratch) {
+// The expanded rows a scratch tile holds after a band, [begin, end) of the
+// block's expanded map: the next band of the same thread reuses the overlap.
+struct ExpandedRows {
+  int begin = 0, end = 0;
+};
+
+// Output rows [oy0, oy1) (at most f.band_rows) of the block, through one
+// scratch tile.
+inline void run_fused_band(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int oy0, int oy1,
+                           float* scratch, ExpandedRows* held) {
   const ConvGeometry& gd = a.depthwise_geometry;
   const int channels = gd.in_c, width = gd.in_w;
   const size_t row_floats = size_t(width) * size_t(channels);
   float* expanded = scratch;
   float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
-  int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
-  const int rows = row_end - row_begin;
-  const int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
-  for (int band = 0; band < bands; ++band) {
-    const int oy0 = row_begin + int(int64_t(rows) * band / bands);
-    const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
-    const RowWindow window = window_rows(gd, oy0, oy1);
-    const int need_begin = window.in_begin, need_end = window.in_end();
-    const float* dw_in;
-    if (a.expand) {
-      int start = need_begin;
-      if (need_begin >= have_begin && need_begin < have_end) {  // reuse the overlap
-        std::memmove(expanded, expanded + size_t(need_begin - have_begin) * row_floats,
-                     size_t(have_end - need_begin) * row_floats * sizeof(float));
-        start = have_end;
-      }
-      if (need_end > start) {
-        const ConvGeometry& ge = a.expand_geometry;
-        float* dst = expanded + size_t(start - need_begin) * row_floats;
-        if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
-          k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                      size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                      a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
-                      channels);
-        } else {  // the stem: its rows [start, need_end) from the input rows they read
-          const RowWindow stem = window_rows(ge, start, need_end);
-          k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
-                   a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
-                   stem.geometry.out_h);
-        }
-      }
-      have_begin = need_begin;
-      have_end = need_end;
-      dw_in = expanded;
-    } else {
-      dw_in = a.input + size_t(need_begin) * row_floats;
+  const RowWindow window = window_rows(gd, oy0, oy1);
+  const int need_begin = window.in_begin, need_end = window.in_end();
+  const float* dw_in;
+  if (a.expand) {
+    int start = need_begin;
+    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {  // reuse the overlap
+      std::memmove(expanded, expanded + size_t(need_begin - held->begin) * row_floats,
+                   size_t(held->end - need_begin) * row_floats * sizeof(float));
+      start = held->end;
     }
-    const ConvGeometry& g = window.geometry;
-    k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
-                a.depthwise->activation, dw_out, 0, g.out_h);
-    const ConvGeometry& gp = a.project_geometry;
-    const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
-    k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels,
-                a.project->weights.data(), a.project->bias.data(), gp.out_c,
-                a.project->activation,
-                a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr,
-                a.output + pixel0 * size_t(gp.out_c), 0, gp.out_c);
+    if (need_end > start) {
+      const ConvGeometry& ge = a.expand_geometry;
+      float* dst = expanded + size_t(start - need_begin) * row_floats;
+      if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
+        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
+                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
+                    a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0, channels);
+      } else {  // the stem: its rows [start, need_end) from the input rows they read
+        const RowWindow stem = window_rows(ge, start, need_end);
+        k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
+                 a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
+                 stem.geometry.out_h);
+      }
+    }
+    held->begin = need_begin;
+    held->end = need_end;
+    dw_in = expanded;
+  } else {
+    dw_in = a.input + size_t(need_begin) * row_floats;
   }
+  const ConvGeometry& g = window.geometry;
+  k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(), a.depthwise->activation, dw_out, 0,
+              g.out_h);
+  const ConvGeometry& gp = a.project_geometry;
+  const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
+  k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels, a.project->weights.data(),
+              a.project->bias.data(), gp.out_c, a.project->activation,
+              a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr, a.output + pixel0 * size_t(gp.out_c), 0,
+              gp.out_c);
 }
 
-// Runs the whole block; with threads > 1 each thread takes an equal share
-// of the output rows (to one row: 28 rows are 14 + 14, where whole bands
-// of 8 were 24 + 32) and its own scratch tile (thread t's starts at
+// Bands a block's rows run in: the fewest of at most f.band_rows rows that
+// fit, spread evenly (14 rows in bands of at most 13 run as 7 + 7, not
+// 13 + 1: a one-row band re-expands its halo and re-reads the project
+// weights for a handful of pixels); with several threads at least
+// kFusedBandsPerThread per thread, so a stalled thread's last bands can be
+// taken over (detail/task_queues.hpp).
+constexpr int kFusedBandsPerThread = 4;
+
+inline int fused_bands(const FusedBlock& f, int rows, int threads) {
+  int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
+  if (threads > 1) bands = std::max(bands, std::min(rows, kFusedBandsPerThread * threads));
+  return bands;
+}
+
+// Runs the whole block, band b being rows [rows*b/B, rows*(b+1)/B). With
+// threads > 1 the bands are shared out by detail::run_tasks_with_state, each
+// thread through its own scratch tile (thread t's starts at
 // scratch + t * scratch_stride floats).
-inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                            int threads, float* scratch, size_t scratch_stride) {
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int threads,
+                            float* scratch, size_t scratch_stride) {
   const int rows = a.depthwise_geometry.out_h;
-  if (threads <= 1 || rows < 2) {
-    run_fused_rows(k, f, a, 0, rows, scratch);
-    return;
-  }
-  const int used = std::min(threads, rows);
-  (void)used;  // without OpenMP the block below runs once, all rows
-  FEATX_OMP(parallel num_threads(used))
-  {
-    const int t = detail::thread_index(), n = detail::team_size();
-    const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
-    run_fused_rows(k, f, a, begin, end, scratch + size_t(t) * scratch_stride);
-  }
+  const int bands = fused_bands(f, rows, threads);
+  detail::run_tasks_with_state<ExpandedRows>(threads, bands, [&](int64_t b, int t, ExpandedRows& held) {
+    run_fused_band(k, f, a, int(int64_t(rows) * b / bands), int(int64_t(rows) * (b + 1) / bands),
+                   scratch + size_t(t) * scratch_stride, &held);
+  });
 }
 
 }  // namespace featx

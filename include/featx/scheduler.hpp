@@ -2,7 +2,8 @@
 //
 // Threads: with a batch of at least as many images as threads, images are
 // spread over the threads (one arena each); otherwise each layer's output
-// rows (or pixel tiles) are split across threads. A thread that runs several
+// rows (or pixel tiles) are cut into tasks that the threads share out
+// (detail/task_queues.hpp: a stalled thread's tasks are taken over). A thread that runs several
 // images runs the last, small-map blocks over up to kMaxGroupImages of them
 // at once (step_plan.hpp, image groups). No reduction is ever split between
 // threads or reordered (a chunked block stores a partial sum and continues
@@ -25,6 +26,7 @@
 #include "featx/chunked_block.hpp"
 #include "featx/detail/checked_size.hpp"
 #include "featx/detail/parallel.hpp"
+#include "featx/detail/task_queues.hpp"
 #include "featx/fused_block.hpp"
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
@@ -40,6 +42,12 @@ constexpr size_t kPointwiseBlockBytes = 512 * 1024;
 // layer's weights a quarter as often; the group's maps, 0.7 MB per image,
 // stay near L2.
 constexpr int kMaxGroupImages = 4;
+
+// Tasks per thread a layer split by rows or channels is cut into: enough
+// that a thread slowed by a neighbour hands its last ones to the others
+// (detail/task_queues.hpp), few enough that each still reads a long run of
+// rows or weight panels.
+constexpr int64_t kTasksPerThread = 4;
 
 // How a batch of n images is spread over `threads` threads.
 struct Schedule {
@@ -248,10 +256,10 @@ class BatchRunner {
         // map into 48 + 1.
         // Several threads share tasks of 48 pixels (a multiple of the 12-
         // and 6-row register tiles) with all channels. A small map (the 7x7
-        // layers' 49 pixels) is split by output channels instead, one equal
-        // share of 16-column panels per thread (160 -> 80 + 80), so threads
-        // get equal work rather than 48 pixels and 1, and each reads only
-        // its share of the weights.
+        // layers' 49 pixels) is split by output channels instead, in tasks
+        // of whole 16-column panels (160 -> 5 + 5 panels per thread), so
+        // threads get equal work rather than 48 pixels and 1, and each
+        // reads only its share of the weights.
         const int64_t out_pixels = int64_t(images) * g.out_h * g.out_w;  // images stacked
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
         if (threads <= 1) {
@@ -262,19 +270,19 @@ class BatchRunner {
             k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),
                         g.in_c, w, b, g.out_c, act, residual, dst, 0, g.out_c);
         } else if (pixel_tasks < 4 * threads) {
-          const int panels = int(padded_columns(g.out_c) / kPanelWidth);
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int t = 0; t < threads; ++t) {
-            const int c0 = std::min(g.out_c, panels * t / threads * kPanelWidth);
-            const int c1 = std::min(g.out_c, panels * (t + 1) / threads * kPanelWidth);
+          const int64_t panels = int64_t(padded_columns(g.out_c) / kPanelWidth);
+          const int64_t tasks = std::min<int64_t>(panels, kTasksPerThread * threads);
+          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+            const int c0 = int(std::min<int64_t>(g.out_c, panels * i / tasks * kPanelWidth));
+            const int c1 = int(std::min<int64_t>(g.out_c, panels * (i + 1) / tasks * kPanelWidth));
             if (c1 > c0)
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
-          }
+          });
         } else {
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int64_t pt = 0; pt < pixel_tasks; ++pt)
-            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
-                        b, g.out_c, act, residual, dst, 0, g.out_c);
+          detail::run_tasks(threads, pixel_tasks, [&](int64_t pt, int) {
+            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w, b,
+                        g.out_c, act, residual, dst, 0, g.out_c);
+          });
         }
       } else {
         const ConvKernel conv = layer.depthwise ? k.depthwise : k.conv2d;
@@ -283,17 +291,21 @@ class BatchRunner {
         for (int img = 0; img < images; ++img) {
           const float* image_src = src + size_t(img) * in_floats;
           float* image_dst = dst + size_t(img) * out_floats;
-          // One contiguous share of rows per thread: a kernel may take rows
-          // in pairs (depthwise on AVX-512). One thread enters no OpenMP
-          // region: libgomp allocates a team even for a serialised one.
+          // Rows in pairs (a kernel may take rows two at a time: depthwise
+          // on AVX-512), kTasksPerThread tasks per thread. One thread enters
+          // no OpenMP region: libgomp allocates a team even for a
+          // serialised one.
           if (threads <= 1) {
             conv(g, image_src, w, b, act, image_dst, 0, g.out_h);
             continue;
           }
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int t = 0; t < threads; ++t)
-            conv(g, image_src, w, b, act, image_dst, int(int64_t(g.out_h) * t / threads),
-                 int(int64_t(g.out_h) * (t + 1) / threads));
+          const int64_t pairs = (int64_t(g.out_h) + 1) / 2;
+          const int64_t tasks = std::min<int64_t>(pairs, kTasksPerThread * threads);
+          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+            const int r0 = int(std::min<int64_t>(g.out_h, pairs * i / tasks * 2));
+            const int r1 = int(std::min<int64_t>(g.out_h, pairs * (i + 1) / tasks * 2));
+            conv(g, image_src, w, b, act, image_dst, r0, r1);
+          });
         }
       }
       add_time(si, t0);

@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 68 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 69 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -11203,7 +11203,8 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
 //
 // Threads: with a batch of at least as many images as threads, images are
 // spread over the threads (one arena each); otherwise each layer's output
-// rows (or pixel tiles) are split across threads. A thread that runs several
+// rows (or pixel tiles) are cut into tasks that the threads share out
+// (detail/task_queues.hpp: a stalled thread's tasks are taken over). A thread that runs several
 // images runs the last, small-map blocks over up to kMaxGroupImages of them
 // at once (step_plan.hpp, image groups). No reduction is ever split between
 // threads or reordered (a chunked block stores a partial sum and continues
@@ -11279,6 +11280,113 @@ inline int team_size() {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_DETAIL_PARALLEL_HPP_
 // ---- end featx/detail/parallel.hpp ----
+// ---- begin featx/detail/task_queues.hpp ----
+// featx/detail/task_queues.hpp: a layer's tasks shared out so that a stalled
+// thread's work is finished by the others.
+//
+// Tasks 0..n-1 start as one contiguous share per thread (thread t owns
+// [n*t/T, n*(t+1)/T)) and each thread takes its own from the front, in
+// order, so a fused block's bands keep reusing the rows the previous band
+// expanded. A thread whose share is done takes tasks from the back of
+// another's, one at a time, until none is left. On a shared machine a core
+// taken away by the hypervisor or a neighbour then costs the layer at most
+// the task that thread holds, not its whole share (with equal static shares
+// the other thread waited at the barrier for all of it).
+//
+// Which thread runs a task never changes what it computes (every task writes
+// its own outputs with the same kernel calls), so results stay bit-identical
+// for every thread count and every interleaving.
+#ifndef FEATX_SINGLE_FEATX_DETAIL_TASK_QUEUES_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_TASK_QUEUES_HPP_
+
+#include <atomic>
+#include <cstdint>
+
+
+namespace featx {
+namespace detail {
+
+class TaskQueues {
+ public:
+  // Shares beyond this many threads go to the first kMaxShares (a thread
+  // without a share of its own starts by taking from the others).
+  static constexpr int kMaxShares = 64;
+
+  TaskQueues(int64_t tasks, int threads) : shares_(threads < 1 ? 1 : threads > kMaxShares ? kMaxShares : threads) {
+    for (int t = 0; t < shares_; ++t)
+      share_[t].range.store(pack(tasks * t / shares_, tasks * (t + 1) / shares_), std::memory_order_relaxed);
+  }
+
+  // The next task for thread t (its own share's front first, then the back
+  // of the others'), or -1 when every task has been taken.
+  int64_t next(int t) {
+    if (t < shares_) {
+      const int64_t own = take(t, false);
+      if (own >= 0) return own;
+    }
+    for (int i = 1; i <= shares_; ++i) {
+      const int victim = (t + i) % shares_;
+      const int64_t stolen = take(victim, true);
+      if (stolen >= 0) return stolen;
+    }
+    return -1;
+  }
+
+ private:
+  // [front, back) of a share in one word, so the owner and a thief never
+  // both take its last task. Tasks are counted in 32 bits (a layer has at
+  // most a few thousand).
+  static uint64_t pack(int64_t front, int64_t back) { return uint64_t(uint32_t(front)) | uint64_t(back) << 32; }
+
+  int64_t take(int s, bool from_back) {
+    std::atomic<uint64_t>& range = share_[s].range;
+    uint64_t r = range.load(std::memory_order_relaxed);
+    for (;;) {
+      const int64_t front = int64_t(uint32_t(r)), back = int64_t(r >> 32);
+      if (front >= back) return -1;
+      const uint64_t taken = from_back ? pack(front, back - 1) : pack(front + 1, back);
+      if (range.compare_exchange_weak(r, taken, std::memory_order_relaxed)) return from_back ? back - 1 : front;
+    }
+  }
+
+  struct alignas(64) Share {  // one cache line each: owners do not slow each other
+    std::atomic<uint64_t> range{0};
+  };
+  int shares_;
+  Share share_[kMaxShares];
+};
+
+// Runs task(i, thread, state) for every i in [0, tasks) on up to `threads`
+// threads, each task exactly once; thread < threads (an index into
+// per-thread scratch) and `state` is that thread's own State, kept from one
+// of its tasks to the next. One thread, or a build without OpenMP, runs the
+// tasks in order.
+template <typename State, typename Task>
+void run_tasks_with_state(int threads, int64_t tasks, Task task) {
+  if (threads <= 1 || tasks <= 1) {
+    State state{};
+    for (int64_t i = 0; i < tasks; ++i) task(i, 0, state);
+    return;
+  }
+  TaskQueues queues(tasks, threads);
+  FEATX_OMP(parallel num_threads(threads))
+  {
+    const int t = thread_index();
+    State state{};
+    for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) task(i, t, state);
+  }
+}
+
+template <typename Task>
+void run_tasks(int threads, int64_t tasks, Task task) {
+  struct None {};
+  run_tasks_with_state<None>(threads, tasks, [&](int64_t i, int t, None&) { task(i, t); });
+}
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_TASK_QUEUES_HPP_
+// ---- end featx/detail/task_queues.hpp ----
 // ---- begin featx/fused_block.hpp ----
 // featx/fused_block.hpp: one inverted-residual block in bands of output rows.
 //
@@ -11332,87 +11440,88 @@ inline RowWindow window_rows(const ConvGeometry& full, int oy0, int oy1) {
   return w;
 }
 
-// Runs output rows [row_begin, row_end) in bands of at most f.band_rows
-// with one scratch tile (single thread). The rows are spread evenly over
-// the fewest bands that fit (14 rows in bands of at most 13 run as 7 + 7,
-// not 13 + 1: a one-row band re-expands its halo and re-reads the project
-// weights for a handful of pixels).
-inline void run_fused_rows(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                           int row_begin, int row_end, float* scratch) {
+// The expanded rows a scratch tile holds after a band, [begin, end) of the
+// block's expanded map: the next band of the same thread reuses the overlap.
+struct ExpandedRows {
+  int begin = 0, end = 0;
+};
+
+// Output rows [oy0, oy1) (at most f.band_rows) of the block, through one
+// scratch tile.
+inline void run_fused_band(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int oy0, int oy1,
+                           float* scratch, ExpandedRows* held) {
   const ConvGeometry& gd = a.depthwise_geometry;
   const int channels = gd.in_c, width = gd.in_w;
   const size_t row_floats = size_t(width) * size_t(channels);
   float* expanded = scratch;
   float* dw_out = scratch + (f.expanded_floats + 15) / 16 * 16;
-  int have_begin = 0, have_end = 0;  // expanded rows held in `expanded`
-  const int rows = row_end - row_begin;
-  const int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
-  for (int band = 0; band < bands; ++band) {
-    const int oy0 = row_begin + int(int64_t(rows) * band / bands);
-    const int oy1 = row_begin + int(int64_t(rows) * (band + 1) / bands);
-    const RowWindow window = window_rows(gd, oy0, oy1);
-    const int need_begin = window.in_begin, need_end = window.in_end();
-    const float* dw_in;
-    if (a.expand) {
-      int start = need_begin;
-      if (need_begin >= have_begin && need_begin < have_end) {  // reuse the overlap
-        std::memmove(expanded, expanded + size_t(need_begin - have_begin) * row_floats,
-                     size_t(have_end - need_begin) * row_floats * sizeof(float));
-        start = have_end;
-      }
-      if (need_end > start) {
-        const ConvGeometry& ge = a.expand_geometry;
-        float* dst = expanded + size_t(start - need_begin) * row_floats;
-        if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
-          k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                      size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                      a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0,
-                      channels);
-        } else {  // the stem: its rows [start, need_end) from the input rows they read
-          const RowWindow stem = window_rows(ge, start, need_end);
-          k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
-                   a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
-                   stem.geometry.out_h);
-        }
-      }
-      have_begin = need_begin;
-      have_end = need_end;
-      dw_in = expanded;
-    } else {
-      dw_in = a.input + size_t(need_begin) * row_floats;
+  const RowWindow window = window_rows(gd, oy0, oy1);
+  const int need_begin = window.in_begin, need_end = window.in_end();
+  const float* dw_in;
+  if (a.expand) {
+    int start = need_begin;
+    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {  // reuse the overlap
+      std::memmove(expanded, expanded + size_t(need_begin - held->begin) * row_floats,
+                   size_t(held->end - need_begin) * row_floats * sizeof(float));
+      start = held->end;
     }
-    const ConvGeometry& g = window.geometry;
-    k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(),
-                a.depthwise->activation, dw_out, 0, g.out_h);
-    const ConvGeometry& gp = a.project_geometry;
-    const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
-    k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels,
-                a.project->weights.data(), a.project->bias.data(), gp.out_c,
-                a.project->activation,
-                a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr,
-                a.output + pixel0 * size_t(gp.out_c), 0, gp.out_c);
+    if (need_end > start) {
+      const ConvGeometry& ge = a.expand_geometry;
+      float* dst = expanded + size_t(start - need_begin) * row_floats;
+      if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
+        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
+                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
+                    a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0, channels);
+      } else {  // the stem: its rows [start, need_end) from the input rows they read
+        const RowWindow stem = window_rows(ge, start, need_end);
+        k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
+                 a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
+                 stem.geometry.out_h);
+      }
+    }
+    held->begin = need_begin;
+    held->end = need_end;
+    dw_in = expanded;
+  } else {
+    dw_in = a.input + size_t(need_begin) * row_floats;
   }
+  const ConvGeometry& g = window.geometry;
+  k.depthwise(g, dw_in, a.depthwise->weights.data(), a.depthwise->bias.data(), a.depthwise->activation, dw_out, 0,
+              g.out_h);
+  const ConvGeometry& gp = a.project_geometry;
+  const size_t pixel0 = size_t(oy0) * size_t(gp.out_w);
+  k.pointwise(dw_out, 0, size_t(oy1 - oy0) * size_t(gp.out_w), channels, a.project->weights.data(),
+              a.project->bias.data(), gp.out_c, a.project->activation,
+              a.residual ? a.residual + pixel0 * size_t(gp.out_c) : nullptr, a.output + pixel0 * size_t(gp.out_c), 0,
+              gp.out_c);
 }
 
-// Runs the whole block; with threads > 1 each thread takes an equal share
-// of the output rows (to one row: 28 rows are 14 + 14, where whole bands
-// of 8 were 24 + 32) and its own scratch tile (thread t's starts at
+// Bands a block's rows run in: the fewest of at most f.band_rows rows that
+// fit, spread evenly (14 rows in bands of at most 13 run as 7 + 7, not
+// 13 + 1: a one-row band re-expands its halo and re-reads the project
+// weights for a handful of pixels); with several threads at least
+// kFusedBandsPerThread per thread, so a stalled thread's last bands can be
+// taken over (detail/task_queues.hpp).
+constexpr int kFusedBandsPerThread = 4;
+
+inline int fused_bands(const FusedBlock& f, int rows, int threads) {
+  int bands = (rows + f.band_rows - 1) / std::max(1, f.band_rows);
+  if (threads > 1) bands = std::max(bands, std::min(rows, kFusedBandsPerThread * threads));
+  return bands;
+}
+
+// Runs the whole block, band b being rows [rows*b/B, rows*(b+1)/B). With
+// threads > 1 the bands are shared out by detail::run_tasks_with_state, each
+// thread through its own scratch tile (thread t's starts at
 // scratch + t * scratch_stride floats).
-inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a,
-                            int threads, float* scratch, size_t scratch_stride) {
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int threads,
+                            float* scratch, size_t scratch_stride) {
   const int rows = a.depthwise_geometry.out_h;
-  if (threads <= 1 || rows < 2) {
-    run_fused_rows(k, f, a, 0, rows, scratch);
-    return;
-  }
-  const int used = std::min(threads, rows);
-  (void)used;  // without OpenMP the block below runs once, all rows
-  FEATX_OMP(parallel num_threads(used))
-  {
-    const int t = detail::thread_index(), n = detail::team_size();
-    const int begin = int(int64_t(rows) * t / n), end = int(int64_t(rows) * (t + 1) / n);
-    run_fused_rows(k, f, a, begin, end, scratch + size_t(t) * scratch_stride);
-  }
+  const int bands = fused_bands(f, rows, threads);
+  detail::run_tasks_with_state<ExpandedRows>(threads, bands, [&](int64_t b, int t, ExpandedRows& held) {
+    run_fused_band(k, f, a, int(int64_t(rows) * b / bands), int(int64_t(rows) * (b + 1) / bands),
+                   scratch + size_t(t) * scratch_stride, &held);
+  });
 }
 
 }  // namespace featx
@@ -11429,6 +11538,12 @@ constexpr size_t kPointwiseBlockBytes = 512 * 1024;
 // layer's weights a quarter as often; the group's maps, 0.7 MB per image,
 // stay near L2.
 constexpr int kMaxGroupImages = 4;
+
+// Tasks per thread a layer split by rows or channels is cut into: enough
+// that a thread slowed by a neighbour hands its last ones to the others
+// (detail/task_queues.hpp), few enough that each still reads a long run of
+// rows or weight panels.
+constexpr int64_t kTasksPerThread = 4;
 
 // How a batch of n images is spread over `threads` threads.
 struct Schedule {
@@ -11637,10 +11752,10 @@ class BatchRunner {
         // map into 48 + 1.
         // Several threads share tasks of 48 pixels (a multiple of the 12-
         // and 6-row register tiles) with all channels. A small map (the 7x7
-        // layers' 49 pixels) is split by output channels instead, one equal
-        // share of 16-column panels per thread (160 -> 80 + 80), so threads
-        // get equal work rather than 48 pixels and 1, and each reads only
-        // its share of the weights.
+        // layers' 49 pixels) is split by output channels instead, in tasks
+        // of whole 16-column panels (160 -> 5 + 5 panels per thread), so
+        // threads get equal work rather than 48 pixels and 1, and each
+        // reads only its share of the weights.
         const int64_t out_pixels = int64_t(images) * g.out_h * g.out_w;  // images stacked
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
         if (threads <= 1) {
@@ -11651,19 +11766,19 @@ class BatchRunner {
             k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),
                         g.in_c, w, b, g.out_c, act, residual, dst, 0, g.out_c);
         } else if (pixel_tasks < 4 * threads) {
-          const int panels = int(padded_columns(g.out_c) / kPanelWidth);
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int t = 0; t < threads; ++t) {
-            const int c0 = std::min(g.out_c, panels * t / threads * kPanelWidth);
-            const int c1 = std::min(g.out_c, panels * (t + 1) / threads * kPanelWidth);
+          const int64_t panels = int64_t(padded_columns(g.out_c) / kPanelWidth);
+          const int64_t tasks = std::min<int64_t>(panels, kTasksPerThread * threads);
+          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+            const int c0 = int(std::min<int64_t>(g.out_c, panels * i / tasks * kPanelWidth));
+            const int c1 = int(std::min<int64_t>(g.out_c, panels * (i + 1) / tasks * kPanelWidth));
             if (c1 > c0)
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
-          }
+          });
         } else {
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int64_t pt = 0; pt < pixel_tasks; ++pt)
-            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w,
-                        b, g.out_c, act, residual, dst, 0, g.out_c);
+          detail::run_tasks(threads, pixel_tasks, [&](int64_t pt, int) {
+            k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w, b,
+                        g.out_c, act, residual, dst, 0, g.out_c);
+          });
         }
       } else {
         const ConvKernel conv = layer.depthwise ? k.depthwise : k.conv2d;
@@ -11672,17 +11787,21 @@ class BatchRunner {
         for (int img = 0; img < images; ++img) {
           const float* image_src = src + size_t(img) * in_floats;
           float* image_dst = dst + size_t(img) * out_floats;
-          // One contiguous share of rows per thread: a kernel may take rows
-          // in pairs (depthwise on AVX-512). One thread enters no OpenMP
-          // region: libgomp allocates a team even for a serialised one.
+          // Rows in pairs (a kernel may take rows two at a time: depthwise
+          // on AVX-512), kTasksPerThread tasks per thread. One thread enters
+          // no OpenMP region: libgomp allocates a team even for a
+          // serialised one.
           if (threads <= 1) {
             conv(g, image_src, w, b, act, image_dst, 0, g.out_h);
             continue;
           }
-          FEATX_OMP(parallel for num_threads(threads) schedule(static))
-          for (int t = 0; t < threads; ++t)
-            conv(g, image_src, w, b, act, image_dst, int(int64_t(g.out_h) * t / threads),
-                 int(int64_t(g.out_h) * (t + 1) / threads));
+          const int64_t pairs = (int64_t(g.out_h) + 1) / 2;
+          const int64_t tasks = std::min<int64_t>(pairs, kTasksPerThread * threads);
+          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+            const int r0 = int(std::min<int64_t>(g.out_h, pairs * i / tasks * 2));
+            const int r1 = int(std::min<int64_t>(g.out_h, pairs * (i + 1) / tasks * 2));
+            conv(g, image_src, w, b, act, image_dst, r0, r1);
+          });
         }
       }
       add_time(si, t0);
@@ -21479,6 +21598,13 @@ class StbJpegWalk {
     return nullptr;  // no EOI: stb fails
   }
 
+  // True when the file is 0xFF fill bytes, then SOI (FF FF D8): stb reads
+  // that as a JPEG, libjpeg and TF's decode_image do not.
+  bool fill_bytes_before_soi() {
+    if (n_ < 3 || d_[0] != 0xFF || d_[1] != 0xFF) return false;
+    return marker() == 0xD8;
+  }
+
  private:
   struct Component {
     int id = 0, tq = 0;
@@ -21616,6 +21742,10 @@ class StbJpegWalk {
 // nullptr when stb_image may be given these bytes, else why it must not.
 inline const char* stb_jpeg_refusal(const uint8_t* data, size_t size) {
   return StbJpegWalk(data, size).refusal();
+}
+
+inline bool stb_jpeg_fill_bytes_before_soi(const uint8_t* data, size_t size) {
+  return StbJpegWalk(data, size).fill_bytes_before_soi();
 }
 
 }  // namespace detail
@@ -21998,16 +22128,6 @@ inline std::string stb_reason() {
 
 inline bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
 
-// stb_image takes 0xFF fill bytes before a JPEG's SOI marker (FF FF D8);
-// libjpeg and TF's decode_image do not. Such a file is refused in every
-// build: otherwise a libjpeg build would hand a JPEG to stb after all.
-inline bool fill_bytes_before_soi(const uint8_t* d, size_t n) {
-  if (n < 3 || d[0] != 0xFF || d[1] != 0xFF) return false;
-  size_t i = 1;
-  while (i < n && d[i] == 0xFF) ++i;
-  return i < n && d[i] == 0xD8;
-}
-
 // Binary PNM (see detail/pnm.hpp), scaled by maxval like the formats
 // above are by 255 and 65535.
 inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
@@ -22127,7 +22247,9 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
     flt->decoder = "featx-pnm";
     return Status::Ok();
   }
-  if (fill_bytes_before_soi(data, size))
+  // Refused in every build: otherwise a libjpeg build would hand this JPEG
+  // to stb after all (is_jpeg wants FF D8 FF).
+  if (detail::stb_jpeg_fill_bytes_before_soi(data, size))
     return corrupt(name + ": not a JPEG TensorFlow reads: 0xFF fill bytes before the SOI marker");
 #ifdef FEATX_WITH_LIBJPEG
   // Files TF's decode_image takes for JPEG (by the same three bytes).

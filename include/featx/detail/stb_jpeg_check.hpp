@@ -81,6 +81,13 @@ class StbJpegWalk {
     return nullptr;  // no EOI: stb fails
   }
 
+  // True when the file is 0xFF fill bytes, then SOI (FF FF D8): stb reads
+  // that as a JPEG, libjpeg and TF's decode_image do not.
+  bool fill_bytes_before_soi() {
+    if (n_ < 3 || d_[0] != 0xFF || d_[1] != 0xFF) return false;
+    return marker() == 0xD8;
+  }
+
  private:
   struct Component {
     int id = 0, tq = 0;
@@ -218,6 +225,10 @@ class StbJpegWalk {
 // nullptr when stb_image may be given these bytes, else why it must not.
 inline const char* stb_jpeg_refusal(const uint8_t* data, size_t size) {
   return StbJpegWalk(data, size).refusal();
+}
+
+inline bool stb_jpeg_fill_bytes_before_soi(const uint8_t* data, size_t size) {
+  return StbJpegWalk(data, size).fill_bytes_before_soi();
 }
 
 }  // namespace detail

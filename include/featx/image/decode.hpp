@@ -75,16 +75,6 @@ inline std::string stb_reason() {
 
 inline bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF; }
 
-// stb_image takes 0xFF fill bytes before a JPEG's SOI marker (FF FF D8);
-// libjpeg and TF's decode_image do not. Such a file is refused in every
-// build: otherwise a libjpeg build would hand a JPEG to stb after all.
-inline bool fill_bytes_before_soi(const uint8_t* d, size_t n) {
-  if (n < 3 || d[0] != 0xFF || d[1] != 0xFF) return false;
-  size_t i = 1;
-  while (i < n && d[i] == 0xFF) ++i;
-  return i < n && d[i] == 0xD8;
-}
-
 // Binary PNM (see detail/pnm.hpp), scaled by maxval like the formats
 // above are by 255 and 65535.
 inline Status decode_pnm(const uint8_t* data, size_t size, const std::string& name, DecodeStyle style,
@@ -204,7 +194,9 @@ inline Status decode_samples(const uint8_t* data, size_t size, const std::string
     flt->decoder = "featx-pnm";
     return Status::Ok();
   }
-  if (fill_bytes_before_soi(data, size))
+  // Refused in every build: otherwise a libjpeg build would hand this JPEG
+  // to stb after all (is_jpeg wants FF D8 FF).
+  if (detail::stb_jpeg_fill_bytes_before_soi(data, size))
     return corrupt(name + ": not a JPEG TensorFlow reads: 0xFF fill bytes before the SOI marker");
 #ifdef FEATX_WITH_LIBJPEG
   // Files TF's decode_image takes for JPEG (by the same three bytes).
