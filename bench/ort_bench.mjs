@@ -83,6 +83,12 @@ function median(v) {
   return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
+// Nearest rank, as featx bench and xnnpack_runner print it.
+function p90(v) {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.ceil(0.9 * s.length) - 1];
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const { ort, require } = loadOrt();
@@ -130,6 +136,7 @@ async function main() {
   const version = require('onnxruntime-node/package.json').version;
   process.stdout.write(`ort_ms_median ${median(ms).toFixed(3)}\n`);
   process.stdout.write(`ort_ms_min ${Math.min(...ms).toFixed(3)}\n`);
+  process.stdout.write(`ort_ms_p90 ${p90(ms).toFixed(3)}\n`);
   process.stdout.write(`ort_load_ms ${loadMs.toFixed(3)}\n`);
   process.stdout.write(`batch ${shape[0]} size ${shape[1]}x${shape[2]} threads ${o.threads} runs ${o.runs} onnxruntime-node ${version}\n`);
   if (o.dump) {

@@ -4,7 +4,7 @@
 //   xnnpack_runner -m MODEL.featx [--threads N] [--batch B] [--size HxW]
 //                  [--runs R] [--warmup W] [--input X.npy] [--dump OUT.npy]
 //
-// Prints xnnpack_ms_median / xnnpack_ms_min (one xnn_invoke_runtime of the
+// Prints xnnpack_ms_median / _min / _p90 (one xnn_invoke_runtime of the
 // whole batch) and xnnpack_setup_ms (subgraph + runtime creation, which packs
 // the weights). The weights come from featx::Model::load, i.e. batch norm is
 // already folded by featx, so XNNPACK and featx start from the same floats;
@@ -150,6 +150,12 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Nearest rank, as featx bench prints it.
+double p90(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[(v.size() * 9 + 9) / 10 - 1];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -248,6 +254,7 @@ int main(int argc, char** argv) {
   }
   std::printf("xnnpack_ms_median %.3f\n", median(ms));
   std::printf("xnnpack_ms_min %.3f\n", *std::min_element(ms.begin(), ms.end()));
+  std::printf("xnnpack_ms_p90 %.3f\n", p90(ms));
   std::printf("xnnpack_setup_ms %.3f\n", setup_ms);
   std::printf("batch %zu size %dx%d threads %d runs %d\n", batch, h, w, opt.threads, opt.runs);
 

@@ -9,7 +9,8 @@
 # regression inputs). Writes a markdown table (default
 # fuzz/campaign-results.md): executions, time, exec/s, final cov and ft,
 # corpus size, peak RSS and findings (crash, leak, timeout, oom files, kept
-# in BUILD_DIR/campaign/<target>/artifacts). Exits non-zero on a finding.
+# in BUILD_DIR/campaign/<target>/artifacts; an earlier campaign's are moved to
+# earlier-artifacts first). Exits non-zero on a finding.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . fuzz/targets.sh
@@ -40,7 +41,9 @@ shared_arg=()
 
 campaign() {
   local t=$1 work="$build/campaign/$1"
-  mkdir -p "$work/corpus" "$work/artifacts"
+  mkdir -p "$work/corpus" "$work/artifacts" "$work/earlier-artifacts"
+  # Findings of earlier campaigns are kept aside: the table counts this run's.
+  find "$work/artifacts" -maxdepth 1 -type f -exec mv -t "$work/earlier-artifacts" {} +
   local args=() dict
   dict=$(fuzz_dict "$t")
   [ -n "$dict" ] && args+=("-dict=$PWD/$dict")

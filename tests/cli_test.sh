@@ -71,7 +71,10 @@ m = np.load('$tmp/map.npy'); assert m.shape == (2, 3, 3, 1280), m.shape
 "$featx" extract -m "$model" "$tmp" > "$tmp/dir.jsonl" 2>/dev/null || true
 "$featx" inspect "$model" | grep -q "feature_dim: 1280" || fail "inspect"
 "$featx" classify -m "$classifier" -k 3 "$tmp/a.png" | grep -qE "^  1	" || fail "classify"
-"$featx" bench -m "$model" --runs 3 | grep -qE "^featx_ms_median [0-9.]+$" || fail "bench output"
+bench_out=$("$featx" bench -m "$model" --runs 3)
+for key in median min p90; do
+  grep -qE "^featx_ms_$key [0-9.]+$" <<< "$bench_out" || fail "bench output: featx_ms_$key"
+done
 
 # --- bad input --------------------------------------------------------------
 expect_error "missing.featx" "$featx" extract -m "$tmp/missing.featx" "$tmp/a.png"

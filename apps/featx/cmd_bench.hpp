@@ -62,6 +62,8 @@ inline featx::Status cmd_bench(const Args& args) {
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
   std::printf("featx_ms_median %.3f\n", median);
   std::printf("featx_ms_min %.3f\n", ms.front());
+  // Nearest rank: the pass 90% of the passes were no slower than.
+  std::printf("featx_ms_p90 %.3f\n", ms[(ms.size() * 9 + 9) / 10 - 1]);
   std::printf("isa %s\n", featx::isa_name(ex.isa()));
   std::printf("batch %d size %dx%d threads %d runs %d\n", batch, h, w, threads, runs);
   std::printf("model_load_ms %.3f\n", load_ms);
