@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/cotenant.py [--duty 0.3] [--period-ms 100] [--cpu 1]
                   [--rounds 9] [--runs 60] [--model tf2_224] [--batch 1] [--threads 2]
-                  [--build-dir bench/out/featx-build]
+                  [--build-dir bench/out/featx-build] [--baseline OTHER_FEATX]
 
 Most users run on shared cloud machines, where a neighbour (another tenant,
 the hypervisor, a cron job) takes a core for a while. This script makes one:
@@ -20,6 +20,8 @@ hits both. Each process prints the median and the p90 (nearest rank) of its
 passes; reported per runtime are the medians over rounds of those, and
 featx's p90 against the best peer's p90, paired per round. The same-features
 check of run_bench.py runs first (the three compute the same vector).
+--baseline adds a second featx binary (e.g. one built from an earlier
+commit) to every round: an interleaved A/B of a change, quiet and loaded.
 Prints a Markdown table (bench/RESULTS.md keeps one per CPU).
 """
 import argparse
@@ -82,6 +84,11 @@ def table(results, peers):
         lines.append(f"| {name} | {q50:.2f} | {q90:.2f} | {l50:.2f} | {l90:.2f} | {l90 / q50:.2f} |")
     lines.append("")
     for state in ("quiet", "loaded"):
+        if "baseline" in results[state]:
+            for i, pct in ((0, "p50"), (1, "p90")):
+                ratios = [a[i] / b[i] for a, b in zip(results[state]["featx"], results[state]["baseline"])]
+                lines.append(f"- {state}: featx {pct} / baseline featx {pct}, paired per round: "
+                             f"**{statistics.median(ratios):.2f}** (rounds {min(ratios):.2f}-{max(ratios):.2f})")
         for i, pct in ((0, "p50"), (1, "p90")):
             ratios = []
             for r in range(len(results[state]["featx"])):
@@ -103,6 +110,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--build-dir", default=str(rb.OUT / "featx-build"))
+    ap.add_argument("--baseline", help="another featx binary timed beside this one (an A/B)")
     args = ap.parse_args()
     if not 0 < args.duty < 1:
         sys.exit("cotenant.py: --duty must be between 0 and 1")
@@ -120,13 +128,15 @@ def main():
         "ort": (["node", rb.BENCH / "ort_bench.mjs", "-m", rb.OUT / f"{key}.onnx", *common], "ort_ms"),
         "xnnpack": ([bins["xnnpack"], "-m", rb.OUT / f"{key}.featx", *common], "xnnpack_ms"),
     }
+    if args.baseline:
+        cmds["baseline"] = ([Path(args.baseline).resolve(), *cmds["featx"][0][1:]], "featx_ms")
     names = list(cmds)
     results = {"quiet": {n: [] for n in names}, "loaded": {n: [] for n in names}}
     git = subprocess.run(["git", "-C", rb.ROOT, "describe", "--always", "--dirty"], capture_output=True,
                          text=True).stdout.strip()
     t0 = time.time()
     for r in range(args.rounds):
-        order = names[r % 3:] + names[:r % 3]
+        order = names[r % len(names):] + names[:r % len(names)]
         for name, (p50, p90) in one_round(cmds, order).items():
             results["quiet"][name].append((p50, p90))
         with Neighbour(args.cpu, args.duty, args.period_ms / 1000):
@@ -139,8 +149,9 @@ def main():
           f"git {git}, CPU {rb.cpu_model()}, {os.cpu_count()} cores. {rb.MODELS[[k for k, _, _ in rb.MODELS].index(key)][1]}, "
           f"batch {b}, {t} threads; neighbour busy {100 * args.duty:.0f}% of every {args.period_ms:g} ms on CPU "
           f"{args.cpu}; {args.rounds} rounds of {args.runs} passes per runtime and state; max |diff| vs featx: "
-          f"ORT {diffs['ort']:.1e}, XNNPACK {diffs['xnnpack']:.1e}.\n")
-    print(table(results, [n for n in names if n != "featx"]))
+          f"ORT {diffs['ort']:.1e}, XNNPACK {diffs['xnnpack']:.1e}."
+          + (f" Baseline featx: {args.baseline}." if args.baseline else "") + "\n")
+    print(table(results, ["ort", "xnnpack"]))
 
 
 if __name__ == "__main__":

@@ -357,6 +357,48 @@ def cpu_model():
     return platform.processor()
 
 
+# (vendor, family) -> [(first model, last model, name)] from /proc/cpuinfo;
+# enough for the CPUs this benchmark meets (cloud x86 VMs).
+MICROARCHITECTURES = {
+    ("GenuineIntel", 6): [(85, 85, "Skylake-SP / Cascade Lake"), (106, 108, "Ice Lake-SP"),
+                          (143, 143, "Sapphire Rapids"), (207, 207, "Emerald Rapids"), (173, 174, "Granite Rapids")],
+    ("AuthenticAMD", 23): [(0, 0x2F, "Zen / Zen+"), (0x30, 0xFF, "Zen 2")],
+    ("AuthenticAMD", 25): [(0x00, 0x0F, "Zen 3"), (0x10, 0x1F, "Zen 4"), (0x20, 0x5F, "Zen 3"),
+                           (0x60, 0xAF, "Zen 4")],
+    ("AuthenticAMD", 26): [(0x00, 0xFF, "Zen 5")],
+}
+
+
+def microarchitecture():
+    """'Zen 5 (AuthenticAMD family 26 model 2)' and the like, from /proc/cpuinfo."""
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
+    except OSError:
+        return platform.machine()
+    vendor = info.get("vendor_id", "")
+    if not vendor:
+        return platform.machine()
+    family, model = int(info.get("cpu family", "0")), int(info.get("model", "0"))
+    name = next((n for lo, hi, n in MICROARCHITECTURES.get((vendor, family), []) if lo <= model <= hi), "unknown")
+    return f"{name} ({vendor} family {family} model {model})"
+
+
+def write_section(path, key, text):
+    """Replaces this CPU's section of a results file (or appends it): every
+    machine measured keeps its own tables."""
+    begin, end = f"<!-- run_bench section: {key} -->", f"<!-- end of run_bench section: {key} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = Path(path).read_text() if Path(path).exists() else ""
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old.rstrip() + ("\n\n" if old.strip() else "") + block
+    Path(path).write_text(new)
+
+
 def loadavg():
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -364,11 +406,11 @@ def loadavg():
 def report(res, args, command):
     L = []
     a = L.append
-    a("# featx benchmark: featx vs ONNX Runtime vs XNNPACK")
+    a(f"## Forward pass: {res['cpu']}, {res['uarch']}, {res['cores']} cores")
     a("")
     a(f"Made by `{command}` on {res['date']} ({res['minutes']:.1f} min).")
     a("")
-    a(f"- Machine: {res['cpu']}, {res['cores']} cores (lscpu), Linux {res['kernel']}; "
+    a(f"- Machine: {res['cpu']} ({res['uarch']}), {res['cores']} cores (lscpu), Linux {res['kernel']}; "
       f"load average before/after: {res['load_before']} / {res['load_after']} "
       "(a shared, noisy VM: read the spread column).")
     a(f"- featx ISA: **{res['isa']}** (featx bench `isa`), git {res['git']}.")
@@ -385,7 +427,7 @@ def report(res, args, command):
       "pass of the whole batch; spread = min–max of the round medians; fastest run = the single fastest "
       "forward pass over all rounds (a lower bound less hurt by neighbours on a shared machine).")
     a("")
-    a("## Forward pass")
+    a("### Forward pass")
     a("")
     a("| model | batch | threads | featx ms | ORT ms | XNNPACK ms | featx / ORT | featx / XNNPACK | "
       "featx / best peer | spread featx; ORT; XNN | fastest run featx / ORT / XNN | max diff ORT / XNN vs featx "
@@ -415,7 +457,7 @@ def report(res, args, command):
       f"{100 * Contention.LIMIT:.0f}% or host speed below {100 * Contention.SLOW:.0f}% was discarded and rerun "
       f"while the {args.budget:g} s budget lasted.")
     a("")
-    a("## Batch-8 throughput against the FMA peak")
+    a("### Batch-8 throughput against the FMA peak")
     a("")
     pk = res["fma"]
     # The two vCPUs are separate cores (a quiet 2-thread run measures twice
@@ -454,7 +496,7 @@ def report(res, args, command):
               f"{100 * rate / peak512:.0f}% | {100 * rate / peak2:.0f}% | {paired_cell} | {fast:.2f} | {frate:.1f} | "
               f"{100 * frate / peak512:.0f}% |")
     a("")
-    a("## Model load and memory")
+    a("### Model load and memory")
     a("")
     a("featx load = `Model::load` (mmap, FlatBuffers verify, CRC-32C, batch-norm fold) in a fresh process: "
       "median and fastest over the featx processes of every kept timing round of the model (`featx bench` "
@@ -470,7 +512,7 @@ def report(res, args, command):
         a(f"| {m['label']} | {m['file_bytes'] / 1e6:.2f} MB | {m['load_ms']:.1f} ({m['load_fastest_ms']:.1f}) | {m['ort_load_ms']:.0f} | "
           f"{m['xnnpack_setup_ms']:.1f} | {m['rss_kb'] / 1024:.1f} MiB |")
     a("")
-    a("## Per-layer profile (featx bench --profile, batch 1, 1 thread, top 15; best of 3 processes)")
+    a("### Per-layer profile (featx bench --profile, batch 1, 1 thread, top 15; best of 3 processes)")
     a("")
     a("Mean ms per forward pass over the profiled runs (separate from the timed runs above, so the per-layer "
       "clock does not disturb them). `(fused)` entries are a whole inverted-residual block that featx runs as "
@@ -485,7 +527,7 @@ def report(res, args, command):
             rate = f"{fl / (ms * 1e6):.1f}" if ms > 0 and fl else "–"
             a(f"| {name} | {ms:.3f} | {pct:.1f} | {fl / 1e6:.1f} | {rate} |")
     a("")
-    a("## Reproduce")
+    a("### Reproduce")
     a("")
     a("See bench/README.md. Raw numbers of this run: bench/out/results.json (not committed).")
     return "\n".join(L) + "\n"
@@ -501,7 +543,8 @@ def main():
     ap.add_argument("--budget", type=float, default=420, metavar="S",
                     help="seconds (from the start) during which rounds disturbed by other work are rerun "
                          "and rounds wait for a quiet CPU; afterwards every round counts (default 420)")
-    ap.add_argument("--write", help="write the Markdown report here (e.g. bench/RESULTS.md)")
+    ap.add_argument("--write", help="write the Markdown report as this CPU's section of this file "
+                                    "(e.g. bench/RESULTS.md; other CPUs' sections are kept)")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 runs: a smoke test, not a measurement")
     args = ap.parse_args()
     if args.quick:
@@ -511,6 +554,7 @@ def main():
     build_dir = Path(args.build_dir)
     bins = {"featx": build_dir / "featx", "xnnpack": OUT / "xnnpack_runner"}
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(), "cpu": cpu_model(),
+           "uarch": microarchitecture(),
            "cores": os.cpu_count(), "kernel": platform.release(), "load_before": loadavg(), "rows": [],
            "models": []}
     res["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
@@ -564,8 +608,8 @@ def main():
     text = report(res, args, command)
     print(text)
     if args.write:
-        Path(args.write).write_text(text)
-        log(f"wrote {args.write}")
+        write_section(args.write, f"{res['cpu']} / {res['uarch']}", text)
+        log(f"wrote this CPU's section of {args.write}")
 
 
 if __name__ == "__main__":
