@@ -130,17 +130,20 @@ def lcg_pixels(n):
 
 
 def layer_table(featx_bin, model):
-    """Conv layers from `featx inspect` -> [(name, flops per image)]."""
+    """Conv layers from `featx inspect` -> [(name, flops per image)]; inspect lists
+    each layer's slim name, then its Keras name when it has one."""
     text = run([featx_bin, "inspect", model])
     res = int(re.search(r"resolution (\d+)", text).group(1))
     h = w = res
     rows = []
-    for m in re.finditer(r"^\s+(\S+)\s+(conv|depthwise)\s+(\d+)x(\d+) s(\d+)\s+(\d+) -> (\d+)", text, re.M):
+    for m in re.finditer(r"^\s+(\S+)\s+(?:\S+\s+)?(conv|depthwise)\s+(\d+)x(\d+) s(\d+)\s+(\d+) -> (\d+)", text, re.M):
         name, kind = m.group(1), m.group(2)
         kh, kw, s, ci, co = (int(m.group(i)) for i in range(3, 8))
         h, w = -(-h // s), -(-w // s)  # TF SAME: ceil(in / stride)
         macs = h * w * kh * kw * (ci if kind == "depthwise" else ci * co)
         rows.append((name, 2 * macs))
+    if len(rows) < 52:  # MobileNetV2 has 52 convolutions; fewer means inspect's layout changed
+        sys.exit(f"run_bench: parsed {len(rows)} conv layers from `featx inspect {model}`, expected 52")
     return res, rows
 
 
