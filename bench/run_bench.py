@@ -360,33 +360,12 @@ def cpu_model():
     return platform.processor()
 
 
-# (vendor, family) -> [(first model, last model, name)] from /proc/cpuinfo;
-# enough for the CPUs this benchmark meets (cloud x86 VMs).
-MICROARCHITECTURES = {
-    ("GenuineIntel", 6): [(85, 85, "Skylake-SP / Cascade Lake"), (106, 108, "Ice Lake-SP"),
-                          (143, 143, "Sapphire Rapids"), (207, 207, "Emerald Rapids"), (173, 174, "Granite Rapids")],
-    ("AuthenticAMD", 23): [(0, 0x2F, "Zen / Zen+"), (0x30, 0xFF, "Zen 2")],
-    ("AuthenticAMD", 25): [(0x00, 0x0F, "Zen 3"), (0x10, 0x1F, "Zen 4"), (0x20, 0x5F, "Zen 3"),
-                           (0x60, 0xAF, "Zen 4")],
-    ("AuthenticAMD", 26): [(0x00, 0xFF, "Zen 5")],
-}
-
-
-def microarchitecture():
-    """'Zen 5 (AuthenticAMD family 26 model 2)' and the like, from /proc/cpuinfo."""
-    info = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            k, _, v = line.partition(":")
-            info.setdefault(k.strip(), v.strip())
-    except OSError:
-        return platform.machine()
-    vendor = info.get("vendor_id", "")
-    if not vendor:
-        return platform.machine()
-    family, model = int(info.get("cpu family", "0")), int(info.get("model", "0"))
-    name = next((n for lo, hi, n in MICROARCHITECTURES.get((vendor, family), []) if lo <= model <= hi), "unknown")
-    return f"{name} ({vendor} family {family} model {model})"
+def microarchitecture(featx_bin, model):
+    """'Zen 5 (AuthenticAMD family 26 model 2)' and the like: featx's own
+    reading (cpu_info.hpp, printed by `featx inspect`), so the name table
+    lives once."""
+    m = re.search(r"^microarchitecture: (.+)$", run([featx_bin, "inspect", model]), re.M)
+    return m.group(1).strip() if m else platform.machine()
 
 
 def write_section(path, key, text):
@@ -557,7 +536,6 @@ def main():
     build_dir = Path(args.build_dir)
     bins = {"featx": build_dir / "featx", "xnnpack": OUT / "xnnpack_runner"}
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(), "cpu": cpu_model(),
-           "uarch": microarchitecture(),
            "cores": os.cpu_count(), "kernel": platform.release(), "load_before": loadavg(), "rows": [],
            "models": []}
     res["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
@@ -565,6 +543,7 @@ def main():
     contention = Contention(args.budget)
     build_tools(build_dir)
     export_models()
+    res["uarch"] = microarchitecture(bins["featx"], OUT / f"{MODELS[0][0]}.featx")
     res["ort_version"] = json.loads((ROOT / "tools" / "ort" / "node_modules" / "onnxruntime-node" /
                                      "package.json").read_text())["version"]
     contention.wait_quiet()

@@ -137,6 +137,15 @@ assert a.shape == b.shape == (2, 1280) and not np.array_equal(a, b)
 expect_error "'pil'" "$featx" extract -m "$model" --preprocess pil "$tmp/a.png"
 "$featx" --version | grep -qE "^jpeg decoder: (libjpeg|stb_image)" || fail "--version names the JPEG decoder"
 "$featx" inspect "$model" | grep -qE "^jpeg decoder: " || fail "inspect names the JPEG decoder"
+# What it chose for this CPU and why (cpu_info.hpp, tuning.hpp); FEATX_L2_BYTES
+# reaches the plan: bands of 5/16 of 2 MiB, and other band rows.
+"$featx" inspect "$model" | grep -qE "^microarchitecture: " || fail "inspect names the microarchitecture"
+"$featx" inspect "$model" | grep -qE "^caches: L1d .* L2 .* per core" || fail "inspect gives the caches"
+"$featx" inspect "$model" | grep -qE "^tiles: 1x1 conv [0-9]+ pixels x [0-9]+ channels|^tiles: scalar" || fail "inspect gives the tile"
+FEATX_L2_BYTES=2M "$featx" inspect "$model" | grep -q "^tuning: for an L2 of 2 MiB (FEATX_L2_BYTES).* bands of 640 KiB" ||
+  fail "inspect: FEATX_L2_BYTES sets the tuning"
+[ "$(FEATX_L2_BYTES=2M "$featx" inspect "$model" | grep "^band rows")" != \
+  "$(FEATX_L2_BYTES=256K "$featx" inspect "$model" | grep "^band rows")" ] || fail "inspect: band rows follow L2"
 "$featx" inspect "$model" | grep -qE "^workspace: [0-9]+ bytes at [0-9]+x[0-9]+, batch 1, 1 thread" || fail "inspect gives the workspace"
 "$featx" inspect "$model" | grep -q "^weights: folded and packed at load" || fail "inspect: a normal model's weights"
 if [ -f "$models/random_a0.35_r96_s1_c0_prepacked.featx" ]; then

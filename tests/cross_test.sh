@@ -103,9 +103,10 @@ done
 # CROSS_FLAGS: more compiler flags (e.g. -ffp-contract=off, docs/targets.md).
 read -r -a extra_flags <<< "${CROSS_FLAGS:-}"
 flags=(-std=c++17 -Wall -Wextra -Werror "${arch_flags[@]}" "${extra_flags[@]}" -I "$root/include" -isystem "$tmp/inc")
-# test_sizes: the 32-bit size checks; test_search: the dot kernels (NEON
-# beside the reference) and the index file; neither needs a model file.
-kernel_tests=(tests/test_main.cpp tests/test_simd_kernels.cpp tests/test_ref_kernels.cpp tests/test_sizes.cpp
+# test_sizes: the 32-bit size checks; test_tuning: the cache readers (sysfs
+# off x86); test_search: the dot kernels (NEON beside the reference) and the
+# index file; none needs a model file.
+kernel_tests=(tests/test_main.cpp tests/test_simd_kernels.cpp tests/test_ref_kernels.cpp tests/test_sizes.cpp tests/test_tuning.cpp
               tests/test_search.cpp)
 failures=0
 

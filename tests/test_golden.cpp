@@ -3,6 +3,7 @@
 // and relative L2 <= 1e-5 for every case; 1, 2 and 3 threads bit-identical.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -360,30 +361,82 @@ TEST_CASE("fused blocks give bit-identical results to layer-by-layer execution")
   CHECK(checked > 0);
 }
 
-// Kernels that sleep when OpenMP thread 1 calls them, as if a neighbour had
+// The tuning (tuning.hpp) sizes bands and 1x1 blocks from the CPU's L2;
+// machines with different caches must still give the same bits. 128 KiB and
+// 4 MiB give other bands than 1 MiB (checked, so the option is not ignored).
+TEST_CASE("plans tuned for different L2 sizes give bit-identical results") {
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 224, w = 200, n = 3;
+  std::vector<float> images(size_t(n) * h * w * 3);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = float((i * 2654435761u) % 1000u) / 999.0f;
+  for (featx::Pool pool : {featx::Pool::avg, featx::Pool::none}) {
+    std::map<int, std::vector<float>> reference;  // by batch
+    std::vector<std::vector<std::pair<std::string, int>>> bands;
+    for (size_t l2 : {size_t(1) << 20, size_t(128) << 10, size_t(4) << 20}) {
+      for (int threads : {1, 2}) {
+        featx::PlanOptions opt;
+        opt.height = h;
+        opt.width = w;
+        opt.batch = n;
+        opt.pool = pool;
+        opt.threads = threads;
+        opt.l2_bytes = l2;
+        featx::Plan plan;
+        REQUIRE(featx::Plan::make(model, opt, &plan).ok());
+        CHECK(plan.tuning().l2_bytes == l2);
+        if (threads == 1) bands.push_back(plan.fused_band_rows());
+        std::vector<unsigned char> workspace(plan.workspace_bytes());
+        for (int batch : {1, n}) {
+          std::vector<float> out(plan.output_elements());
+          REQUIRE(featx::run(plan, images.data(), batch, workspace.data(), workspace.size(), out.data(), out.size())
+                      .ok());
+          out.resize(size_t(batch) * plan.output_elements_per_image());
+          CAPTURE(l2);
+          CAPTURE(threads);
+          CAPTURE(batch);
+          std::vector<float>& want = reference[batch];
+          if (want.empty()) want = out;  // 1 MiB, 1 thread
+          CHECK(out == want);
+        }
+      }
+    }
+    REQUIRE(bands.size() == 3);
+    CHECK(!bands[0].empty());
+    CHECK(bands[1] != bands[0]);
+    CHECK(bands[2] != bands[0]);
+  }
+}
+
+// Kernels that stall when OpenMP thread 1 calls them, as if a neighbour had
 // taken its core, and count each thread's calls (detail/task_queues.hpp).
+// The stall scales with the call's own time (8 x it, at least 500 us), so
+// thread 1 stays several times slower under qemu's emulation too, where a
+// fixed 500 us is shorter than a kernel call.
 namespace stalled_core {
 featx::KernelSet real;
 std::atomic<int> calls[2];
-void note_call() {
+template <typename Call>
+void run_counted(Call&& call) {
   const int t = featx::detail::thread_index();
   if (t < 2) calls[t].fetch_add(1);
-  if (t == 1) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  const auto t0 = std::chrono::steady_clock::now();
+  call();
+  if (t == 1)
+    std::this_thread::sleep_for(std::max<std::chrono::steady_clock::duration>(
+        std::chrono::microseconds(500), 8 * (std::chrono::steady_clock::now() - t0)));
 }
 void conv2d(const featx::ConvGeometry& g, const float* in, const float* w, const float* b, featx::Activation a,
             float* out, int r0, int r1) {
-  note_call();
-  real.conv2d(g, in, w, b, a, out, r0, r1);
+  run_counted([&] { real.conv2d(g, in, w, b, a, out, r0, r1); });
 }
 void depthwise(const featx::ConvGeometry& g, const float* in, const float* w, const float* b, featx::Activation a,
                float* out, int r0, int r1) {
-  note_call();
-  real.depthwise(g, in, w, b, a, out, r0, r1);
+  run_counted([&] { real.depthwise(g, in, w, b, a, out, r0, r1); });
 }
 void pointwise(const float* in, size_t p0, size_t p1, int in_c, const float* w, const float* b, int out_c,
                featx::Activation a, const float* residual, float* out, int n0, int n1) {
-  note_call();
-  real.pointwise(in, p0, p1, in_c, w, b, out_c, a, residual, out, n0, n1);
+  run_counted([&] { real.pointwise(in, p0, p1, in_c, w, b, out_c, a, residual, out, n0, n1); });
 }
 }  // namespace stalled_core
 

@@ -8,6 +8,37 @@
 
 namespace featx_cli {
 
+// "48 KiB", "1 MiB", "?" (unknown).
+inline std::string cache_size(size_t bytes) {
+  if (!bytes) return "?";
+  if (bytes % (size_t(1) << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes >> 10) + " KiB";
+}
+
+// The CPU as featx reads it and the block sizes and tiles it takes from it.
+inline void print_cpu_choices(const std::shared_ptr<const featx::Model>& m) {
+  const featx::CpuInfo& cpu = featx::cpu_info();
+  std::printf("cpu: %s\n", cpu.brand.empty() ? "(no brand string)" : cpu.brand.c_str());
+  std::printf("microarchitecture: %s\n", featx::microarchitecture(cpu).c_str());
+  std::printf("caches: L1d %s and L2 %s per core, L3 %s (%s)\n", cache_size(cpu.l1d_bytes).c_str(), cache_size(cpu.l2_bytes).c_str(),
+              cache_size(cpu.l3_bytes).c_str(), cpu.cache_source.c_str());
+  featx::PlanOptions o;
+  o.threads = 1;
+  featx::Plan plan;
+  if (!featx::Plan::make(m, o, &plan).ok()) return;
+  const featx::CacheTuning& t = plan.tuning();
+  std::printf("tuning: for an L2 of %s (%s%s): 1x1 convs on one thread in pixel blocks of "
+              "%s of input (half of L2), fused blocks in bands of %s of expanded rows (5/16 of L2)\n",
+              cache_size(t.l2_bytes).c_str(), t.l2_source.c_str(),
+              t.l2_source == "FEATX_L2_BYTES" ? "" : "; FEATX_L2_BYTES overrides", cache_size(t.pointwise_block_bytes).c_str(),
+              cache_size(t.fused_band_bytes).c_str());
+  std::string bands;
+  for (const auto& b : plan.fused_band_rows())
+    bands += (bands.empty() ? "" : ", ") + b.first.substr(0, b.first.find(" (fused)")) + " " + std::to_string(b.second);
+  std::printf("band rows at %dx%d, 1 thread: %s\n", plan.height(), plan.width(), bands.empty() ? "none" : bands.c_str());
+  std::printf("tiles: %s\n", featx::pointwise_tile_description(plan.isa()).c_str());
+}
+
 inline featx::Status cmd_inspect(const Args& args) {
   if (args.positional.size() != 1) return featx::invalid_argument("usage: featx inspect MODEL");
   std::shared_ptr<const featx::Model> m;
@@ -43,6 +74,7 @@ inline featx::Status cmd_inspect(const Args& args) {
   }
   std::printf("isa: %s (best on this CPU: %s; FEATX_ISA overrides)\n",
               featx::isa_name(featx::selected_isa()), featx::isa_name(featx::best_isa()));
+  print_cpu_choices(m);
   std::printf("jpeg decoder: %s\n", featx::jpeg_decoder_name());
   std::printf("goldens: %zu\n", m->goldens().size());
   // Each output under its slim name and, where Keras has one, its Keras name.

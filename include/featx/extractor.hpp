@@ -30,6 +30,7 @@ struct ExtractorOptions {
   bool profile = false;   // time every step (see Extractor::profile)
   bool fuse_blocks = true;
   int group_chunk_channels = 192;  // as PlanOptions
+  size_t l2_bytes = 0;             // as PlanOptions
 };
 
 // Milliseconds spent per plan step over all runs since the last reset
@@ -120,6 +121,7 @@ class Extractor {
     o.isa = isa_name(isa_);
     o.fuse_blocks = options_.fuse_blocks;
     o.group_chunk_channels = options_.group_chunk_channels;
+    o.l2_bytes = options_.l2_bytes;
     o.profile = options_.profile;
     Plan plan;
     FEATX_RETURN_IF_ERROR(Plan::make(model_, o, &plan));

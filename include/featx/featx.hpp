@@ -68,6 +68,7 @@
 // one thread).
 #pragma once
 
+#include "featx/cpu_info.hpp"
 #include "featx/extractor.hpp"
 #include "featx/head.hpp"
 #include "featx/labels.hpp"

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "featx/chunked_block.hpp"
@@ -32,6 +33,7 @@
 #include "featx/scheduler.hpp"
 #include "featx/status.hpp"
 #include "featx/step_plan.hpp"
+#include "featx/tuning.hpp"
 
 namespace featx {
 
@@ -68,6 +70,9 @@ struct PlanOptions {
   int threads = 0;            // 0: OpenMP's default (OMP_NUM_THREADS or all cores); 1 without OpenMP
   std::string isa;            // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
   bool fuse_blocks = true;    // run inverted-residual blocks in L2-sized row bands
+  // L2 bytes per core the bands and blocks are sized for (tuning.hpp); 0:
+  // FEATX_L2_BYTES or this CPU's. Changes speed, never a value.
+  size_t l2_bytes = 0;
   // Expanded channels per chunk in the blocks of a batch's grouped tail
   // (step_plan.hpp); 0: layer by layer. Not on the scalar ISA, whose
   // double accumulation would round the partial sums between chunks.
@@ -97,6 +102,7 @@ class Plan {
     }
     p.kernels_ = kernel_set(isa);
     p.threads_ = detail::resolve_threads(o.threads);
+    p.tuning_ = cache_tuning(o.l2_bytes);
     FEATX_RETURN_IF_ERROR(p.resolve_output());
 
     // The kinds of schedule runs of 1..batch images need: the batch's own,
@@ -112,7 +118,7 @@ class Plan {
     const std::string network_layer = p.network_layer_;
     for (Kind& k : p.kinds_) {
       FEATX_RETURN_IF_ERROR(StepPlan::make(m, o.height, o.width, network_layer, &k.steps, o.fuse_blocks,
-                                           k.schedule.threads_per_image, k.schedule.group_images, chunk));
+                                           k.schedule.threads_per_image, k.schedule.group_images, chunk, p.tuning_));
       for (const ChunkedBlock& c : k.steps.chunked_blocks())
         k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
       k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
@@ -165,6 +171,8 @@ class Plan {
   int width() const { return options_.width; }
   int threads() const { return threads_; }
   Isa isa() const { return kernels_.isa; }
+  // The cache sizes the plan was made for and the block sizes taken from them.
+  const CacheTuning& tuning() const { return tuning_; }
   bool valid() const { return model_ != nullptr; }
 
   // The conv steps a run goes through, named for a profile: a fused or
@@ -184,6 +192,16 @@ class Plan {
     for (const FusedBlock& f : plan.fused_blocks()) as_block(f.expand_step, f.depthwise_step, f.project_step);
     for (const ChunkedBlock& c : plan.chunked_blocks()) as_block(c.expand_step, c.depthwise_step, c.project_step);
     return names;
+  }
+  // The blocks a one-image run fuses and the output rows of each band: what
+  // the tuning chose ("expanded_conv_3 (fused)", 14).
+  std::vector<std::pair<std::string, int>> fused_band_rows() const {
+    std::vector<std::pair<std::string, int>> bands;
+    if (kinds_.empty()) return bands;
+    const StepPlan& plan = kinds_.back().steps;  // the one-image kind when there are two
+    for (const FusedBlock& f : plan.fused_blocks())
+      bands.emplace_back(block_name(plan, f.expand_step, f.project_step), f.band_rows);
+    return bands;
   }
 
  private:
@@ -251,6 +269,7 @@ class Plan {
   std::shared_ptr<const Model> model_;
   PlanOptions options_;
   KernelSet kernels_;
+  CacheTuning tuning_;
   int threads_ = 1;
   std::string network_layer_;
   int dense_last_ = -1;  // index into Model::head() of the last Dense layer run, or -1

@@ -34,10 +34,6 @@
 
 namespace featx {
 
-// Input bytes of the pixel block one thread runs a 1x1 conv over: half of a
-// 1 MiB L2, the rest for the weight panels streaming past.
-constexpr size_t kPointwiseBlockBytes = 512 * 1024;
-
 // Images one thread runs through the grouped tail together: 4 reads a 7x7
 // layer's weights a quarter as often; the group's maps, 0.7 MB per image,
 // stay near L2.
@@ -249,7 +245,8 @@ class BatchRunner {
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
         // One thread takes pixels in blocks whose inputs fit in half of L2
-        // (the whole 7x7 map of a group or image): the kernel walks the
+        // (the plan's pointwise_block_bytes, tuning.hpp; the whole 7x7 map
+        // of a group or image): the kernel walks the
         // weights a column panel at a time over a block's pixels, so each
         // panel is read once per block. 48-pixel tasks streamed all the
         // weights again per task (1.6 MB for Conv_1) and cut a 49-pixel
@@ -264,7 +261,7 @@ class BatchRunner {
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
         if (threads <= 1) {
           const int64_t block = std::max<int64_t>(
-              48, int64_t(kPointwiseBlockBytes / (sizeof(float) * size_t(g.in_c))));
+              48, int64_t(plan_.pointwise_block_bytes() / (sizeof(float) * size_t(g.in_c))));
           const int64_t blocks = (out_pixels + block - 1) / block;
           for (int64_t i = 0; i < blocks; ++i)
             k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),

@@ -40,6 +40,7 @@
 #include "featx/kernels/padding.hpp"
 #include "featx/model.hpp"
 #include "featx/status.hpp"
+#include "featx/tuning.hpp"
 
 namespace featx {
 
@@ -75,10 +76,6 @@ struct ChunkedBlock {
 // Chunks start on a packed weight panel (kernels/packed_weights.hpp).
 constexpr int kChunkAlign = 16;
 
-// Bytes of expanded rows a band may hold: well inside a 1 MiB L2 with the
-// depthwise band and the project weights beside it.
-constexpr size_t kFusedBandBytes = 320 * 1024;
-
 // With N threads, blocks with fewer than this many input rows per thread
 // run unfused (see StepPlan::make).
 constexpr int kMinFusedRowsPerThread = 4;
@@ -93,10 +90,11 @@ class StepPlan {
   // layer or block, steps end there (intermediate outputs). `threads`
   // share one image; `group_images` > 1 images run together through the
   // grouped tail, whose blocks run in chunks of `chunk_channels` expanded
-  // channels (rounded up to kChunkAlign) when it is > 0.
+  // channels (rounded up to kChunkAlign) when it is > 0. `tuning` sizes
+  // the fused bands and the 1x1 convs' pixel blocks (tuning.hpp).
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
                      StepPlan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
-                     int chunk_channels = 0) {
+                     int chunk_channels = 0, const CacheTuning& tuning = CacheTuning{}) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -105,6 +103,7 @@ class StepPlan {
                               std::to_string(width) + " is too large");
     StepPlan plan;
     plan.height_ = height;
+    plan.pointwise_block_bytes_ = tuning.pointwise_block_bytes;
     plan.width_ = width;
     const auto& layers = model.layers();
     int stop_step = -1;
@@ -219,7 +218,7 @@ class StepPlan {
         // of the block's weights (1.8 MB for the last block).
         if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
         const size_t row_bytes = size.mul(size_t(d.in_w), size_t(d.in_c), sizeof(float));
-        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / std::max<size_t>(1, row_bytes)));
+        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), tuning.fused_band_bytes / std::max<size_t>(1, row_bytes)));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
         // No band larger than one thread's share of the rows (threads split
         // the rows evenly, then band their share; a band re-reads the
@@ -304,9 +303,12 @@ class StepPlan {
   size_t group_slot_offset(int slot) const { return group_slot_offset_[slot]; }
   // Blocks of the grouped tail that run in chunks, in step order.
   const std::vector<ChunkedBlock>& chunked_blocks() const { return chunked_; }
+  // Input bytes of the pixel block one thread runs a 1x1 conv over (tuning.hpp).
+  size_t pointwise_block_bytes() const { return pointwise_block_bytes_; }
 
  private:
   int height_ = 0, width_ = 0;
+  size_t pointwise_block_bytes_ = kDefaultL2Bytes / 2;
   std::vector<PlanStep> steps_;
   TensorShape output_shape_;
   size_t slot_offset_[kSlotCount] = {};

@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 69 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 71 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -98,72 +98,30 @@
 #ifndef FEATX_SINGLE_FEATX_FEATX_HPP_
 #define FEATX_SINGLE_FEATX_FEATX_HPP_
 
-// ---- begin featx/extractor.hpp ----
-// featx/extractor.hpp: the convenience API over Plan and run.
+// ---- begin featx/cpu_info.hpp ----
+// featx/cpu_info.hpp: which CPU this is and how large its caches are, read
+// once at run time so one binary sizes its blocks for the machine it lands on.
 //
-// An Extractor plans for the input it is given and owns the workspace, so
-// callers write ex.extract(images, n, h, w, &tensor). It keeps one plan per
-// input size, layer and output, made for the largest batch seen: after the
-// first call of a kind, calls of that kind (any batch up to it) allocate
-// only the output tensor. Results are run()'s bits (plan.hpp, run.hpp): the
-// same for every thread count and batch. Many Extractors may share one
-// immutable Model; one Extractor is used by one thread at a time.
-#ifndef FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
-#define FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
+// x86: vendor, family and model from cpuid leaves 0 and 1 (the family and
+// model with their extended fields, as /proc/cpuinfo prints them), the brand
+// string from 0x80000002-4, caches from the deterministic cache leaf (4 on
+// Intel, 0x8000001D on AMD; the older 0x80000005-6 when a hypervisor hides
+// them). Elsewhere (ARM, RISC-V) caches come from
+// /sys/devices/system/cpu/cpu0/cache. A cache shared by several cores counts
+// as its share per core: its size x the threads sharing L1d / the threads
+// sharing it (SMT siblings share both, so a private L2 keeps its full size;
+// 4 E-cores sharing one L2 get a quarter each). When nothing answers (some
+// VMs hide both), the caches are 0 and the tuning (tuning.hpp) uses its
+// defaults, saying so.
+#ifndef FEATX_SINGLE_FEATX_CPU_INFO_HPP_
+#define FEATX_SINGLE_FEATX_CPU_INFO_HPP_
 
-#include <algorithm>
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <vector>
-
-// ---- begin featx/model.hpp ----
-// featx/model.hpp: an immutable, verified MobileNetV2 with batch norm folded.
-//
-// Loading checks, in order: the file exists and is non-empty; the FlatBuffers
-// identifier "FTX1"; the FlatBuffers verifier (bounds of every table and
-// vector); the format version; the CRC-32C of the payload; then the network's
-// own consistency (channel counts chain, weight vector sizes match their
-// shapes, strides and kernel sizes in range). Only then is batch norm folded:
-//   w' = w * gamma / sqrt(var + eps),  b' = beta + (b - mean) * gamma / sqrt(var + eps)
-// computed in double and rounded once to float. The folded copies are the
-// only weight copies made; `folded_bytes()` reports their size.
-//
-// A prepacked file (format version 3, export_weights.py --prepacked) carries
-// the weights already folded and packed; they are used in place, from the
-// mapped file or the caller's embedded array, and folded_bytes() is 0
-// (docs/embedded.md).
-//
-// A Model is immutable after load and safe to share between threads; each
-// thread runs its own Extractor over it.
-#ifndef FEATX_SINGLE_FEATX_MODEL_HPP_
-#define FEATX_SINGLE_FEATX_MODEL_HPP_
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <memory>
-#include <string>
-#include <vector>
-
-// ---- begin featx/crc32c.hpp ----
-// featx/crc32c.hpp: CRC-32C (Castagnoli), the checksum of a model's payload.
-//
-// x86 CPUs with SSE4.2 have a CRC-32C instruction (three interleaved chains,
-// about 20 GB/s from cache; the table took 10 ms of a 20 ms load); it is
-// chosen at run time like the SIMD kernels. Elsewhere, table-driven
-// slicing by 8 (about 1 GB/s). The polynomial is the reflected 0x82F63B78;
-// check value of "123456789" is 0xE3069283. Both paths are tested against
-// each other.
-#ifndef FEATX_SINGLE_FEATX_CRC32C_HPP_
-#define FEATX_SINGLE_FEATX_CRC32C_HPP_
-
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 // ---- begin featx/kernels/isa.hpp ----
 // featx/kernels/isa.hpp: which instruction set the kernels use, chosen at run time.
@@ -285,6 +243,342 @@ inline Isa selected_isa() {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_KERNELS_ISA_HPP_
 // ---- end featx/kernels/isa.hpp ----
+
+namespace featx {
+
+struct CpuInfo {
+  std::string vendor;  // "GenuineIntel", "AuthenticAMD"; "" off x86
+  std::string brand;   // the brand string ("AMD EPYC 9R45 ..."), or "" when the CPU has none
+  int family = 0, model = 0;
+  size_t l1d_bytes = 0, l2_bytes = 0;  // per core (see above); 0: unknown
+  size_t l3_bytes = 0;                 // the whole L3 as reported (shared); 0: unknown
+  std::string cache_source;  // where the sizes came from
+};
+
+namespace detail {
+
+// One entry of cpuid's deterministic cache leaf (4 or 0x8000001D; the same
+// layout): level, type (1 data, 2 instruction, 3 unified) and bytes.
+struct CacheLeaf {
+  int type = 0, level = 0;
+  size_t bytes = 0;
+  int sharing_threads = 1;
+};
+
+inline CacheLeaf decode_cache_leaf(uint32_t eax, uint32_t ebx, uint32_t ecx) {
+  CacheLeaf c;
+  c.type = int(eax & 0x1F);
+  c.level = int((eax >> 5) & 0x7);
+  c.sharing_threads = int((eax >> 14) & 0xFFF) + 1;
+  const size_t ways = ((ebx >> 22) & 0x3FF) + 1, partitions = ((ebx >> 12) & 0x3FF) + 1;
+  const size_t line = (ebx & 0xFFF) + 1, sets = size_t(ecx) + 1;
+  c.bytes = ways * partitions * line * sets;
+  return c;
+}
+
+// The microarchitectures featx has been measured on or is likely to meet
+// (cloud x86 VMs), from vendor, family and model; "" when not listed.
+inline const char* microarchitecture_name(const std::string& vendor, int family, int model) {
+  struct Range {
+    const char* vendor;
+    int family, first, last;
+    const char* name;
+  };
+  static const Range ranges[] = {
+      {"GenuineIntel", 6, 0x3F, 0x3F, "Haswell"},
+      {"GenuineIntel", 6, 0x4F, 0x4F, "Broadwell"},
+      {"GenuineIntel", 6, 0x55, 0x55, "Skylake-SP / Cascade Lake"},
+      {"GenuineIntel", 6, 0x6A, 0x6C, "Ice Lake-SP"},
+      {"GenuineIntel", 6, 0x8F, 0x8F, "Sapphire Rapids"},
+      {"GenuineIntel", 6, 0xCF, 0xCF, "Emerald Rapids"},
+      {"GenuineIntel", 6, 0xAD, 0xAE, "Granite Rapids"},
+      {"AuthenticAMD", 23, 0x00, 0x2F, "Zen / Zen+"},
+      {"AuthenticAMD", 23, 0x30, 0xFF, "Zen 2"},
+      {"AuthenticAMD", 25, 0x00, 0x0F, "Zen 3"},
+      {"AuthenticAMD", 25, 0x10, 0x1F, "Zen 4"},
+      {"AuthenticAMD", 25, 0x20, 0x5F, "Zen 3"},
+      {"AuthenticAMD", 25, 0x60, 0xAF, "Zen 4"},
+      {"AuthenticAMD", 26, 0x00, 0xFF, "Zen 5"},
+  };
+  for (const Range& r : ranges)
+    if (vendor == r.vendor && family == r.family && model >= r.first && model <= r.last) return r.name;
+  return "";
+}
+
+// Size of a sysfs cache entry ("48K", "1024K", "32M"); 0 when unreadable.
+inline size_t read_sysfs_size(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return 0;
+  unsigned long long n = 0;
+  char unit = 0;
+  const int got = std::fscanf(f, "%llu%c", &n, &unit);
+  std::fclose(f);
+  if (got < 1 || n > (1ull << 40)) return 0;
+  if (unit == 'K') n <<= 10;
+  else if (unit == 'M') n <<= 20;
+  return size_t(n);
+}
+
+inline std::string read_sysfs_line(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return "";
+  char buf[256] = {0};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  if (!ok) return "";
+  std::string s(buf);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// CPUs in a sysfs list such as "0-3,8".
+inline int count_cpu_list(const std::string& list) {
+  int count = 0;
+  const char* p = list.c_str();
+  while (*p) {
+    char* end = nullptr;
+    const long first = std::strtol(p, &end, 10);
+    if (end == p) break;
+    long last = first;
+    p = end;
+    if (*p == '-') {
+      last = std::strtol(p + 1, &end, 10);
+      if (end == p + 1) break;
+      p = end;
+    }
+    if (last >= first && last - first < 65536) count += int(last - first + 1);
+    if (*p == ',') ++p;
+  }
+  return count;
+}
+
+// Per-core sizes from a list of caches (see the top of the file).
+template <typename Leaves>
+inline void assign_cache_sizes(const Leaves& leaves, CpuInfo* info) {
+  int l1d_sharing = 1;
+  for (const CacheLeaf& c : leaves)
+    if (c.level == 1 && (c.type == 1 || c.type == 3)) l1d_sharing = c.sharing_threads;
+  for (const CacheLeaf& c : leaves) {
+    if (c.type != 1 && c.type != 3) continue;  // instruction caches do not hold our data
+    const int sharing = c.sharing_threads > 0 ? c.sharing_threads : 1;
+    const size_t per_core = sharing > l1d_sharing ? c.bytes / size_t(sharing) * size_t(l1d_sharing) : c.bytes;
+    if (c.level == 1) info->l1d_bytes = per_core;
+    else if (c.level == 2) info->l2_bytes = per_core;
+    else if (c.level == 3) info->l3_bytes = c.bytes;  // shared anyway: the whole of it
+  }
+}
+
+struct CacheLeaves {
+  CacheLeaf entries[16];
+  int count = 0;
+  const CacheLeaf* begin() const { return entries; }
+  const CacheLeaf* end() const { return entries + count; }
+  void push(const CacheLeaf& c) {
+    if (count < 16) entries[count++] = c;
+  }
+};
+
+inline bool read_sysfs_caches(CpuInfo* info) {
+  CacheLeaves leaves;
+  for (int i = 0; i < 16; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    const std::string type = read_sysfs_line(dir + "type");
+    if (type.empty()) break;
+    CacheLeaf c;
+    c.type = type == "Data" ? 1 : type == "Instruction" ? 2 : type == "Unified" ? 3 : 0;
+    c.level = std::atoi(read_sysfs_line(dir + "level").c_str());
+    c.bytes = read_sysfs_size(dir + "size");
+    c.sharing_threads = count_cpu_list(read_sysfs_line(dir + "shared_cpu_list"));
+    if (c.bytes) leaves.push(c);
+  }
+  if (leaves.count == 0) return false;
+  assign_cache_sizes(leaves, info);
+  info->cache_source = "/sys/devices/system/cpu/cpu0/cache";
+  return info->l2_bytes != 0;
+}
+
+#ifdef FEATX_HAVE_X86_SIMD
+inline void read_x86_identity(CpuInfo* info) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+  char vendor[13] = {0};
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
+  info->vendor = vendor;
+  if (__get_cpuid(1, &a, &b, &c, &d)) {
+    const int base_family = int((a >> 8) & 0xF), base_model = int((a >> 4) & 0xF);
+    info->family = base_family == 0xF ? base_family + int((a >> 20) & 0xFF) : base_family;
+    info->model = (base_family == 0x6 || base_family == 0xF) ? (int((a >> 16) & 0xF) << 4) | base_model : base_model;
+  }
+  unsigned max_ext = 0;
+  __get_cpuid(0x80000000u, &max_ext, &b, &c, &d);
+  if (max_ext >= 0x80000004u) {
+    char brand[49] = {0};
+    for (unsigned i = 0; i < 3; ++i) {
+      unsigned r[4];
+      __get_cpuid(0x80000002u + i, &r[0], &r[1], &r[2], &r[3]);
+      std::memcpy(brand + 16 * i, r, 16);
+    }
+    std::string s(brand);
+    const size_t first = s.find_first_not_of(' '), last = s.find_last_not_of(' ');
+    info->brand = first == std::string::npos ? "" : s.substr(first, last - first + 1);
+  }
+}
+
+inline bool read_x86_caches(CpuInfo* info) {
+  unsigned leaf = 4;
+  if (info->vendor == "AuthenticAMD" || info->vendor == "HygonGenuine") {
+    unsigned max_ext = 0, b, c, d;
+    __get_cpuid(0x80000000u, &max_ext, &b, &c, &d);
+    if (max_ext < 0x8000001Du) return false;
+    leaf = 0x8000001Du;
+  }
+  CacheLeaves leaves;
+  for (unsigned i = 0; i < 16; ++i) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(leaf, i, &a, &b, &c, &d)) break;
+    const CacheLeaf entry = decode_cache_leaf(a, b, c);
+    if (entry.type == 0) break;
+    leaves.push(entry);
+  }
+  if (leaves.count == 0) return false;
+  assign_cache_sizes(leaves, info);
+  info->cache_source = leaf == 4 ? "cpuid leaf 4" : "cpuid leaf 0x8000001D";
+  return info->l2_bytes != 0;
+}
+
+// The older descriptors, for hypervisors that hide the leaves above (AMD
+// without TOPOEXT): 0x80000006 ECX[31:16] is L2 in KiB on both vendors,
+// EDX[31:18] L3 in 512 KiB units and 0x80000005 ECX[31:24] L1d in KiB on AMD.
+inline bool read_x86_legacy_caches(CpuInfo* info) {
+  unsigned max_ext = 0, a, b, c, d;
+  __get_cpuid(0x80000000u, &max_ext, &b, &c, &d);
+  if (max_ext < 0x80000006u) return false;
+  __get_cpuid(0x80000006u, &a, &b, &c, &d);
+  info->l2_bytes = size_t(c >> 16) << 10;
+  if (info->vendor == "AuthenticAMD" || info->vendor == "HygonGenuine") {
+    info->l3_bytes = size_t(d >> 18) << 19;
+    __get_cpuid(0x80000005u, &a, &b, &c, &d);
+    info->l1d_bytes = size_t(c >> 24) << 10;
+  }
+  info->cache_source = "cpuid leaves 0x80000005-6";
+  return info->l2_bytes != 0;
+}
+#endif
+
+inline CpuInfo read_cpu_info() {
+  CpuInfo info;
+#ifdef FEATX_HAVE_X86_SIMD
+  read_x86_identity(&info);
+  if (read_x86_caches(&info)) return info;
+  info.l1d_bytes = info.l2_bytes = info.l3_bytes = 0;
+  if (read_x86_legacy_caches(&info)) return info;
+  info.l1d_bytes = info.l2_bytes = info.l3_bytes = 0;
+#endif
+  if (!read_sysfs_caches(&info)) {
+    info.l1d_bytes = info.l2_bytes = info.l3_bytes = 0;
+    info.cache_source = "unknown (neither cpuid nor sysfs answered)";
+  }
+  return info;
+}
+
+}  // namespace detail
+
+// This CPU, read once (thread-safe).
+inline const CpuInfo& cpu_info() {
+  static const CpuInfo info = detail::read_cpu_info();
+  return info;
+}
+
+// "Zen 5 (AuthenticAMD family 26 model 2)"; the architecture name off x86.
+inline std::string microarchitecture(const CpuInfo& cpu) {
+  if (cpu.vendor.empty()) {
+#if defined(__aarch64__)
+    return "aarch64";
+#elif defined(__arm__)
+    return "arm";
+#elif defined(__riscv)
+    return "riscv";
+#else
+    return "unknown";
+#endif
+  }
+  const char* name = detail::microarchitecture_name(cpu.vendor, cpu.family, cpu.model);
+  return std::string(*name ? name : "unknown") + " (" + cpu.vendor + " family " + std::to_string(cpu.family) +
+         " model " + std::to_string(cpu.model) + ")";
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_CPU_INFO_HPP_
+// ---- end featx/cpu_info.hpp ----
+// ---- begin featx/extractor.hpp ----
+// featx/extractor.hpp: the convenience API over Plan and run.
+//
+// An Extractor plans for the input it is given and owns the workspace, so
+// callers write ex.extract(images, n, h, w, &tensor). It keeps one plan per
+// input size, layer and output, made for the largest batch seen: after the
+// first call of a kind, calls of that kind (any batch up to it) allocate
+// only the output tensor. Results are run()'s bits (plan.hpp, run.hpp): the
+// same for every thread count and batch. Many Extractors may share one
+// immutable Model; one Extractor is used by one thread at a time.
+#ifndef FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
+#define FEATX_SINGLE_FEATX_EXTRACTOR_HPP_
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin featx/model.hpp ----
+// featx/model.hpp: an immutable, verified MobileNetV2 with batch norm folded.
+//
+// Loading checks, in order: the file exists and is non-empty; the FlatBuffers
+// identifier "FTX1"; the FlatBuffers verifier (bounds of every table and
+// vector); the format version; the CRC-32C of the payload; then the network's
+// own consistency (channel counts chain, weight vector sizes match their
+// shapes, strides and kernel sizes in range). Only then is batch norm folded:
+//   w' = w * gamma / sqrt(var + eps),  b' = beta + (b - mean) * gamma / sqrt(var + eps)
+// computed in double and rounded once to float. The folded copies are the
+// only weight copies made; `folded_bytes()` reports their size.
+//
+// A prepacked file (format version 3, export_weights.py --prepacked) carries
+// the weights already folded and packed; they are used in place, from the
+// mapped file or the caller's embedded array, and folded_bytes() is 0
+// (docs/embedded.md).
+//
+// A Model is immutable after load and safe to share between threads; each
+// thread runs its own Extractor over it.
+#ifndef FEATX_SINGLE_FEATX_MODEL_HPP_
+#define FEATX_SINGLE_FEATX_MODEL_HPP_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+// ---- begin featx/crc32c.hpp ----
+// featx/crc32c.hpp: CRC-32C (Castagnoli), the checksum of a model's payload.
+//
+// x86 CPUs with SSE4.2 have a CRC-32C instruction (three interleaved chains,
+// about 20 GB/s from cache; the table took 10 ms of a 20 ms load); it is
+// chosen at run time like the SIMD kernels. Elsewhere, table-driven
+// slicing by 8 (about 1 GB/s). The polynomial is the reflected 0x82F63B78;
+// check value of "123456789" is 0xE3069283. Both paths are tested against
+// each other.
+#ifndef FEATX_SINGLE_FEATX_CRC32C_HPP_
+#define FEATX_SINGLE_FEATX_CRC32C_HPP_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
 
 namespace featx {
 namespace detail {
@@ -8124,6 +8418,7 @@ class Model {
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 // ---- begin featx/chunked_block.hpp ----
@@ -8145,6 +8440,8 @@ class Model {
 // the extractor picks kernels once and never branches on the ISA per layer.
 #ifndef FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
 #define FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
+
+#include <string>
 
 // ---- begin featx/kernels/conv_ref.hpp ----
 // featx/kernels/conv_ref.hpp: full KxK convolution, scalar reference.
@@ -10606,6 +10903,25 @@ inline KernelSet kernel_set(Isa isa) {
   return k;
 }
 
+// The 1x1 conv's register tile on `isa`, for `featx inspect`: pixels x
+// output channels per call of the innermost kernel.
+inline std::string pointwise_tile_description(Isa isa) {
+  auto tile = [](int mr, int nr, const char* what) {
+    return "1x1 conv " + std::to_string(mr) + " pixels x " + std::to_string(nr) + " channels (" + what + ")";
+  };
+#ifdef FEATX_HAVE_X86_SIMD
+  if (isa == Isa::avx512)
+    return tile(avx512::kPointwiseMR, avx512::kPointwiseNR, "24 of 32 zmm accumulators") +
+           "; expands with K = 8, 16, 24 weight-stationary (a panel's K weight vectors held, pixels streamed)";
+  if (isa == Isa::avx2) return tile(avx2::kPointwiseMR, avx2::kPointwiseNR, "12 of 16 ymm accumulators");
+#endif
+#ifdef FEATX_HAVE_NEON
+  if (isa == Isa::neon) return tile(neon::kPointwiseMR, neon::kPointwiseNR, "q-register accumulators");
+#endif
+  (void)isa;
+  return "scalar reference loops (double accumulation)";
+}
+
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_KERNELS_KERNEL_SET_HPP_
 // ---- end featx/kernels/kernel_set.hpp ----
@@ -10675,6 +10991,91 @@ inline SamePadding same_padding(int in, int kernel, int stride) {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_KERNELS_PADDING_HPP_
 // ---- end featx/kernels/padding.hpp ----
+// ---- begin featx/tuning.hpp ----
+// featx/tuning.hpp: the block sizes a plan takes from the L2 cache of the
+// CPU it runs on (cpu_info.hpp), so a 2 MiB-L2 Xeon and a 512 KiB-L2 ARM
+// core each keep their working sets in cache from one binary.
+//
+// Two sizes follow L2; both were tuned at 1 MiB (docs/PERFORMANCE.md) and
+// scale with it:
+//   - a 1x1 conv on one thread walks its pixels in blocks whose inputs fill
+//     half of L2, the rest for the weight panels streaming past;
+//   - a fused inverted-residual block (step_plan.hpp) runs in bands of
+//     expanded rows of 5/16 of L2, beside the depthwise band and the
+//     project weights.
+// Neither changes a value: every output is the same FMA chain whichever
+// block or band computes it (tested across L2 sizes), so results stay
+// bit-identical from machine to machine of the same ISA.
+//
+// FEATX_L2_BYTES=N (a byte count, or with a K or M suffix) in the
+// environment overrides the detected size, for tests and tuning runs, as
+// PlanOptions::l2_bytes does per plan.
+#ifndef FEATX_SINGLE_FEATX_TUNING_HPP_
+#define FEATX_SINGLE_FEATX_TUNING_HPP_
+
+#include <cstddef>
+#include <cstdlib>
+#include <string>
+
+
+namespace featx {
+
+// Used when the CPU does not say (the size the constants were tuned at).
+constexpr size_t kDefaultL2Bytes = size_t(1) << 20;
+// Sizes outside this range are clamped: below 128 KiB a band would not hold
+// a 3x3 window of the wide rows; above 4 MiB (a shared L2, Apple's 16 MiB)
+// larger blocks gain nothing and would stop threads sharing bands.
+constexpr size_t kMinTunedL2Bytes = size_t(128) << 10, kMaxTunedL2Bytes = size_t(4) << 20;
+
+struct CacheTuning {
+  size_t l2_bytes = kDefaultL2Bytes;  // what the sizes below follow (after clamping)
+  std::string l2_source = "default";  // where it came from
+  size_t pointwise_block_bytes = kDefaultL2Bytes / 2;
+  size_t fused_band_bytes = kDefaultL2Bytes / 16 * 5;
+};
+
+namespace detail {
+
+// "1048576", "1024K", "1M" -> bytes; 0 when not a size.
+inline size_t parse_byte_size(const char* s) {
+  if (!s || *s < '0' || *s > '9') return 0;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(s, &end, 10);
+  if (n == 0 || n > (1ull << 40)) return 0;
+  unsigned long long scale = 1;
+  if (*end == 'K' || *end == 'k') scale = 1ull << 10, ++end;
+  else if (*end == 'M' || *end == 'm') scale = 1ull << 20, ++end;
+  if (*end) return 0;
+  return size_t(n * scale);
+}
+
+}  // namespace detail
+
+// The sizes for an L2 of `l2_bytes` per core (0: FEATX_L2_BYTES when set,
+// else this CPU's, else kDefaultL2Bytes).
+inline CacheTuning cache_tuning(size_t l2_bytes = 0) {
+  CacheTuning t;
+  if (l2_bytes) {
+    t.l2_source = "PlanOptions::l2_bytes";
+  } else if (const size_t env = detail::parse_byte_size(std::getenv("FEATX_L2_BYTES"))) {
+    l2_bytes = env;
+    t.l2_source = "FEATX_L2_BYTES";
+  } else if (cpu_info().l2_bytes) {
+    l2_bytes = cpu_info().l2_bytes;
+    t.l2_source = cpu_info().cache_source;
+  } else {
+    l2_bytes = kDefaultL2Bytes;
+    t.l2_source = "default (the CPU does not report its caches)";
+  }
+  t.l2_bytes = l2_bytes < kMinTunedL2Bytes ? kMinTunedL2Bytes : l2_bytes > kMaxTunedL2Bytes ? kMaxTunedL2Bytes : l2_bytes;
+  t.pointwise_block_bytes = t.l2_bytes / 2;
+  t.fused_band_bytes = t.l2_bytes / 16 * 5;
+  return t;
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_TUNING_HPP_
+// ---- end featx/tuning.hpp ----
 
 namespace featx {
 
@@ -10710,10 +11111,6 @@ struct ChunkedBlock {
 // Chunks start on a packed weight panel (kernels/packed_weights.hpp).
 constexpr int kChunkAlign = 16;
 
-// Bytes of expanded rows a band may hold: well inside a 1 MiB L2 with the
-// depthwise band and the project weights beside it.
-constexpr size_t kFusedBandBytes = 320 * 1024;
-
 // With N threads, blocks with fewer than this many input rows per thread
 // run unfused (see StepPlan::make).
 constexpr int kMinFusedRowsPerThread = 4;
@@ -10728,10 +11125,11 @@ class StepPlan {
   // layer or block, steps end there (intermediate outputs). `threads`
   // share one image; `group_images` > 1 images run together through the
   // grouped tail, whose blocks run in chunks of `chunk_channels` expanded
-  // channels (rounded up to kChunkAlign) when it is > 0.
+  // channels (rounded up to kChunkAlign) when it is > 0. `tuning` sizes
+  // the fused bands and the 1x1 convs' pixel blocks (tuning.hpp).
   static Status make(const Model& model, int height, int width, const std::string& stop_after,
                      StepPlan* out, bool fuse_blocks = true, int threads = 1, int group_images = 1,
-                     int chunk_channels = 0) {
+                     int chunk_channels = 0, const CacheTuning& tuning = CacheTuning{}) {
     if (height < 1 || width < 1)
       return invalid_argument("input size " + std::to_string(height) + "x" +
                               std::to_string(width) + " is empty");
@@ -10740,6 +11138,7 @@ class StepPlan {
                               std::to_string(width) + " is too large");
     StepPlan plan;
     plan.height_ = height;
+    plan.pointwise_block_bytes_ = tuning.pointwise_block_bytes;
     plan.width_ = width;
     const auto& layers = model.layers();
     int stop_step = -1;
@@ -10854,7 +11253,7 @@ class StepPlan {
         // of the block's weights (1.8 MB for the last block).
         if (threads > 1 && d.in_h < kMinFusedRowsPerThread * threads) continue;
         const size_t row_bytes = size.mul(size_t(d.in_w), size_t(d.in_c), sizeof(float));
-        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), kFusedBandBytes / std::max<size_t>(1, row_bytes)));
+        const int rows_fit = int(std::max<size_t>(size_t(d.kernel_h), tuning.fused_band_bytes / std::max<size_t>(1, row_bytes)));
         int band = std::max(1, (rows_fit - d.kernel_h) / d.stride + 1);
         // No band larger than one thread's share of the rows (threads split
         // the rows evenly, then band their share; a band re-reads the
@@ -10939,9 +11338,12 @@ class StepPlan {
   size_t group_slot_offset(int slot) const { return group_slot_offset_[slot]; }
   // Blocks of the grouped tail that run in chunks, in step order.
   const std::vector<ChunkedBlock>& chunked_blocks() const { return chunked_; }
+  // Input bytes of the pixel block one thread runs a 1x1 conv over (tuning.hpp).
+  size_t pointwise_block_bytes() const { return pointwise_block_bytes_; }
 
  private:
   int height_ = 0, width_ = 0;
+  size_t pointwise_block_bytes_ = kDefaultL2Bytes / 2;
   std::vector<PlanStep> steps_;
   TensorShape output_shape_;
   size_t slot_offset_[kSlotCount] = {};
@@ -11530,10 +11932,6 @@ inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const Fused
 
 namespace featx {
 
-// Input bytes of the pixel block one thread runs a 1x1 conv over: half of a
-// 1 MiB L2, the rest for the weight panels streaming past.
-constexpr size_t kPointwiseBlockBytes = 512 * 1024;
-
 // Images one thread runs through the grouped tail together: 4 reads a 7x7
 // layer's weights a quarter as often; the group's maps, 0.7 MB per image,
 // stay near L2.
@@ -11745,7 +12143,8 @@ class BatchRunner {
       const Activation act = layer.activation;
       if (g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && !layer.depthwise) {
         // One thread takes pixels in blocks whose inputs fit in half of L2
-        // (the whole 7x7 map of a group or image): the kernel walks the
+        // (the plan's pointwise_block_bytes, tuning.hpp; the whole 7x7 map
+        // of a group or image): the kernel walks the
         // weights a column panel at a time over a block's pixels, so each
         // panel is read once per block. 48-pixel tasks streamed all the
         // weights again per task (1.6 MB for Conv_1) and cut a 49-pixel
@@ -11760,7 +12159,7 @@ class BatchRunner {
         const int64_t pixel_tasks = (out_pixels + 47) / 48;
         if (threads <= 1) {
           const int64_t block = std::max<int64_t>(
-              48, int64_t(kPointwiseBlockBytes / (sizeof(float) * size_t(g.in_c))));
+              48, int64_t(plan_.pointwise_block_bytes() / (sizeof(float) * size_t(g.in_c))));
           const int64_t blocks = (out_pixels + block - 1) / block;
           for (int64_t i = 0; i < blocks; ++i)
             k.pointwise(src, size_t(out_pixels * i / blocks), size_t(out_pixels * (i + 1) / blocks),
@@ -11859,6 +12258,9 @@ struct PlanOptions {
   int threads = 0;            // 0: OpenMP's default (OMP_NUM_THREADS or all cores); 1 without OpenMP
   std::string isa;            // "": FEATX_ISA or the best available; else scalar|avx2|avx512|neon
   bool fuse_blocks = true;    // run inverted-residual blocks in L2-sized row bands
+  // L2 bytes per core the bands and blocks are sized for (tuning.hpp); 0:
+  // FEATX_L2_BYTES or this CPU's. Changes speed, never a value.
+  size_t l2_bytes = 0;
   // Expanded channels per chunk in the blocks of a batch's grouped tail
   // (step_plan.hpp); 0: layer by layer. Not on the scalar ISA, whose
   // double accumulation would round the partial sums between chunks.
@@ -11888,6 +12290,7 @@ class Plan {
     }
     p.kernels_ = kernel_set(isa);
     p.threads_ = detail::resolve_threads(o.threads);
+    p.tuning_ = cache_tuning(o.l2_bytes);
     FEATX_RETURN_IF_ERROR(p.resolve_output());
 
     // The kinds of schedule runs of 1..batch images need: the batch's own,
@@ -11903,7 +12306,7 @@ class Plan {
     const std::string network_layer = p.network_layer_;
     for (Kind& k : p.kinds_) {
       FEATX_RETURN_IF_ERROR(StepPlan::make(m, o.height, o.width, network_layer, &k.steps, o.fuse_blocks,
-                                           k.schedule.threads_per_image, k.schedule.group_images, chunk));
+                                           k.schedule.threads_per_image, k.schedule.group_images, chunk, p.tuning_));
       for (const ChunkedBlock& c : k.steps.chunked_blocks())
         k.chunk_weights.push_back(cut_chunk_weights(m, k.steps, c));
       k.layout = workspace_layout(k.steps, k.schedule, p.threads_, p.head_floats());
@@ -11956,6 +12359,8 @@ class Plan {
   int width() const { return options_.width; }
   int threads() const { return threads_; }
   Isa isa() const { return kernels_.isa; }
+  // The cache sizes the plan was made for and the block sizes taken from them.
+  const CacheTuning& tuning() const { return tuning_; }
   bool valid() const { return model_ != nullptr; }
 
   // The conv steps a run goes through, named for a profile: a fused or
@@ -11975,6 +12380,16 @@ class Plan {
     for (const FusedBlock& f : plan.fused_blocks()) as_block(f.expand_step, f.depthwise_step, f.project_step);
     for (const ChunkedBlock& c : plan.chunked_blocks()) as_block(c.expand_step, c.depthwise_step, c.project_step);
     return names;
+  }
+  // The blocks a one-image run fuses and the output rows of each band: what
+  // the tuning chose ("expanded_conv_3 (fused)", 14).
+  std::vector<std::pair<std::string, int>> fused_band_rows() const {
+    std::vector<std::pair<std::string, int>> bands;
+    if (kinds_.empty()) return bands;
+    const StepPlan& plan = kinds_.back().steps;  // the one-image kind when there are two
+    for (const FusedBlock& f : plan.fused_blocks())
+      bands.emplace_back(block_name(plan, f.expand_step, f.project_step), f.band_rows);
+    return bands;
   }
 
  private:
@@ -12042,6 +12457,7 @@ class Plan {
   std::shared_ptr<const Model> model_;
   PlanOptions options_;
   KernelSet kernels_;
+  CacheTuning tuning_;
   int threads_ = 1;
   std::string network_layer_;
   int dense_last_ = -1;  // index into Model::head() of the last Dense layer run, or -1
@@ -12151,6 +12567,7 @@ struct ExtractorOptions {
   bool profile = false;   // time every step (see Extractor::profile)
   bool fuse_blocks = true;
   int group_chunk_channels = 192;  // as PlanOptions
+  size_t l2_bytes = 0;             // as PlanOptions
 };
 
 // Milliseconds spent per plan step over all runs since the last reset
@@ -12241,6 +12658,7 @@ class Extractor {
     o.isa = isa_name(isa_);
     o.fuse_blocks = options_.fuse_blocks;
     o.group_chunk_channels = options_.group_chunk_channels;
+    o.l2_bytes = options_.l2_bytes;
     o.profile = options_.profile;
     Plan plan;
     FEATX_RETURN_IF_ERROR(Plan::make(model_, o, &plan));

@@ -2,6 +2,8 @@
 // the extractor picks kernels once and never branches on the ISA per layer.
 #pragma once
 
+#include <string>
+
 #include "featx/kernels/conv_ref.hpp"
 #include "featx/kernels/depthwise_ref.hpp"
 #include "featx/kernels/isa.hpp"
@@ -67,6 +69,25 @@ inline KernelSet kernel_set(Isa isa) {
                                         neon::global_avg_pool, neon::global_max_pool};
 #endif
   return k;
+}
+
+// The 1x1 conv's register tile on `isa`, for `featx inspect`: pixels x
+// output channels per call of the innermost kernel.
+inline std::string pointwise_tile_description(Isa isa) {
+  auto tile = [](int mr, int nr, const char* what) {
+    return "1x1 conv " + std::to_string(mr) + " pixels x " + std::to_string(nr) + " channels (" + what + ")";
+  };
+#ifdef FEATX_HAVE_X86_SIMD
+  if (isa == Isa::avx512)
+    return tile(avx512::kPointwiseMR, avx512::kPointwiseNR, "24 of 32 zmm accumulators") +
+           "; expands with K = 8, 16, 24 weight-stationary (a panel's K weight vectors held, pixels streamed)";
+  if (isa == Isa::avx2) return tile(avx2::kPointwiseMR, avx2::kPointwiseNR, "12 of 16 ymm accumulators");
+#endif
+#ifdef FEATX_HAVE_NEON
+  if (isa == Isa::neon) return tile(neon::kPointwiseMR, neon::kPointwiseNR, "q-register accumulators");
+#endif
+  (void)isa;
+  return "scalar reference loops (double accumulation)";
 }
 
 }  // namespace featx
