@@ -129,12 +129,13 @@ def lcg_pixels(n):
     return out
 
 
-def layer_table(featx_bin, model):
-    """Conv layers from `featx inspect` -> [(name, flops per image)]; inspect lists
-    each layer's slim name, then its Keras name when it has one."""
+def layer_table(featx_bin, model, size=None):
+    """Conv layers from `featx inspect` -> [(name, flops per image)] at the
+    model's resolution or at size = (h, w); inspect lists each layer's slim
+    name, then its Keras name when it has one."""
     text = run([featx_bin, "inspect", model])
     res = int(re.search(r"resolution (\d+)", text).group(1))
-    h = w = res
+    h, w = size or (res, res)
     rows = []
     for m in re.finditer(r"^\s+(\S+)\s+(?:\S+\s+)?(conv|depthwise)\s+(\d+)x(\d+) s(\d+)\s+(\d+) -> (\d+)", text, re.M):
         name, kind = m.group(1), m.group(2)
@@ -147,19 +148,22 @@ def layer_table(featx_bin, model):
     return res, rows
 
 
-def same_features(bins, key, res, batch, threads):
-    """All three runtimes on the same pixels; returns max |diff| of ORT and XNNPACK vs featx."""
+def same_features(bins, key, res, batch, threads, size=None, onnx=None):
+    """All three runtimes on the same pixels; returns max |diff| of ORT and XNNPACK vs featx.
+    size = (h, w) and onnx (a graph for that size) for inputs other than res x res."""
+    h, w = size or (res, res)
     lcg_pixels(max(b for b, _ in CONFIGS) * res * res * 3)
-    x = lcg_pixels(batch * res * res * 3).reshape(batch, res, res, 3)
-    inp = OUT / f"check_{key}_b{batch}.npy"
+    x = lcg_pixels(batch * h * w * 3).reshape(batch, h, w, 3)
+    inp = OUT / f"check_{key}_b{batch}_{h}x{w}.npy"
     np.save(inp, x)
-    tag = f"{key}_b{batch}_t{threads}"
+    tag = f"{key}_b{batch}_t{threads}_{h}x{w}"
     f_out, o_out, x_out = OUT / f"featx_{tag}.npy", OUT / f"ort_{tag}.npy", OUT / f"xnn_{tag}.npy"
+    sized = ["--size", f"{h}x{w}"]
     run([bins["featx"], "extract", "-m", OUT / f"{key}.featx", "--threads", threads, "--batch", batch,
          "-o", f_out, inp])
-    run(["node", BENCH / "ort_bench.mjs", "-m", OUT / f"{key}.onnx", "--threads", threads,
-         "--batch", batch, "--runs", 1, "--warmup", 0, "--dump", o_out])
-    run([bins["xnnpack"], "-m", OUT / f"{key}.featx", "--threads", threads, "--batch", batch,
+    run(["node", BENCH / "ort_bench.mjs", "-m", onnx or OUT / f"{key}.onnx", "--threads", threads,
+         "--batch", batch, *sized, "--runs", 1, "--warmup", 0, "--dump", o_out])
+    run([bins["xnnpack"], "-m", OUT / f"{key}.featx", "--threads", threads, "--batch", batch, *sized,
          "--runs", 1, "--warmup", 0, "--dump", x_out])
     ref = np.load(f_out)
     diffs = {}

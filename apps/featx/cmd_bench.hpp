@@ -67,6 +67,7 @@ inline featx::Status cmd_bench(const Args& args) {
   std::printf("isa %s\n", featx::isa_name(ex.isa()));
   std::printf("batch %d size %dx%d threads %d runs %d\n", batch, h, w, threads, runs);
   std::printf("model_load_ms %.3f\n", load_ms);
+  std::printf("workspace_bytes %zu\n", ex.plan().workspace_bytes());
   return featx::Status::Ok();
 }
 

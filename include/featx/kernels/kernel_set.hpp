@@ -73,18 +73,21 @@ inline KernelSet kernel_set(Isa isa) {
 
 // The 1x1 conv's register tile on `isa`, for `featx inspect`: pixels x
 // output channels per call of the innermost kernel.
+namespace detail {
+inline std::string tile_text(int mr, int nr, const char* what) {
+  return "1x1 conv " + std::to_string(mr) + " pixels x " + std::to_string(nr) + " channels (" + what + ")";
+}
+}  // namespace detail
+
 inline std::string pointwise_tile_description(Isa isa) {
-  auto tile = [](int mr, int nr, const char* what) {
-    return "1x1 conv " + std::to_string(mr) + " pixels x " + std::to_string(nr) + " channels (" + what + ")";
-  };
 #ifdef FEATX_HAVE_X86_SIMD
   if (isa == Isa::avx512)
-    return tile(avx512::kPointwiseMR, avx512::kPointwiseNR, "24 of 32 zmm accumulators") +
+    return detail::tile_text(avx512::kPointwiseMR, avx512::kPointwiseNR, "24 of 32 zmm accumulators") +
            "; expands with K = 8, 16, 24 weight-stationary (a panel's K weight vectors held, pixels streamed)";
-  if (isa == Isa::avx2) return tile(avx2::kPointwiseMR, avx2::kPointwiseNR, "12 of 16 ymm accumulators");
+  if (isa == Isa::avx2) return detail::tile_text(avx2::kPointwiseMR, avx2::kPointwiseNR, "12 of 16 ymm accumulators");
 #endif
 #ifdef FEATX_HAVE_NEON
-  if (isa == Isa::neon) return tile(neon::kPointwiseMR, neon::kPointwiseNR, "q-register accumulators");
+  if (isa == Isa::neon) return detail::tile_text(neon::kPointwiseMR, neon::kPointwiseNR, "q-register accumulators");
 #endif
   (void)isa;
   return "scalar reference loops (double accumulation)";
