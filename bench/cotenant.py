@@ -111,6 +111,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--build-dir", default=str(rb.OUT / "featx-build"))
     ap.add_argument("--baseline", help="another featx binary timed beside this one (an A/B)")
+    ap.add_argument("--write", help="write the table as this CPU's co-tenant section of this file "
+                                    "(e.g. bench/RESULTS.md; other sections are kept)")
     args = ap.parse_args()
     if not 0 < args.duty < 1:
         sys.exit("cotenant.py: --duty must be between 0 and 1")
@@ -145,13 +147,19 @@ def main():
         rb.log(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{n} {results['loaded'][n][-1][1]:.2f}" for n in names) + " ms loaded p90")
     command = "/usr/bin/python3 bench/cotenant.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    print(f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} ({(time.time() - t0) / 60:.1f} min), "
-          f"git {git}, CPU {rb.cpu_model()}, {os.cpu_count()} cores. {rb.MODELS[[k for k, _, _ in rb.MODELS].index(key)][1]}, "
-          f"batch {b}, {t} threads; neighbour busy {100 * args.duty:.0f}% of every {args.period_ms:g} ms on CPU "
-          f"{args.cpu}; {args.rounds} rounds of {args.runs} passes per runtime and state; max |diff| vs featx: "
-          f"ORT {diffs['ort']:.1e}, XNNPACK {diffs['xnnpack']:.1e}."
-          + (f" Baseline featx: {args.baseline}." if args.baseline else "") + "\n")
-    print(table(results, ["ort", "xnnpack"]))
+    cpu, uarch = rb.cpu_model(), rb.microarchitecture(bins["featx"], rb.OUT / f"{key}.featx")
+    report = (f"## Beside a busy neighbour: {cpu}, {uarch}, {os.cpu_count()} cores\n\n"
+              f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} ({(time.time() - t0) / 60:.1f} min), "
+              f"git {git}, CPU {rb.cpu_model()}, {os.cpu_count()} cores. {rb.MODELS[[k for k, _, _ in rb.MODELS].index(key)][1]}, "
+              f"batch {b}, {t} threads; neighbour busy {100 * args.duty:.0f}% of every {args.period_ms:g} ms on CPU "
+              f"{args.cpu}; {args.rounds} rounds of {args.runs} passes per runtime and state; max |diff| vs featx: "
+              f"ORT {diffs['ort']:.1e}, XNNPACK {diffs['xnnpack']:.1e}."
+              + (f" Baseline featx: {args.baseline}." if args.baseline else "") + "\n\n"
+              + table(results, ["ort", "xnnpack"]) + "\n")
+    print(report)
+    if args.write:
+        rb.write_section(args.write, f"co-tenant: {cpu} / {uarch}", report)
+        rb.log(f"wrote this CPU's co-tenant section of {args.write}")
 
 
 if __name__ == "__main__":
