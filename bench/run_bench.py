@@ -129,9 +129,10 @@ def lcg_pixels(n):
     return out
 
 
-def layer_table(featx_bin, model, size=None):
-    """Conv layers from `featx inspect` -> [(name, flops per image)] at the
-    model's resolution or at size = (h, w); inspect lists each layer's slim
+def layer_shapes(featx_bin, model, size=None):
+    """Conv layers from `featx inspect` at the model's resolution or at size =
+    (h, w) -> (resolution, [dict(name, kind, kh, kw, stride, in_h, in_w, in_c,
+    out_h, out_w, out_c, flops per image)]); inspect lists each layer's slim
     name, then its Keras name when it has one."""
     text = run([featx_bin, "inspect", model])
     res = int(re.search(r"resolution (\d+)", text).group(1))
@@ -140,12 +141,20 @@ def layer_table(featx_bin, model, size=None):
     for m in re.finditer(r"^\s+(\S+)\s+(?:\S+\s+)?(conv|depthwise)\s+(\d+)x(\d+) s(\d+)\s+(\d+) -> (\d+)", text, re.M):
         name, kind = m.group(1), m.group(2)
         kh, kw, s, ci, co = (int(m.group(i)) for i in range(3, 8))
-        h, w = -(-h // s), -(-w // s)  # TF SAME: ceil(in / stride)
-        macs = h * w * kh * kw * (ci if kind == "depthwise" else ci * co)
-        rows.append((name, 2 * macs))
+        oh, ow = -(-h // s), -(-w // s)  # TF SAME: ceil(in / stride)
+        macs = oh * ow * kh * kw * (ci if kind == "depthwise" else ci * co)
+        rows.append(dict(name=name, kind=kind, kh=kh, kw=kw, stride=s, in_h=h, in_w=w, in_c=ci,
+                         out_h=oh, out_w=ow, out_c=co, flops=2 * macs))
+        h, w = oh, ow
     if len(rows) < 52:  # MobileNetV2 has 52 convolutions; fewer means inspect's layout changed
         sys.exit(f"run_bench: parsed {len(rows)} conv layers from `featx inspect {model}`, expected 52")
     return res, rows
+
+
+def layer_table(featx_bin, model, size=None):
+    """[(name, flops per image)] of layer_shapes."""
+    res, rows = layer_shapes(featx_bin, model, size)
+    return res, [(r["name"], r["flops"]) for r in rows]
 
 
 def same_features(bins, key, res, batch, threads, size=None, onnx=None):
@@ -318,11 +327,12 @@ def peak_rss_kb(featx_bin, key):
     return int(r.stderr.strip().splitlines()[-1])
 
 
-def profile(featx_bin, key, flops_by_layer, batch=1, threads=1, runs=20, tries=3):
-    """Top-15 entries of featx bench --profile, with GFLOP/s per entry; of
-    `tries` processes the one with the smallest total, to step over the
-    host's slow phases."""
-    texts = [run([featx_bin, "bench", "-m", OUT / f"{key}.featx", "--profile", "--threads", threads,
+def profile(featx_bin, key, flops_by_layer, batch=1, threads=1, runs=20, tries=3, fuse=True, top=15):
+    """Top entries of featx bench --profile (layer by layer with fuse=False),
+    with the FLOPs of each; of `tries` processes the one with the smallest
+    total, to step over the host's slow phases."""
+    texts = [run([featx_bin, "bench", "-m", OUT / f"{key}.featx", "--profile", *([] if fuse else ["--no-fuse"]),
+                  "--threads", threads,
                   "--batch", batch, "--runs", runs, "--warmup", WARMUP]) for _ in range(tries)]
     def total_of(t):
         m = re.search(r"^\s{2}total\s+([0-9.]+)$", t, re.M)
@@ -339,7 +349,7 @@ def profile(featx_bin, key, flops_by_layer, batch=1, threads=1, runs=20, tries=3
         entries.append((name, ms, pct, batch * fl))
     total = re.search(r"^\s{2}total\s+([0-9.]+)$", text, re.M)
     entries.sort(key=lambda e: -e[1])
-    return entries[:15], float(total.group(1)) if total else sum(e[1] for e in entries)
+    return entries[:top], float(total.group(1)) if total else sum(e[1] for e in entries)
 
 
 def fma_peaks(res, contention):
