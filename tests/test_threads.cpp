@@ -35,6 +35,7 @@
 #include <doctest/doctest.h>
 
 #include "featx/detail/task_queues.hpp"
+#include "featx/detail/thread_team.hpp"
 #include "featx/extractor.hpp"
 #include "featx/model.hpp"
 #include "featx/plan.hpp"
@@ -347,6 +348,59 @@ TEST_CASE("task queues: one thread alone runs its share in order, then steals th
   CHECK(late.next(0) == 1);
   CHECK(late.next(0) == 3);  // stolen from the back of thread 1's share
   CHECK(late.next(1) == -1);
+}
+
+// detail::ThreadTeam (one region per forward pass, a job per split step):
+// many jobs back to back, each task run exactly once, thread indices inside
+// the team, a thread's State kept across its tasks of one job and fresh for
+// the next. Inside another parallel region the team gets what OpenMP gives
+// it (one thread without nesting) and still runs every task.
+TEST_CASE("thread team: jobs back to back run every task once, on threads of the team") {
+  for (int requested : {1, 2, 3}) {
+    CAPTURE(requested);
+    featx::detail::ThreadTeam team(requested);
+    CHECK(team.threads() == 1);  // outside run()
+    int wrong = 0, bad_thread = 0, stale_state = 0, jobs = 0, team_threads = 0;
+    team.run([&] {
+      team_threads = team.threads();
+      for (int64_t tasks = 0; tasks < 300; ++tasks) {
+        std::vector<std::atomic<int>> taken(static_cast<size_t>(tasks));
+        for (auto& t : taken) t.store(0);
+        struct Count { int job = -1; };
+        std::atomic<int> bad{0}, stale{0};
+        team.run_tasks_with_state<Count>(tasks, [&](int64_t i, int t, Count& c) {
+          if (t < 0 || t >= team.threads()) bad.fetch_add(1);
+          if (c.job != -1 && c.job != jobs) stale.fetch_add(1);
+          c.job = jobs;
+          taken[size_t(i)].fetch_add(1);
+        });
+        for (auto& t : taken) wrong += t.load() != 1;
+        bad_thread += bad.load();
+        stale_state += stale.load();
+        ++jobs;
+      }
+    });
+    CHECK(jobs == 300);
+    CHECK(wrong == 0);
+    CHECK(bad_thread == 0);
+    CHECK(stale_state == 0);
+    CHECK(team_threads == (featx::detail::resolve_threads(requested) > 1 ? requested : 1));
+    CHECK(team.threads() == 1);
+  }
+#ifdef FEATX_OPENMP
+  std::atomic<int> wrong{0};
+#pragma omp parallel num_threads(2)
+  {
+    featx::detail::ThreadTeam inner(2);
+    inner.run([&] {
+      std::vector<std::atomic<int>> taken(50);
+      for (auto& t : taken) t.store(0);
+      inner.run_tasks(50, [&](int64_t i, int) { taken[size_t(i)].fetch_add(1); });
+      for (auto& t : taken) wrong.fetch_add(t.load() != 1);
+    });
+  }
+  CHECK(wrong.load() == 0);
+#endif
 }
 
 TEST_CASE("threads share one Model, each with its own plans and workspace") {

@@ -18,7 +18,7 @@
 
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
-#include "featx/detail/task_queues.hpp"
+#include "featx/detail/thread_team.hpp"
 #include "featx/step_plan.hpp"
 
 namespace featx {
@@ -124,14 +124,14 @@ inline int fused_bands(const FusedBlock& f, int rows, int threads) {
 }
 
 // Runs the whole block, band b being rows [rows*b/B, rows*(b+1)/B). With
-// threads > 1 the bands are shared out by detail::run_tasks_with_state, each
-// thread through its own scratch tile (thread t's starts at
-// scratch + t * scratch_stride floats).
-inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int threads,
+// several threads in the team the bands are shared out
+// (detail/thread_team.hpp), each thread through its own scratch tile
+// (thread t's starts at scratch + t * scratch_stride floats).
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, detail::ThreadTeam& team,
                             float* scratch, size_t scratch_stride) {
   const int rows = a.depthwise_geometry.out_h;
-  const int bands = fused_bands(f, rows, threads);
-  detail::run_tasks_with_state<ExpandedRows>(threads, bands, [&](int64_t b, int t, ExpandedRows& held) {
+  const int bands = fused_bands(f, rows, team.threads());
+  team.run_tasks_with_state<ExpandedRows>(bands, [&](int64_t b, int t, ExpandedRows& held) {
     run_fused_band(k, f, a, int(int64_t(rows) * b / bands), int(int64_t(rows) * (b + 1) / bands),
                    scratch + size_t(t) * scratch_stride, &held);
   });

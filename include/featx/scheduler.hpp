@@ -3,8 +3,9 @@
 // Threads: with a batch of at least as many images as threads, images are
 // spread over the threads (one arena each); otherwise each layer's output
 // rows (or pixel tiles) are cut into tasks that the threads share out
-// (detail/task_queues.hpp: a stalled thread's tasks are taken over). A thread that runs several
-// images runs the last, small-map blocks over up to kMaxGroupImages of them
+// (detail/task_queues.hpp: a stalled thread's tasks are taken over), the
+// threads staying in one OpenMP region for the whole batch
+// (detail/thread_team.hpp). A thread that runs several images runs the last, small-map blocks over up to kMaxGroupImages of them
 // at once (step_plan.hpp, image groups). No reduction is ever split between
 // threads or reordered (a chunked block stores a partial sum and continues
 // it in order), so every output value is computed by the same operations in
@@ -26,7 +27,7 @@
 #include "featx/chunked_block.hpp"
 #include "featx/detail/checked_size.hpp"
 #include "featx/detail/parallel.hpp"
-#include "featx/detail/task_queues.hpp"
+#include "featx/detail/thread_team.hpp"
 #include "featx/fused_block.hpp"
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
@@ -125,7 +126,7 @@ class BatchRunner {
   void run_batch(const float* images, int n, Finish finish) {
     const int workers = schedule_.workers;
     const size_t image_floats = size_t(plan_.height()) * size_t(plan_.width()) * 3;
-    auto work = [&](int w, int threads_per_image) {
+    auto work = [&](int w, detail::ThreadTeam& team) {
       float* head = workspace_ + layout_.head(w);
       int ids[kMaxGroupImages];
       int count = 0;
@@ -133,7 +134,7 @@ class BatchRunner {
         ids[count++] = i;
         if (count < plan_.group_images() && i + workers < n) continue;
         if (plan_.group_images() == 1) {
-          finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), head);
+          finish(i, forward(images + size_t(i) * image_floats, w, team), head);
         } else {
           float* group = workspace_ + layout_.group_arena(w);
           const size_t start = plan_.group_start();
@@ -142,10 +143,10 @@ class BatchRunner {
                                    size_t(first.geometry.in_c);
           float* tail_input = group + plan_.group_slot_offset(first.input_slot);
           for (int g = 0; g < count; ++g) {
-            const float* out = forward(images + size_t(ids[g]) * image_floats, w, threads_per_image, start);
+            const float* out = forward(images + size_t(ids[g]) * image_floats, w, team, start);
             std::copy(out, out + in_floats, tail_input + size_t(g) * in_floats);
           }
-          const float* result = run_steps(group, true, start, plan_.steps().size(), count, threads_per_image, w);
+          const float* result = run_steps(group, true, start, plan_.steps().size(), count, team, w);
           const size_t out_floats = plan_.output_shape().elements();
           for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, head);
         }
@@ -154,9 +155,15 @@ class BatchRunner {
     };
     if (schedule_.images_in_parallel) {
       FEATX_OMP(parallel for num_threads(workers) schedule(static, 1))
-      for (int w = 0; w < workers; ++w) work(w, 1);
+      for (int w = 0; w < workers; ++w) {
+        detail::ThreadTeam solo(1);
+        work(w, solo);
+      }
     } else {
-      work(0, schedule_.threads_per_image);
+      // The threads of one image stay in one region for the whole batch
+      // (detail/thread_team.hpp), not one region per step.
+      detail::ThreadTeam team(schedule_.threads_per_image);
+      team.run([&] { work(0, team); });
     }
   }
 
@@ -169,20 +176,26 @@ class BatchRunner {
 
   // Normalises one image into arena `arena_index`, runs steps [0, last)
   // there and returns the last one's output (inside that arena).
-  const float* forward(const float* image, int arena_index, int threads, size_t last = size_t(-1)) {
+  const float* forward(const float* image, int arena_index, detail::ThreadTeam& team, size_t last = size_t(-1)) {
     float* arena = workspace_ + layout_.arena(arena_index);
-    const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
     float* input = arena + plan_.slot_offset(kSlotInput);
     const float scale = model_.input_scale(), offset = model_.input_offset();
-    for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
-    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, threads, arena_index);
+    // In row blocks shared by the team: alone it was ~1% of a two-thread pass.
+    const int64_t rows = plan_.height(), tasks = std::min<int64_t>(rows, kTasksPerThread * team.threads());
+    const size_t row_floats = size_t(plan_.width()) * 3;
+    team.run_tasks(tasks, [&](int64_t t, int) {
+      const size_t end = size_t(rows * (t + 1) / tasks) * row_floats;
+      for (size_t i = size_t(rows * t / tasks) * row_floats; i < end; ++i) input[i] = scale * image[i] + offset;
+    });
+    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, team, arena_index);
   }
 
   // Runs steps [first, last) on `images` images stacked in each slot of
   // `arena` (the group arena when `grouped`, else an image arena). Only the
   // head (one image) holds fused blocks. Returns the last step's output.
   const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
-                         int threads, int arena_index) {
+                         detail::ThreadTeam& team, int arena_index) {
+    const int threads = team.threads();
     auto slot = [&](int s) {
       return arena + (grouped ? plan_.group_slot_offset(s) : plan_.slot_offset(s));
     };
@@ -229,7 +242,7 @@ class BatchRunner {
         // Threads inside an image use tiles 0..threads-1; a worker running
         // its own image uses the tile of its index.
         float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
-        run_fused_block(k, f, a, threads, scratch, layout_.scratch_floats);
+        run_fused_block(k, f, a, team, scratch, layout_.scratch_floats);
         si = size_t(f.project_step);
         add_time(si, t0);
         out = a.output;
@@ -269,14 +282,14 @@ class BatchRunner {
         } else if (pixel_tasks < 4 * threads) {
           const int64_t panels = int64_t(padded_columns(g.out_c) / kPanelWidth);
           const int64_t tasks = std::min<int64_t>(panels, kTasksPerThread * threads);
-          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+          team.run_tasks(tasks, [&](int64_t i, int) {
             const int c0 = int(std::min<int64_t>(g.out_c, panels * i / tasks * kPanelWidth));
             const int c1 = int(std::min<int64_t>(g.out_c, panels * (i + 1) / tasks * kPanelWidth));
             if (c1 > c0)
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
           });
         } else {
-          detail::run_tasks(threads, pixel_tasks, [&](int64_t pt, int) {
+          team.run_tasks(pixel_tasks, [&](int64_t pt, int) {
             k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w, b,
                         g.out_c, act, residual, dst, 0, g.out_c);
           });
@@ -298,7 +311,7 @@ class BatchRunner {
           }
           const int64_t pairs = (int64_t(g.out_h) + 1) / 2;
           const int64_t tasks = std::min<int64_t>(pairs, kTasksPerThread * threads);
-          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+          team.run_tasks(tasks, [&](int64_t i, int) {
             const int r0 = int(std::min<int64_t>(g.out_h, pairs * i / tasks * 2));
             const int r1 = int(std::min<int64_t>(g.out_h, pairs * (i + 1) / tasks * 2));
             conv(g, image_src, w, b, act, image_dst, r0, r1);

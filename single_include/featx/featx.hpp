@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 71 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 72 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -11609,8 +11609,9 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
 // Threads: with a batch of at least as many images as threads, images are
 // spread over the threads (one arena each); otherwise each layer's output
 // rows (or pixel tiles) are cut into tasks that the threads share out
-// (detail/task_queues.hpp: a stalled thread's tasks are taken over). A thread that runs several
-// images runs the last, small-map blocks over up to kMaxGroupImages of them
+// (detail/task_queues.hpp: a stalled thread's tasks are taken over), the
+// threads staying in one OpenMP region for the whole batch
+// (detail/thread_team.hpp). A thread that runs several images runs the last, small-map blocks over up to kMaxGroupImages of them
 // at once (step_plan.hpp, image groups). No reduction is ever split between
 // threads or reordered (a chunked block stores a partial sum and continues
 // it in order), so every output value is computed by the same operations in
@@ -11685,6 +11686,34 @@ inline int team_size() {
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_DETAIL_PARALLEL_HPP_
 // ---- end featx/detail/parallel.hpp ----
+// ---- begin featx/detail/thread_team.hpp ----
+// featx/detail/thread_team.hpp: the threads that share one image, kept in a
+// single OpenMP region for a whole forward pass.
+//
+// A forward pass at batch 1 is ~20 steps (fused blocks, the last 1x1 conv),
+// each split into tasks among the threads. Opening an OpenMP region per step
+// cost about 3 us of fork and join each on a 2-core Zen 5 VM (an empty
+// `parallel num_threads(2)`), 3% of a 1.9 ms two-thread pass. Here the
+// region opens once: thread 0 runs the step loop, and for each split step
+// publishes a job (a function and its tasks) with one atomic store; the
+// other threads, waiting on that word, take tasks from the job's
+// TaskQueues and count themselves out. Thread 0 waits until every helper is
+// out before the step's outputs are read (the same join as a region's end).
+//
+// Waiting: a short spin with the CPU's pause hint (a step follows the last
+// within microseconds), then yielding the core on every check, so a helper
+// whose core a neighbour wants, or that waits through thread 0's serial
+// work, gives the core up instead of burning it.
+//
+// Which thread runs a task never changes what it computes (task_queues.hpp),
+// so results are those of one thread. Nothing here allocates.
+#ifndef FEATX_SINGLE_FEATX_DETAIL_THREAD_TEAM_HPP_
+#define FEATX_SINGLE_FEATX_DETAIL_THREAD_TEAM_HPP_
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
 // ---- begin featx/detail/task_queues.hpp ----
 // featx/detail/task_queues.hpp: a layer's tasks shared out so that a stalled
 // thread's work is finished by the others.
@@ -11761,37 +11790,137 @@ class TaskQueues {
   Share share_[kMaxShares];
 };
 
-// Runs task(i, thread, state) for every i in [0, tasks) on up to `threads`
-// threads, each task exactly once; thread < threads (an index into
-// per-thread scratch) and `state` is that thread's own State, kept from one
-// of its tasks to the next. One thread, or a build without OpenMP, runs the
-// tasks in order.
-template <typename State, typename Task>
-void run_tasks_with_state(int threads, int64_t tasks, Task task) {
-  if (threads <= 1 || tasks <= 1) {
-    State state{};
-    for (int64_t i = 0; i < tasks; ++i) task(i, 0, state);
-    return;
-  }
-  TaskQueues queues(tasks, threads);
-  FEATX_OMP(parallel num_threads(threads))
-  {
-    const int t = thread_index();
-    State state{};
-    for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) task(i, t, state);
-  }
-}
-
-template <typename Task>
-void run_tasks(int threads, int64_t tasks, Task task) {
-  struct None {};
-  run_tasks_with_state<None>(threads, tasks, [&](int64_t i, int t, None&) { task(i, t); });
-}
-
 }  // namespace detail
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_DETAIL_TASK_QUEUES_HPP_
 // ---- end featx/detail/task_queues.hpp ----
+
+namespace featx {
+namespace detail {
+
+// The CPU's spin-wait hint: lets the other hardware thread of a core run
+// and saves power while a flag is polled.
+inline void cpu_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || (defined(__arm__) && defined(__ARM_ARCH) && __ARM_ARCH >= 7)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Polls done() until it holds: kSpins pause-spins (about 10-40 us), then a
+// yield of the core before each further check.
+template <typename Done>
+inline void wait_until(Done done) {
+  constexpr int kSpins = 4096;
+  for (int i = 0; i < kSpins; ++i) {
+    if (done()) return;
+    cpu_pause();
+  }
+  while (!done()) std::this_thread::yield();
+}
+
+class ThreadTeam {
+ public:
+  explicit ThreadTeam(int threads) : requested_(threads < 1 ? 1 : threads) {}
+
+  // Threads sharing the tasks: inside run(), those the region got (fewer
+  // than asked for inside another parallel region); outside it, 1.
+  int threads() const { return threads_; }
+
+  // Runs body() on the calling thread with the team's other threads serving
+  // its run_tasks calls; returns when body() has returned and every helper
+  // has left. One thread, or no OpenMP: body() alone.
+  template <typename Body>
+  void run(Body body) {
+#ifdef FEATX_OPENMP
+    if (requested_ > 1) {
+      FEATX_OMP(parallel num_threads(requested_))
+      {
+        const int t = thread_index();
+        if (t == 0) {
+          threads_ = team_size();
+          body();
+          publish(nullptr, nullptr);  // the helpers' signal to leave
+        } else {
+          serve(t);
+        }
+      }
+      threads_ = 1;
+      return;
+    }
+#endif
+    body();
+  }
+
+  // From body(), on thread 0: task(i, thread, state) for every i in
+  // [0, tasks) across the team, each exactly once; thread < threads() (an
+  // index into per-thread scratch) and `state` is that thread's own State,
+  // kept from one of its tasks to the next. Returns when all are done. One
+  // thread runs the tasks in order.
+  template <typename State, typename Task>
+  void run_tasks_with_state(int64_t tasks, Task task) {
+    if (threads_ <= 1 || tasks <= 1) {
+      State state{};
+      for (int64_t i = 0; i < tasks; ++i) task(i, 0, state);
+      return;
+    }
+    TaskQueues queues(tasks, threads_);
+    struct Job {
+      TaskQueues* queues;
+      Task* task;
+      static void call(void* self, int t) {
+        Job& job = *static_cast<Job*>(self);
+        State state{};
+        for (int64_t i = job.queues->next(t); i >= 0; i = job.queues->next(t)) (*job.task)(i, t, state);
+      }
+    } job{&queues, &task};
+    busy_.store(threads_ - 1, std::memory_order_relaxed);
+    publish(&Job::call, &job);
+    Job::call(&job, 0);
+    wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+  }
+
+  template <typename Task>
+  void run_tasks(int64_t tasks, Task task) {
+    struct None {};
+    run_tasks_with_state<None>(tasks, [&](int64_t i, int t, None&) { task(i, t); });
+  }
+
+ private:
+  using Call = void (*)(void*, int);
+
+  void publish(Call call, void* context) {
+    call_ = call;
+    context_ = context;
+    epoch_.fetch_add(1, std::memory_order_release);
+  }
+
+  // A helper's life: wait for the next job, run its share, count out; a
+  // job without a function ends the region.
+  void serve(int t) {
+    uint32_t seen = 0;  // no job is published twice before every helper ran it
+    for (;;) {
+      wait_until([&] { return epoch_.load(std::memory_order_acquire) != seen; });
+      seen = epoch_.load(std::memory_order_acquire);
+      if (!call_) return;
+      call_(context_, t);
+      busy_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  int requested_;
+  int threads_ = 1;
+  Call call_ = nullptr;
+  void* context_ = nullptr;
+  alignas(64) std::atomic<uint32_t> epoch_{0};  // one cache line each: polled by the helpers
+  alignas(64) std::atomic<int> busy_{0};       // helpers not yet out of the current job
+};
+
+}  // namespace detail
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_DETAIL_THREAD_TEAM_HPP_
+// ---- end featx/detail/thread_team.hpp ----
 // ---- begin featx/fused_block.hpp ----
 // featx/fused_block.hpp: one inverted-residual block in bands of output rows.
 //
@@ -11916,14 +12045,14 @@ inline int fused_bands(const FusedBlock& f, int rows, int threads) {
 }
 
 // Runs the whole block, band b being rows [rows*b/B, rows*(b+1)/B). With
-// threads > 1 the bands are shared out by detail::run_tasks_with_state, each
-// thread through its own scratch tile (thread t's starts at
-// scratch + t * scratch_stride floats).
-inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, int threads,
+// several threads in the team the bands are shared out
+// (detail/thread_team.hpp), each thread through its own scratch tile
+// (thread t's starts at scratch + t * scratch_stride floats).
+inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const FusedBlockArgs& a, detail::ThreadTeam& team,
                             float* scratch, size_t scratch_stride) {
   const int rows = a.depthwise_geometry.out_h;
-  const int bands = fused_bands(f, rows, threads);
-  detail::run_tasks_with_state<ExpandedRows>(threads, bands, [&](int64_t b, int t, ExpandedRows& held) {
+  const int bands = fused_bands(f, rows, team.threads());
+  team.run_tasks_with_state<ExpandedRows>(bands, [&](int64_t b, int t, ExpandedRows& held) {
     run_fused_band(k, f, a, int(int64_t(rows) * b / bands), int(int64_t(rows) * (b + 1) / bands),
                    scratch + size_t(t) * scratch_stride, &held);
   });
@@ -12026,7 +12155,7 @@ class BatchRunner {
   void run_batch(const float* images, int n, Finish finish) {
     const int workers = schedule_.workers;
     const size_t image_floats = size_t(plan_.height()) * size_t(plan_.width()) * 3;
-    auto work = [&](int w, int threads_per_image) {
+    auto work = [&](int w, detail::ThreadTeam& team) {
       float* head = workspace_ + layout_.head(w);
       int ids[kMaxGroupImages];
       int count = 0;
@@ -12034,7 +12163,7 @@ class BatchRunner {
         ids[count++] = i;
         if (count < plan_.group_images() && i + workers < n) continue;
         if (plan_.group_images() == 1) {
-          finish(i, forward(images + size_t(i) * image_floats, w, threads_per_image), head);
+          finish(i, forward(images + size_t(i) * image_floats, w, team), head);
         } else {
           float* group = workspace_ + layout_.group_arena(w);
           const size_t start = plan_.group_start();
@@ -12043,10 +12172,10 @@ class BatchRunner {
                                    size_t(first.geometry.in_c);
           float* tail_input = group + plan_.group_slot_offset(first.input_slot);
           for (int g = 0; g < count; ++g) {
-            const float* out = forward(images + size_t(ids[g]) * image_floats, w, threads_per_image, start);
+            const float* out = forward(images + size_t(ids[g]) * image_floats, w, team, start);
             std::copy(out, out + in_floats, tail_input + size_t(g) * in_floats);
           }
-          const float* result = run_steps(group, true, start, plan_.steps().size(), count, threads_per_image, w);
+          const float* result = run_steps(group, true, start, plan_.steps().size(), count, team, w);
           const size_t out_floats = plan_.output_shape().elements();
           for (int g = 0; g < count; ++g) finish(ids[g], result + size_t(g) * out_floats, head);
         }
@@ -12055,9 +12184,15 @@ class BatchRunner {
     };
     if (schedule_.images_in_parallel) {
       FEATX_OMP(parallel for num_threads(workers) schedule(static, 1))
-      for (int w = 0; w < workers; ++w) work(w, 1);
+      for (int w = 0; w < workers; ++w) {
+        detail::ThreadTeam solo(1);
+        work(w, solo);
+      }
     } else {
-      work(0, schedule_.threads_per_image);
+      // The threads of one image stay in one region for the whole batch
+      // (detail/thread_team.hpp), not one region per step.
+      detail::ThreadTeam team(schedule_.threads_per_image);
+      team.run([&] { work(0, team); });
     }
   }
 
@@ -12070,20 +12205,26 @@ class BatchRunner {
 
   // Normalises one image into arena `arena_index`, runs steps [0, last)
   // there and returns the last one's output (inside that arena).
-  const float* forward(const float* image, int arena_index, int threads, size_t last = size_t(-1)) {
+  const float* forward(const float* image, int arena_index, detail::ThreadTeam& team, size_t last = size_t(-1)) {
     float* arena = workspace_ + layout_.arena(arena_index);
-    const size_t pixels = size_t(plan_.height()) * size_t(plan_.width());
     float* input = arena + plan_.slot_offset(kSlotInput);
     const float scale = model_.input_scale(), offset = model_.input_offset();
-    for (size_t i = 0; i < pixels * 3; ++i) input[i] = scale * image[i] + offset;
-    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, threads, arena_index);
+    // In row blocks shared by the team: alone it was ~1% of a two-thread pass.
+    const int64_t rows = plan_.height(), tasks = std::min<int64_t>(rows, kTasksPerThread * team.threads());
+    const size_t row_floats = size_t(plan_.width()) * 3;
+    team.run_tasks(tasks, [&](int64_t t, int) {
+      const size_t end = size_t(rows * (t + 1) / tasks) * row_floats;
+      for (size_t i = size_t(rows * t / tasks) * row_floats; i < end; ++i) input[i] = scale * image[i] + offset;
+    });
+    return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, team, arena_index);
   }
 
   // Runs steps [first, last) on `images` images stacked in each slot of
   // `arena` (the group arena when `grouped`, else an image arena). Only the
   // head (one image) holds fused blocks. Returns the last step's output.
   const float* run_steps(float* arena, bool grouped, size_t first, size_t last, int images,
-                         int threads, int arena_index) {
+                         detail::ThreadTeam& team, int arena_index) {
+    const int threads = team.threads();
     auto slot = [&](int s) {
       return arena + (grouped ? plan_.group_slot_offset(s) : plan_.slot_offset(s));
     };
@@ -12130,7 +12271,7 @@ class BatchRunner {
         // Threads inside an image use tiles 0..threads-1; a worker running
         // its own image uses the tile of its index.
         float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
-        run_fused_block(k, f, a, threads, scratch, layout_.scratch_floats);
+        run_fused_block(k, f, a, team, scratch, layout_.scratch_floats);
         si = size_t(f.project_step);
         add_time(si, t0);
         out = a.output;
@@ -12170,14 +12311,14 @@ class BatchRunner {
         } else if (pixel_tasks < 4 * threads) {
           const int64_t panels = int64_t(padded_columns(g.out_c) / kPanelWidth);
           const int64_t tasks = std::min<int64_t>(panels, kTasksPerThread * threads);
-          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+          team.run_tasks(tasks, [&](int64_t i, int) {
             const int c0 = int(std::min<int64_t>(g.out_c, panels * i / tasks * kPanelWidth));
             const int c1 = int(std::min<int64_t>(g.out_c, panels * (i + 1) / tasks * kPanelWidth));
             if (c1 > c0)
               k.pointwise(src, 0, size_t(out_pixels), g.in_c, w, b, g.out_c, act, residual, dst, c0, c1);
           });
         } else {
-          detail::run_tasks(threads, pixel_tasks, [&](int64_t pt, int) {
+          team.run_tasks(pixel_tasks, [&](int64_t pt, int) {
             k.pointwise(src, size_t(pt * 48), size_t(std::min((pt + 1) * 48, out_pixels)), g.in_c, w, b,
                         g.out_c, act, residual, dst, 0, g.out_c);
           });
@@ -12199,7 +12340,7 @@ class BatchRunner {
           }
           const int64_t pairs = (int64_t(g.out_h) + 1) / 2;
           const int64_t tasks = std::min<int64_t>(pairs, kTasksPerThread * threads);
-          detail::run_tasks(threads, tasks, [&](int64_t i, int) {
+          team.run_tasks(tasks, [&](int64_t i, int) {
             const int r0 = int(std::min<int64_t>(g.out_h, pairs * i / tasks * 2));
             const int r1 = int(std::min<int64_t>(g.out_h, pairs * (i + 1) / tasks * 2));
             conv(g, image_src, w, b, act, image_dst, r0, r1);

@@ -18,7 +18,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "featx/detail/parallel.hpp"
 
 namespace featx {
 namespace detail {
@@ -72,33 +71,6 @@ class TaskQueues {
   int shares_;
   Share share_[kMaxShares];
 };
-
-// Runs task(i, thread, state) for every i in [0, tasks) on up to `threads`
-// threads, each task exactly once; thread < threads (an index into
-// per-thread scratch) and `state` is that thread's own State, kept from one
-// of its tasks to the next. One thread, or a build without OpenMP, runs the
-// tasks in order.
-template <typename State, typename Task>
-void run_tasks_with_state(int threads, int64_t tasks, Task task) {
-  if (threads <= 1 || tasks <= 1) {
-    State state{};
-    for (int64_t i = 0; i < tasks; ++i) task(i, 0, state);
-    return;
-  }
-  TaskQueues queues(tasks, threads);
-  FEATX_OMP(parallel num_threads(threads))
-  {
-    const int t = thread_index();
-    State state{};
-    for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) task(i, t, state);
-  }
-}
-
-template <typename Task>
-void run_tasks(int threads, int64_t tasks, Task task) {
-  struct None {};
-  run_tasks_with_state<None>(threads, tasks, [&](int64_t i, int t, None&) { task(i, t); });
-}
 
 }  // namespace detail
 }  // namespace featx
