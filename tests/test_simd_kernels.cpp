@@ -42,6 +42,33 @@ void check_close(const std::vector<float>& got, const std::vector<float>& ref, i
   CHECK(worst <= double(terms) * std::ldexp(1.0, -22));
 }
 
+// A random 1x1 conv: input, weights (row-major and packed), bias, residual.
+struct PointwiseCase {
+  int pixels, cin, cout;
+  std::vector<float> in, matrix;
+  featx::AlignedFloats w;
+  std::vector<float> b, res;
+  PointwiseCase(std::mt19937& rng, int pixels_, int cin_, int cout_)
+      : pixels(pixels_), cin(cin_), cout(cout_),
+        in(random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f)),
+        matrix(random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f)),
+        w(featx::pack_weights(matrix.data(), cin, cout)),
+        b(random_vector(rng, size_t(cout), -1.0f, 1.0f)),
+        res(random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f)) {}
+  const float* residual(bool on) const { return on ? res.data() : nullptr; }
+  // Input channels [k0, k0 + kc) of every pixel as a [pixels][kc] matrix,
+  // and their weight rows packed on their own (a K chunk).
+  std::vector<float> chunk_input(int k0, int kc) const {
+    std::vector<float> out(size_t(pixels) * kc);
+    for (int p = 0; p < pixels; ++p)
+      std::copy_n(in.begin() + std::ptrdiff_t(size_t(p) * cin + k0), kc, out.begin() + std::ptrdiff_t(size_t(p) * kc));
+    return out;
+  }
+  featx::AlignedFloats chunk_weights(int k0, int kc) const {
+    return featx::pack_weights(matrix.data() + size_t(k0) * cout, kc, cout);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("the machine's ISAs are reported") {
@@ -110,20 +137,15 @@ TEST_CASE("pointwise continues stored chains over K chunks with the bits of one 
       if (trial % 5 == 0) cuts.push_back(std::min(cin - 1, 16));
       std::sort(cuts.begin(), cuts.end());
       cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-      auto in = random_vector(rng, size_t(pixels) * cin, -1.0f, 1.0f);
-      const auto matrix = random_vector(rng, size_t(cin) * cout, -1.0f, 1.0f);
-      const auto w = featx::pack_weights(matrix.data(), cin, cout);
-      auto b = random_vector(rng, size_t(cout), -1.0f, 1.0f);
-      auto res = random_vector(rng, size_t(pixels) * cout, -1.0f, 1.0f);
-      const float* r = with_residual ? res.data() : nullptr;
+      const PointwiseCase pc(rng, pixels, cin, cout);
+      const float* r = pc.residual(with_residual);
+      const float* b = pc.b.data();
       std::vector<float> want(size_t(pixels) * cout), got(want.size(), -7.0f);
-      k.pointwise(in.data(), 0, size_t(pixels), cin, w.data(), b.data(), cout, a, r, want.data(), 0, cout);
+      k.pointwise(pc.in.data(), 0, size_t(pixels), cin, pc.w.data(), b, cout, a, r, want.data(), 0, cout);
       for (size_t c = 0; c + 1 < cuts.size(); ++c) {
         const int k0 = cuts[c], kc = cuts[c + 1] - k0;
-        std::vector<float> chunk_in(size_t(pixels) * kc);
-        for (int p = 0; p < pixels; ++p)
-          std::copy_n(in.begin() + std::ptrdiff_t(size_t(p) * cin + k0), kc, chunk_in.begin() + std::ptrdiff_t(size_t(p) * kc));
-        const auto chunk_w = featx::pack_weights(matrix.data() + size_t(k0) * cout, kc, cout);
+        const auto chunk_in = pc.chunk_input(k0, kc);
+        const auto chunk_w = pc.chunk_weights(k0, kc);
         const bool first = c == 0, last = c + 2 == cuts.size();
         // Pixels and channels split like the extractor splits them.
         const size_t pm = size_t(pixels) / 2;
@@ -131,7 +153,7 @@ TEST_CASE("pointwise continues stored chains over K chunks with the bits of one 
         for (auto [p0, p1] : {std::pair<size_t, size_t>{0, pm}, {pm, size_t(pixels)}})
           for (auto [n0, n1] : {std::pair<int, int>{0, cm}, {cm, cout}})
             if (p1 > p0 && n1 > n0)
-              k.pointwise(chunk_in.data(), p0, p1, kc, chunk_w.data(), first ? b.data() : nullptr, cout,
+              k.pointwise(chunk_in.data(), p0, p1, kc, chunk_w.data(), first ? b : nullptr, cout,
                           last ? a : featx::Activation::none, last ? r : nullptr, got.data(), n0, n1);
       }
       CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout); CAPTURE(trial); CAPTURE(cuts.size());
@@ -171,6 +193,70 @@ TEST_CASE("AVX-512 pointwise with few input channels is bit-identical to the reg
     CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout); CAPTURE(trial);
     CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
   }
+}
+
+// 8- and 24-channel tiles (out_c 24 and the 8 / 24 tails of 40, 56, 88,
+// 136) go in pixel pairs: the same bits as the 12 x 32 tile alone and as
+// AVX2 (each output: bias or the stored value, one FMA per k in order,
+// residual, activation), for every pixel count of a tile (odd ones end
+// with a single pixel), also continuing stored chains (bias null).
+TEST_CASE("AVX-512 pixel-pair tiles are bit-identical to the 12 x 32 tile") {
+  if (!featx::isa_supported(featx::Isa::avx512)) return;
+  const bool have_avx2 = featx::isa_supported(featx::Isa::avx2);
+  const featx::KernelSet avx2 = featx::kernel_set(featx::Isa::avx2);
+  std::mt19937 rng(41);
+  const int in_cs[] = {16, 96, 144, 5};
+  int trial = 0;
+  for (int cout : {8, 24, 40, 56, 88, 136})
+    for (int pixels : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 97}) {
+      const int cin = in_cs[trial % 4];
+      const featx::Activation a = featx::Activation(trial % 3);
+      const bool with_residual = trial / 3 % 2 == 0;
+      ++trial;
+      const PointwiseCase pc(rng, pixels, cin, cout);
+      const float* in = pc.in.data();
+      const float* w = pc.w.data();
+      const float* b = pc.b.data();
+      const float* r = pc.residual(with_residual);
+      CAPTURE(pixels); CAPTURE(cin); CAPTURE(cout); CAPTURE(int(a)); CAPTURE(with_residual);
+      // Bias null: the first half of K from the bias, then the second half
+      // continues the chains stored in the output, as the chunked blocks do.
+      const int k0 = cin / 2;
+      const auto lo_in = pc.chunk_input(0, k0), hi_in = pc.chunk_input(k0, cin - k0);
+      const auto lo_w = pc.chunk_weights(0, k0), hi_w = pc.chunk_weights(k0, cin - k0);
+      using Rows = featx::GemmRows;
+      auto run = [&](Rows rows, std::vector<float>& out, std::vector<float>& chained) {
+        featx::pointwise_tiled<featx::avx512::kPointwiseMR, featx::avx512::kPointwiseNR>(
+            in, 0, size_t(pixels), cin, w, b, cout, a, r, out.data(), 0, cout, rows);
+        if (k0 > 0)
+          featx::pointwise_tiled<featx::avx512::kPointwiseMR, featx::avx512::kPointwiseNR>(
+              lo_in.data(), 0, size_t(pixels), k0, lo_w.data(), b, cout, featx::Activation::none,
+              nullptr, chained.data(), 0, cout, rows);
+        featx::pointwise_tiled<featx::avx512::kPointwiseMR, featx::avx512::kPointwiseNR>(
+            hi_in.data(), 0, size_t(pixels), cin - k0, hi_w.data(), k0 > 0 ? nullptr : b, cout, a, r,
+            chained.data(), 0, cout, rows);
+      };
+      std::vector<float> want(size_t(pixels) * cout, -7.0f), got(want.size(), -7.0f);
+      std::vector<float> want_chained(want.size(), -7.0f), got_chained(want.size(), -7.0f);
+      run(featx::avx512::pointwise_tile_rows<>, want, want_chained);  // the 12 x 32 tile alone
+      run(featx::avx512::pointwise_rows<>, got, got_chained);
+      CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(got_chained.data(), want_chained.data(), want.size() * sizeof(float)) == 0);
+      CHECK(std::memcmp(got_chained.data(), got.data(), want.size() * sizeof(float)) == 0);
+      // The kernel set's entry (pixel blocks, stationary expands) and AVX2.
+      std::vector<float> via_set(want.size(), -7.0f);
+      featx::kernel_set(featx::Isa::avx512).pointwise(in, 0, size_t(pixels), cin, w, b, cout, a, r,
+                                                      via_set.data(), 0, cout);
+      CHECK(std::memcmp(via_set.data(), want.data(), want.size() * sizeof(float)) == 0);
+      if (have_avx2) {
+        std::vector<float> other(want.size(), -7.0f);
+        avx2.pointwise(in, 0, size_t(pixels), cin, w, b, cout, a, r, other.data(), 0, cout);
+        CHECK(std::memcmp(other.data(), want.data(), want.size() * sizeof(float)) == 0);
+      }
+      std::vector<float> ref(want.size());
+      featx::pointwise_ref(in, 0, size_t(pixels), cin, w, b, cout, a, r, ref.data(), 0, cout);
+      check_close(got, ref, cin + 2);
+    }
 }
 #endif
 

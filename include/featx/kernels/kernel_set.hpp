@@ -83,6 +83,7 @@ inline std::string pointwise_tile_description(Isa isa) {
 #ifdef FEATX_HAVE_X86_SIMD
   if (isa == Isa::avx512)
     return detail::tile_text(avx512::kPointwiseMR, avx512::kPointwiseNR, "24 of 32 zmm accumulators") +
+           "; 8- and 24-channel tiles in pixel pairs (two pixels' channels packed in n/8 zmm, 6 pairs)"
            "; expands with K = 8, 16, 24 weight-stationary (a panel's K weight vectors held, pixels streamed)";
   if (isa == Isa::avx2) return detail::tile_text(avx2::kPointwiseMR, avx2::kPointwiseNR, "12 of 16 ymm accumulators");
 #endif

@@ -1,5 +1,6 @@
 // featx/kernels/pointwise_avx512.hpp: 1x1 convolution, AVX-512, up to 12
-// pixels x 32 channels (two weight panels) per register tile.
+// pixels x 32 channels (two weight panels) per register tile; 8- and
+// 24-channel tiles in pixel pairs (pointwise_pairs_avx512.hpp).
 //
 // Same contract as pointwise_ref (input [pixels][in_c], weights packed in
 // 16-column panels, fused bias, activation, optional residual). Each k step
@@ -17,6 +18,7 @@
 #include "featx/kernels/gemm_tiling.hpp"
 #include "featx/kernels/isa.hpp"
 #include "featx/kernels/packed_weights.hpp"
+#include "featx/kernels/pointwise_pairs_avx512.hpp"
 #include "featx/kernels/pointwise_stationary_avx512.hpp"
 #include "featx/kernels/vector_avx512.hpp"
 
@@ -105,21 +107,41 @@ FEATX_TARGET_AVX512 inline void pointwise_tile(const float* input, int in_c, con
   else store_tile<MR, NV, false>(acc, mask, act, residual, output, out_c);
 }
 
-// From a run-time pixel count m (1..MR) to a tile; the pointwise and the
-// full conv kernels both go through it.
+// From a run-time pixel count m (1..MR) to an MR x 32 tile.
 template <int MR = kPointwiseMR>
-FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in_c,
-                                               const float* panel, int out_c, const float* bias,
-                                               Activation act, const float* residual,
-                                               float* output, int n) {
+FEATX_TARGET_AVX512 inline void pointwise_tile_rows(int m, const float* input, int in_c,
+                                                    const float* panel, int out_c,
+                                                    const float* bias, Activation act,
+                                                    const float* residual, float* output, int n) {
   if constexpr (MR > 1) {
     if (m < MR) {
-      pointwise_rows<MR - 1>(m, input, in_c, panel, out_c, bias, act, residual, output, n);
+      pointwise_tile_rows<MR - 1>(m, input, in_c, panel, out_c, bias, act, residual, output, n);
       return;
     }
   }
   if (n > 16) pointwise_tile<MR, 2>(input, in_c, panel, out_c, bias, act, residual, output, n);
   else pointwise_tile<MR, 1>(input, in_c, panel, out_c, bias, act, residual, output, n);
+}
+
+// From a run-time pixel count m (1..MR) to a tile; the pointwise and the
+// full conv kernels both go through it. 8 and 24 channels go in pixel
+// pairs (every lane useful), an odd last pixel through the 1 x 32 tile.
+template <int MR = kPointwiseMR>
+FEATX_TARGET_AVX512 inline void pointwise_rows(int m, const float* input, int in_c,
+                                               const float* panel, int out_c, const float* bias,
+                                               Activation act, const float* residual,
+                                               float* output, int n) {
+  static_assert(MR / 2 <= kPairsMax, "a tile's pairs fit the pair tile");
+  if (m >= 2 && pairs_handle(n)) {
+    pointwise_pairs<MR / 2>(m / 2, input, in_c, panel, out_c, bias, act, residual, output, n);
+    if (m % 2 == 0) return;
+    const size_t last = size_t(m - 1);
+    input += last * size_t(in_c);
+    output += last * size_t(out_c);
+    if (residual) residual += last * size_t(out_c);
+    m = 1;
+  }
+  pointwise_tile_rows<MR>(m, input, in_c, panel, out_c, bias, act, residual, output, n);
 }
 
 // The register tiles alone, for any in_c (tests compare both paths).
