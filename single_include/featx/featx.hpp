@@ -11926,7 +11926,7 @@ inline int team_size() {
 // cost about 3 us of fork and join each on a 2-core Zen 5 VM (an empty
 // `parallel num_threads(2)`), 3% of a 1.9 ms two-thread pass. Here the
 // region opens once: thread 0 runs the step loop, and for each split step
-// publishes a job (a function and its tasks) with one atomic store; the
+// publishes a job (a function and its tasks) with one atomic increment; the
 // other threads, waiting on that word, take tasks from the job's
 // TaskQueues and count themselves out. Thread 0 waits until every helper is
 // out before the step's outputs are read (the same join as a region's end).
