@@ -416,10 +416,21 @@ TEST_CASE("plans tuned for different L2 sizes give bit-identical results") {
 namespace stalled_core {
 featx::KernelSet real;
 std::atomic<int> calls[2];
+std::atomic<bool> thread0_waited{false};
+// The team shares work by stealing, so a helper the OS starts late (ctest
+// runs tests side by side) may find every task taken and make no call; that
+// is correct but tests nothing. Thread 0's first call waits until thread 1
+// has made one (its own queue still holds tasks), for at most 10 s.
+void wait_for_thread1_once() {
+  if (thread0_waited.exchange(true)) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (calls[1].load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+}
 template <typename Call>
 void run_counted(Call&& call) {
   const int t = featx::detail::thread_index();
   if (t < 2) calls[t].fetch_add(1);
+  if (t == 0) wait_for_thread1_once();
   const auto t0 = std::chrono::steady_clock::now();
   call();
   if (t == 1)
