@@ -408,6 +408,27 @@ TEST_CASE("plans tuned for different L2 sizes give bit-identical results") {
   }
 }
 
+// Pixel values in [0, 1] that vary from one to the next.
+static std::vector<float> patterned_pixels(size_t floats) {
+  std::vector<float> v(floats);
+  for (size_t i = 0; i < floats; ++i) v[i] = float((i * 2654435761u) % 1000u) / 999.0f;
+  return v;
+}
+
+// One image's unpooled feature map from `plan` run with kernels `k` (a
+// test's wrappers around the plan's own) in a workspace of its own.
+static std::vector<float> feature_map_with(const featx::Model& model, const featx::Plan& plan, const featx::KernelSet& k,
+                                           const std::vector<float>& image) {
+  const auto& kind = featx::PlanAccess::kind_for(plan, 1);
+  std::vector<unsigned char> workspace(plan.workspace_bytes());
+  featx::BatchRunner runner(model, k, kind.steps, kind.chunk_weights, kind.schedule, kind.layout,
+                            featx::aligned_workspace(workspace.data()), nullptr);
+  std::vector<float> map;
+  const size_t floats = kind.steps.output_shape().elements();
+  runner.run_batch(image.data(), 1, [&](int, const float* result, float*) { map.assign(result, result + floats); });
+  return map;
+}
+
 // Kernels that stall when OpenMP thread 1 calls them, as if a neighbour had
 // taken its core, and count each thread's calls (detail/task_queues.hpp).
 // The stall scales with the call's own time (8 x it, at least 500 us), so
@@ -459,8 +480,7 @@ TEST_CASE("a stalled thread's tasks are taken over by the other, with the same b
   std::shared_ptr<const featx::Model> model;
   REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
   const int h = 224, w = 224;
-  std::vector<float> image(size_t(h) * w * 3);
-  for (size_t i = 0; i < image.size(); ++i) image[i] = float((i * 2654435761u) % 1000u) / 999.0f;
+  const std::vector<float> image = patterned_pixels(size_t(h) * w * 3);
   featx::PlanOptions opt;
   opt.height = h;
   opt.width = w;
@@ -479,12 +499,7 @@ TEST_CASE("a stalled thread's tasks are taken over by the other, with the same b
       k.depthwise = stalled_core::depthwise;
       k.pointwise = stalled_core::pointwise;
     }
-    std::vector<unsigned char> workspace(plan.workspace_bytes());
-    featx::BatchRunner runner(*model, k, kind.steps, kind.chunk_weights, kind.schedule, kind.layout,
-                              featx::aligned_workspace(workspace.data()), nullptr);
-    std::vector<float>& map = threads == 1 ? one_thread : stalled;
-    const size_t floats = kind.steps.output_shape().elements();
-    runner.run_batch(image.data(), 1, [&](int, const float* result, float*) { map.assign(result, result + floats); });
+    (threads == 1 ? one_thread : stalled) = feature_map_with(*model, plan, k, image);
   }
   CHECK(stalled == one_thread);
   const int by0 = stalled_core::calls[0].load(), by1 = stalled_core::calls[1].load();
@@ -492,6 +507,88 @@ TEST_CASE("a stalled thread's tasks are taken over by the other, with the same b
   CAPTURE(by1);
   CHECK(by1 > 0);
   CHECK(by0 > 2 * by1);
+}
+
+// Kernels that sleep 0-200 us in about one call of three, on any thread, so
+// the bands of a chain of fused blocks (fused_chain.hpp) finish in orders
+// a quiet machine never shows: a band that read rows before the band
+// writing them was done, or wrote a slot a running band still read, would
+// change the bits.
+// Or, when stall_call >= 0, thread 1 sleeps 5 ms in its depthwise call of
+// that number (between a band's expand and its project, which reads the
+// residual) while the others run ahead into later blocks.
+namespace jittery {
+featx::KernelSet real;
+std::atomic<uint32_t> calls{0};
+std::atomic<int> thread1_calls{0};
+int stall_call = -1;
+template <typename Call>
+void run_late(Call&& call, bool depthwise) {
+  if (stall_call >= 0) {
+    if (depthwise && featx::detail::thread_index() == 1 && thread1_calls.fetch_add(1) == stall_call)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  } else {
+    const uint32_t n = calls.fetch_add(1) * 2654435761u;
+    if (n % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds((n >> 8) % 200));
+  }
+  call();
+}
+void depthwise(const featx::ConvGeometry& g, const float* in, const float* w, const float* b, featx::Activation a,
+               float* out, int r0, int r1) {
+  run_late([&] { real.depthwise(g, in, w, b, a, out, r0, r1); }, true);
+}
+void pointwise(const float* in, size_t p0, size_t p1, int in_c, const float* w, const float* b, int out_c,
+               featx::Activation a, const float* residual, float* out, int n0, int n1) {
+  run_late([&] { real.pointwise(in, p0, p1, in_c, w, b, out_c, a, residual, out, n0, n1); }, false);
+}
+}  // namespace jittery
+
+TEST_CASE("a chain of fused blocks gives one thread's bits whatever order its bands finish in") {
+  for (int rows : {1, 2, 7, 56, 112})
+    for (int bands = 1; bands <= rows; ++bands)
+      for (int r = 0; r < rows; ++r) {
+        int want = 0;
+        while (want + 1 < bands && int64_t(rows) * (want + 1) / bands <= r) ++want;
+        REQUIRE(featx::detail::band_of_row(r, rows, bands) == want);
+      }
+  if (featx::detail::resolve_threads(2) < 2) return;  // no OpenMP: one thread
+  std::shared_ptr<const featx::Model> model;
+  REQUIRE(featx::Model::load(test_support::small_model_path(), &model).ok());
+  const int h = 161, w = 143;
+  const std::vector<float> image = patterned_pixels(size_t(h) * w * 3);
+  featx::PlanOptions opt;
+  opt.height = h;
+  opt.width = w;
+  opt.pool = featx::Pool::none;
+  std::vector<float> one_thread;
+  for (int threads : {1, 2, 3, 4}) {
+    CAPTURE(threads);
+    opt.threads = threads;
+    featx::Plan plan;
+    REQUIRE(featx::Plan::make(model, opt, &plan).ok());
+    const auto& kind = featx::PlanAccess::kind_for(plan, 1);
+    CHECK((kind.layout.sync_floats > 0) == (threads > 1));  // a chain's state: several threads only
+    if (threads > 1) REQUIRE(kind.steps.fused_blocks().size() >= 3);
+    jittery::real = featx::PlanAccess::kernels(plan);
+    featx::KernelSet k = jittery::real;
+    if (threads > 1) {
+      k.depthwise = jittery::depthwise;
+      k.pointwise = jittery::pointwise;
+    }
+    // Random delays three times, then thread 1 stalled at each of its
+    // first 48 depthwise calls in turn. Without the wait for the rows a
+    // band reads, every run of this case failed; without the wait for
+    // block s - 2 (the slot block s writes), about one in two did (with 3
+    // or 4 threads: the others run two blocks ahead).
+    for (int run = 0; run < (threads > 1 ? 3 + 48 : 1); ++run) {
+      jittery::stall_call = run < 3 ? -1 : run - 3;
+      jittery::thread1_calls.store(0);
+      const std::vector<float> map = feature_map_with(*model, plan, k, image);
+      CAPTURE(run);
+      if (threads == 1) one_thread = map;
+      else CHECK(map == one_thread);
+    }
+  }
 }
 
 TEST_CASE("one Model shared by Extractors on several threads") {

@@ -313,7 +313,7 @@ Job job(std::string label, Api api, std::vector<std::pair<int, int>> sizes, int 
 // claiming at once take every task exactly once, for shares of one task,
 // many tasks, fewer tasks than threads and more threads than kMaxShares.
 TEST_CASE("task queues: concurrent threads take every task exactly once") {
-  for (int threads : {2, 3, 8, featx::detail::TaskQueues::kMaxShares + 6}) {
+  for (int threads : {2, 3, 8, featx::detail::kMaxShares + 6}) {
     for (int64_t tasks : {int64_t(1), int64_t(5), int64_t(threads), int64_t(1000)}) {
       CAPTURE(threads);
       CAPTURE(tasks);
@@ -334,19 +334,25 @@ TEST_CASE("task queues: concurrent threads take every task exactly once") {
   }
 }
 
-// A thread that never comes: the other runs its own share front to back,
-// then the missing thread's from the back (the order fused bands rely on:
-// a share's own bands run in order and reuse their expanded rows).
-TEST_CASE("task queues: one thread alone runs its share in order, then steals the rest from the back") {
-  featx::detail::TaskQueues queues(10, 2);
+// A thread that never comes: the other runs its own share in its order
+// (even shares front to back, odd ones back to front, so neighbours meet in
+// the middle), then the missing thread's from its other end, nearest its
+// own (the order fused bands rely on: a share's own bands run in order and
+// reuse their expanded rows).
+TEST_CASE("task queues: one thread alone runs its share in order, then steals the rest from the far end") {
+  featx::detail::TaskQueues first(10, 2);
   std::vector<int64_t> order;
-  for (int64_t i = queues.next(0); i >= 0; i = queues.next(0)) order.push_back(i);
-  CHECK(order == std::vector<int64_t>{0, 1, 2, 3, 4, 9, 8, 7, 6, 5});
+  for (int64_t i = first.next(0); i >= 0; i = first.next(0)) order.push_back(i);
+  CHECK(order == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  featx::detail::TaskQueues second(10, 2);
+  order.clear();
+  for (int64_t i = second.next(1); i >= 0; i = second.next(1)) order.push_back(i);
+  CHECK(order == std::vector<int64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
   featx::detail::TaskQueues late(4, 2);
-  CHECK(late.next(1) == 2);  // thread 1's own front
+  CHECK(late.next(1) == 3);  // thread 1's own back
   CHECK(late.next(0) == 0);
   CHECK(late.next(0) == 1);
-  CHECK(late.next(0) == 3);  // stolen from the back of thread 1's share
+  CHECK(late.next(0) == 2);  // stolen from the front of thread 1's share
   CHECK(late.next(1) == -1);
 }
 

@@ -72,21 +72,28 @@ inline void run_fused_band(const KernelSet& k, const FusedBlock& f, const FusedB
   const int need_begin = window.in_begin, need_end = window.in_end();
   const float* dw_in;
   if (a.expand) {
-    int start = need_begin;
-    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {  // reuse the overlap
+    // Rows [lo, hi) still to expand: the overlap with the rows the thread's
+    // previous band expanded is moved into place instead (the band above
+    // it when shares run front to back, below when back to front).
+    int lo = need_begin, hi = need_end;
+    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {
       std::memmove(expanded, expanded + size_t(need_begin - held->begin) * row_floats,
                    size_t(held->end - need_begin) * row_floats * sizeof(float));
-      start = held->end;
+      lo = held->end;
+    } else if (need_end > held->begin && need_end <= held->end && need_begin <= held->begin) {
+      std::memmove(expanded + size_t(held->begin - need_begin) * row_floats, expanded,
+                   size_t(need_end - held->begin) * row_floats * sizeof(float));
+      hi = held->begin;
     }
-    if (need_end > start) {
+    if (hi > lo) {
       const ConvGeometry& ge = a.expand_geometry;
-      float* dst = expanded + size_t(start - need_begin) * row_floats;
+      float* dst = expanded + size_t(lo - need_begin) * row_floats;
       if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
-        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                    a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0, channels);
-      } else {  // the stem: its rows [start, need_end) from the input rows they read
-        const RowWindow stem = window_rows(ge, start, need_end);
+        k.pointwise(a.input + size_t(lo) * size_t(width) * size_t(ge.in_c), 0, size_t(hi - lo) * size_t(width),
+                    ge.in_c, a.expand->weights.data(), a.expand->bias.data(), channels, a.expand->activation,
+                    nullptr, dst, 0, channels);
+      } else {  // the stem: its rows [lo, hi) from the input rows they read
+        const RowWindow stem = window_rows(ge, lo, hi);
         k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
                  a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
                  stem.geometry.out_h);

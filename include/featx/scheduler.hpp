@@ -15,7 +15,9 @@
 // Memory: everything a run touches besides the model and the plan lives in
 // one workspace laid out by WorkspaceLayout: an arena (and a group arena)
 // per image in flight, a scratch tile per thread for fused blocks, and a
-// small head buffer per worker. Nothing here allocates.
+// small head buffer per worker, and the shared state of a chain of fused
+// blocks (fused_chain.hpp) when threads share an image. Nothing here
+// allocates.
 #pragma once
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "featx/detail/parallel.hpp"
 #include "featx/detail/thread_team.hpp"
 #include "featx/fused_block.hpp"
+#include "featx/fused_chain.hpp"
 #include "featx/kernels/kernel_set.hpp"
 #include "featx/model.hpp"
 #include "featx/step_plan.hpp"
@@ -69,6 +72,7 @@ inline Schedule schedule_for(int threads, int n, bool profile) {
 // Offsets (in floats, from a 64-byte aligned base) of a run's buffers.
 struct WorkspaceLayout {
   size_t arena_floats = 0, group_arena_floats = 0, scratch_floats = 0, head_floats = 0;  // each
+  size_t sync_floats = 0;  // one: a fused chain's shared state
   int arenas = 0, scratch_tiles = 0;
 
   static size_t round16(size_t floats) { return (floats + 15) / 16 * 16; }
@@ -78,14 +82,16 @@ struct WorkspaceLayout {
     return size_t(arenas) * (arena_floats + group_arena_floats) + size_t(t) * scratch_floats;
   }
   size_t head(int w) const { return scratch(scratch_tiles) + size_t(w) * head_floats; }
-  size_t total_floats() const { return head(arenas); }
+  size_t sync() const { return head(arenas); }
+  size_t total_floats() const { return sync() + sync_floats; }
   // With the slack that lets any caller buffer be aligned to 64 bytes.
   size_t bytes() const { return total_floats() * sizeof(float) + 64; }
   // False when bytes() would wrap size_t (32-bit targets): the same sum, checked.
   bool addressable() const {
     detail::SizeCheck size;
     const size_t per_arena = size.add(size.add(arena_floats, group_arena_floats), head_floats);
-    const size_t floats = size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats));
+    const size_t floats = size.add(size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats)),
+                                   sync_floats);
     size.add(size.mul(floats, sizeof(float)), 64);
     return !size.overflow;
   }
@@ -100,6 +106,7 @@ inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s,
   l.scratch_tiles = plan.scratch_floats() ? threads : 0;
   l.scratch_floats = WorkspaceLayout::round16(plan.scratch_floats());
   l.head_floats = WorkspaceLayout::round16(head_floats);
+  l.sync_floats = WorkspaceLayout::round16((chain_sync_bytes(plan, s.threads_per_image) + 3) / 4);
   return l;
 }
 
@@ -190,6 +197,29 @@ class BatchRunner {
     return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, team, arena_index);
   }
 
+  // A fused block's layers and buffers; slot(s) is the arena's slot s.
+  template <typename Slot>
+  FusedBlockArgs fused_args(const FusedBlock& f, Slot slot) const {
+    const auto& layers = model_.layers();
+    const PlanStep& first = plan_.steps()[size_t(f.expand_step >= 0 ? f.expand_step : f.depthwise_step)];
+    const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
+    const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
+    FusedBlockArgs a;
+    if (f.expand_step >= 0) {
+      const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
+      a.expand = &layers[size_t(ex.layer)];
+      a.expand_geometry = ex.geometry;
+    }
+    a.depthwise = &layers[size_t(dw.layer)];
+    a.depthwise_geometry = dw.geometry;
+    a.project = &layers[size_t(pr.layer)];
+    a.project_geometry = pr.geometry;
+    a.input = slot(first.input_slot);
+    a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+    a.output = slot(pr.output_slot);
+    return a;
+  }
+
   // Runs steps [first, last) on `images` images stacked in each slot of
   // `arena` (the group arena when `grouped`, else an image arena). Only the
   // head (one image) holds fused blocks. Returns the last step's output.
@@ -223,25 +253,31 @@ class BatchRunner {
           int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
                                                          : fused[next_fused].depthwise_step)) {
         const FusedBlock& f = fused[next_fused++];
-        const auto& layers = model_.layers();
-        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
-        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
-        FusedBlockArgs a;
-        if (f.expand_step >= 0) {
-          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
-          a.expand = &layers[size_t(ex.layer)];
-          a.expand_geometry = ex.geometry;
-        }
-        a.depthwise = &layers[size_t(dw.layer)];
-        a.depthwise_geometry = dw.geometry;
-        a.project = &layers[size_t(pr.layer)];
-        a.project_geometry = pr.geometry;
-        a.input = slot(step.input_slot);
-        a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
-        a.output = slot(pr.output_slot);
         // Threads inside an image use tiles 0..threads-1; a worker running
         // its own image uses the tile of its index.
         float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
+        if (threads > 1 && layout_.sync_floats && !step_ms_) {
+          // The fused blocks that follow run as one dataflow (profiling
+          // times block by block instead).
+          FusedChainBlock chain[kMaxChainBlocks];
+          int n = 0;
+          chain[n++] = FusedChainBlock{&f, fused_args(f, slot)};
+          while (n < kMaxChainBlocks && next_fused < fused.size()) {
+            const FusedBlock& g = fused[next_fused];
+            const int g_first = g.expand_step >= 0 ? g.expand_step : g.depthwise_step;
+            const FusedBlockArgs ga = fused_args(g, slot);
+            if (g_first != chain[n - 1].block->project_step + 1 || size_t(g.project_step) >= last ||
+                !may_chain(chain[n - 1].args, ga))
+              break;
+            chain[n++] = FusedChainBlock{&g, ga};
+            ++next_fused;
+          }
+          run_fused_chain(k, chain, n, team, scratch, layout_.scratch_floats, workspace_ + layout_.sync());
+          si = size_t(chain[n - 1].block->project_step);
+          out = chain[n - 1].args.output;
+          continue;
+        }
+        const FusedBlockArgs a = fused_args(f, slot);
         run_fused_block(k, f, a, team, scratch, layout_.scratch_floats);
         si = size_t(f.project_step);
         add_time(si, t0);

@@ -18,7 +18,7 @@
 // <arm_neon.h>), plus <jpeglib.h> with FEATX_WITH_LIBJPEG (opt-in; link -ljpeg).
 // Do not include it and headers of include/featx/ in one translation unit.
 //
-// Inlined: 73 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
+// Inlined: 74 featx headers, 16 FlatBuffers runtime headers (Apache-2.0,
 // licence text before them) and stb_image.h (public domain or MIT, licence
 // text at its end).
 #pragma once
@@ -11165,8 +11165,10 @@ inline std::string pointwise_tile_description(Isa isa) {
 // A StepPlan maps a Model and an input height x width to a list of conv steps,
 // each with its geometry (TF SAME padding) and the arena slots it reads and
 // writes. The arena is one float buffer sized up front: running a plan
-// allocates nothing. Slots: the normalised input, two block input/output
-// buffers that alternate, the expanded map and the depthwise output.
+// allocates nothing. Slots: the normalised input, the block input/output
+// buffers (two that alternate; three in turn when threads share an image,
+// so that a block can start while the one before it still reads its input:
+// fused_chain.hpp), the expanded map and the depthwise output.
 //
 // Fusion: an inverted-residual block whose three steps are all in the plan
 // runs fused (fused_block.hpp): a band of output rows at a time, its
@@ -11318,7 +11320,7 @@ struct TensorShape {
   size_t elements() const { return size_t(height) * size_t(width) * size_t(channels); }
 };
 
-enum ArenaSlot { kSlotInput = 0, kSlotBlockA, kSlotBlockB, kSlotExpanded, kSlotDepthwise, kSlotCount };
+enum ArenaSlot { kSlotInput = 0, kSlotBlockA, kSlotBlockB, kSlotBlockC, kSlotExpanded, kSlotDepthwise, kSlotCount };
 
 struct PlanStep {
   int layer = -1;          // index into Model::layers()
@@ -11398,11 +11400,17 @@ class StepPlan {
       if (stop_step < 0 && !stop_after.empty() && l.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
     };
 
+    // A -> B -> A alone; A -> B -> C -> A with several threads (the
+    // arena grows by one block map, 0.3 MB at 224).
+    auto next_block_slot = [threads](int slot) {
+      if (slot == kSlotBlockA) return int(kSlotBlockB);
+      return slot == kSlotBlockB && threads > 1 ? int(kSlotBlockC) : int(kSlotBlockA);
+    };
     add_step(0, kSlotInput, kSlotBlockA);
     int current = kSlotBlockA;
     std::vector<FusedBlock> candidates;
     for (const BlockInfo& b : model.blocks()) {
-      const int next = current == kSlotBlockA ? kSlotBlockB : kSlotBlockA;
+      const int next = next_block_slot(current);
       int src = current;
       FusedBlock f;
       // A first block without expansion (MobileNetV2's block 0) takes the
@@ -11425,7 +11433,7 @@ class StepPlan {
       if (stop_step < 0 && b.name == stop_after) stop_step = int(plan.steps_.size()) - 1;
       current = next;
     }
-    add_step(int(layers.size()) - 1, current, current == kSlotBlockA ? kSlotBlockB : kSlotBlockA);
+    add_step(int(layers.size()) - 1, current, next_block_slot(current));
 
     if (stop_step >= 0) plan.steps_.resize(size_t(stop_step) + 1);
 
@@ -11514,7 +11522,7 @@ class StepPlan {
         if (size_t(f.project_step) == i) return true;
       return false;
     };
-    size_t slot_size[kSlotCount] = {size_t(height) * size_t(width) * 3, 0, 0, 0, 0};
+    size_t slot_size[kSlotCount] = {size_t(height) * size_t(width) * 3, 0, 0, 0, 0, 0};
     size_t group_size[kSlotCount] = {};
     for (size_t i = 0; i < plan.steps_.size(); ++i) {
       const PlanStep& st = plan.steps_[i];
@@ -11852,7 +11860,9 @@ inline Status resolve_layer(const Model& model, const std::string& name, Resolve
 // Memory: everything a run touches besides the model and the plan lives in
 // one workspace laid out by WorkspaceLayout: an arena (and a group arena)
 // per image in flight, a scratch tile per thread for fused blocks, and a
-// small head buffer per worker. Nothing here allocates.
+// small head buffer per worker, and the shared state of a chain of fused
+// blocks (fused_chain.hpp) when threads share an image. Nothing here
+// allocates.
 #ifndef FEATX_SINGLE_FEATX_SCHEDULER_HPP_
 #define FEATX_SINGLE_FEATX_SCHEDULER_HPP_
 
@@ -11950,13 +11960,17 @@ inline int team_size() {
 // thread's work is finished by the others.
 //
 // Tasks 0..n-1 start as one contiguous share per thread (thread t owns
-// [n*t/T, n*(t+1)/T)) and each thread takes its own from the front, in
-// order, so a fused block's bands keep reusing the rows the previous band
-// expanded. A thread whose share is done takes tasks from the back of
-// another's, one at a time, until none is left. On a shared machine a core
-// taken away by the hypervisor or a neighbour then costs the layer at most
-// the task that thread holds, not its whole share (with equal static shares
-// the other thread waited at the barrier for all of it).
+// [n*t/T, n*(t+1)/T)). Each thread runs its own share in order, even
+// shares front to back and odd shares back to front, so two neighbouring
+// shares meet in the middle: a fused block's bands keep reusing the rows
+// the thread's previous band expanded, and in a chain of fused blocks
+// (fused_chain.hpp) each thread starts the next block where it depends
+// only on its own earlier bands. A thread whose share is done takes tasks
+// from the other end of another's share, one at a time, until none is
+// left. On a shared machine a core taken away by the hypervisor or a
+// neighbour then costs the layer at most the task that thread holds, not
+// its whole share (with equal static shares the other thread waited at the
+// barrier for all of it).
 //
 // Which thread runs a task never changes what it computes (every task writes
 // its own outputs with the same kernel calls), so results stay bit-identical
@@ -11967,44 +11981,25 @@ inline int team_size() {
 #include <atomic>
 #include <cstdint>
 
-
 namespace featx {
 namespace detail {
 
-class TaskQueues {
- public:
-  // Shares beyond this many threads go to the first kMaxShares (a thread
-  // without a share of its own starts by taking from the others).
-  static constexpr int kMaxShares = 64;
+// Shares beyond this many threads go to the first kMaxShares (a thread
+// without a share of its own starts by taking from the others).
+constexpr int kMaxShares = 64;
 
-  TaskQueues(int64_t tasks, int threads) : shares_(threads < 1 ? 1 : threads > kMaxShares ? kMaxShares : threads) {
-    for (int t = 0; t < shares_; ++t)
-      share_[t].range.store(pack(tasks * t / shares_, tasks * (t + 1) / shares_), std::memory_order_relaxed);
-  }
+inline int task_shares(int threads) { return threads < 1 ? 1 : threads > kMaxShares ? kMaxShares : threads; }
 
-  // The next task for thread t (its own share's front first, then the back
-  // of the others'), or -1 when every task has been taken.
-  int64_t next(int t) {
-    if (t < shares_) {
-      const int64_t own = take(t, false);
-      if (own >= 0) return own;
-    }
-    for (int i = 1; i <= shares_; ++i) {
-      const int victim = (t + i) % shares_;
-      const int64_t stolen = take(victim, true);
-      if (stolen >= 0) return stolen;
-    }
-    return -1;
-  }
+// One share's remaining tasks [front, back) in one word, so the owner and a
+// thief never both take its last task. Tasks are counted in 32 bits (a
+// layer has at most a few thousand). One cache line each: owners do not
+// slow each other.
+struct alignas(64) TaskShare {
+  std::atomic<uint64_t> range{0};
 
- private:
-  // [front, back) of a share in one word, so the owner and a thief never
-  // both take its last task. Tasks are counted in 32 bits (a layer has at
-  // most a few thousand).
   static uint64_t pack(int64_t front, int64_t back) { return uint64_t(uint32_t(front)) | uint64_t(back) << 32; }
 
-  int64_t take(int s, bool from_back) {
-    std::atomic<uint64_t>& range = share_[s].range;
+  int64_t take(bool from_back) {
     uint64_t r = range.load(std::memory_order_relaxed);
     for (;;) {
       const int64_t front = int64_t(uint32_t(r)), back = int64_t(r >> 32);
@@ -12013,12 +12008,39 @@ class TaskQueues {
       if (range.compare_exchange_weak(r, taken, std::memory_order_relaxed)) return from_back ? back - 1 : front;
     }
   }
+};
 
-  struct alignas(64) Share {  // one cache line each: owners do not slow each other
-    std::atomic<uint64_t> range{0};
-  };
-  int shares_;
-  Share share_[kMaxShares];
+// Tasks [0, tasks) dealt over shares[0, count): the owners' starting ranges.
+inline void deal_tasks(TaskShare* shares, int count, int64_t tasks) {
+  for (int t = 0; t < count; ++t)
+    shares[t].range.store(TaskShare::pack(tasks * t / count, tasks * (t + 1) / count), std::memory_order_relaxed);
+}
+
+// The next task for thread t among shares[0, count): its own share's next
+// one (from the front when t is even, the back when odd), then the other
+// end of another's; -1 when every task has been taken.
+inline int64_t next_task(TaskShare* shares, int count, int t) {
+  if (t < count) {
+    const int64_t own = shares[t].take(t % 2 == 1);
+    if (own >= 0) return own;
+  }
+  for (int i = 1; i <= count; ++i) {
+    const int victim = (t + i) % count;
+    const int64_t stolen = shares[victim].take(victim % 2 == 0);
+    if (stolen >= 0) return stolen;
+  }
+  return -1;
+}
+
+// One step's tasks with their shares held here (on the caller's stack).
+class TaskQueues {
+ public:
+  TaskQueues(int64_t tasks, int threads) : count_(task_shares(threads)) { deal_tasks(share_, count_, tasks); }
+  int64_t next(int t) { return next_task(share_, count_, t); }
+
+ private:
+  int count_;
+  TaskShare share_[kMaxShares];
 };
 
 }  // namespace detail
@@ -12084,6 +12106,24 @@ class ThreadTeam {
     body();
   }
 
+  // From body(), on thread 0: work(t) on every thread t of the team at
+  // once (work(0) on this one); returns when all have returned. One thread:
+  // work(0).
+  template <typename Work>
+  void run_on_each(Work work) {
+    if (threads_ <= 1) {
+      work(0);
+      return;
+    }
+    struct Job {
+      static void call(void* self, int t) { (*static_cast<Work*>(self))(t); }
+    };
+    busy_.store(threads_ - 1, std::memory_order_relaxed);
+    publish(&Job::call, &work);
+    work(0);
+    wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+  }
+
   // From body(), on thread 0: task(i, thread, state) for every i in
   // [0, tasks) across the team, each exactly once; thread < threads() (an
   // index into per-thread scratch) and `state` is that thread's own State,
@@ -12097,19 +12137,10 @@ class ThreadTeam {
       return;
     }
     TaskQueues queues(tasks, threads_);
-    struct Job {
-      TaskQueues* queues;
-      Task* task;
-      static void call(void* self, int t) {
-        Job& job = *static_cast<Job*>(self);
-        State state{};
-        for (int64_t i = job.queues->next(t); i >= 0; i = job.queues->next(t)) (*job.task)(i, t, state);
-      }
-    } job{&queues, &task};
-    busy_.store(threads_ - 1, std::memory_order_relaxed);
-    publish(&Job::call, &job);
-    Job::call(&job, 0);
-    wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+    run_on_each([&](int t) {
+      State state{};
+      for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) task(i, t, state);
+    });
   }
 
   template <typename Task>
@@ -12132,8 +12163,9 @@ class ThreadTeam {
   void serve(int t) {
     uint32_t seen = 0;  // no job is published twice before every helper ran it
     for (;;) {
-      wait_until([&] { return epoch_.load(std::memory_order_acquire) != seen; });
-      seen = epoch_.load(std::memory_order_acquire);
+      uint32_t now = seen;
+      wait_until([&] { return (now = epoch_.load(std::memory_order_acquire)) != seen; });
+      seen = now;
       if (!call_) return;
       call_(context_, t);
       busy_.fetch_sub(1, std::memory_order_release);
@@ -12224,21 +12256,28 @@ inline void run_fused_band(const KernelSet& k, const FusedBlock& f, const FusedB
   const int need_begin = window.in_begin, need_end = window.in_end();
   const float* dw_in;
   if (a.expand) {
-    int start = need_begin;
-    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {  // reuse the overlap
+    // Rows [lo, hi) still to expand: the overlap with the rows the thread's
+    // previous band expanded is moved into place instead (the band above
+    // it when shares run front to back, below when back to front).
+    int lo = need_begin, hi = need_end;
+    if (need_begin >= held->begin && need_begin < held->end && need_end >= held->end) {
       std::memmove(expanded, expanded + size_t(need_begin - held->begin) * row_floats,
                    size_t(held->end - need_begin) * row_floats * sizeof(float));
-      start = held->end;
+      lo = held->end;
+    } else if (need_end > held->begin && need_end <= held->end && need_begin <= held->begin) {
+      std::memmove(expanded + size_t(held->begin - need_begin) * row_floats, expanded,
+                   size_t(need_end - held->begin) * row_floats * sizeof(float));
+      hi = held->begin;
     }
-    if (need_end > start) {
+    if (hi > lo) {
       const ConvGeometry& ge = a.expand_geometry;
-      float* dst = expanded + size_t(start - need_begin) * row_floats;
+      float* dst = expanded + size_t(lo - need_begin) * row_floats;
       if (ge.kernel_h == 1 && ge.kernel_w == 1 && ge.stride == 1) {
-        k.pointwise(a.input + size_t(start) * size_t(width) * size_t(ge.in_c), 0,
-                    size_t(need_end - start) * size_t(width), ge.in_c, a.expand->weights.data(),
-                    a.expand->bias.data(), channels, a.expand->activation, nullptr, dst, 0, channels);
-      } else {  // the stem: its rows [start, need_end) from the input rows they read
-        const RowWindow stem = window_rows(ge, start, need_end);
+        k.pointwise(a.input + size_t(lo) * size_t(width) * size_t(ge.in_c), 0, size_t(hi - lo) * size_t(width),
+                    ge.in_c, a.expand->weights.data(), a.expand->bias.data(), channels, a.expand->activation,
+                    nullptr, dst, 0, channels);
+      } else {  // the stem: its rows [lo, hi) from the input rows they read
+        const RowWindow stem = window_rows(ge, lo, hi);
         k.conv2d(stem.geometry, a.input + size_t(stem.in_begin) * size_t(ge.in_w) * size_t(ge.in_c),
                  a.expand->weights.data(), a.expand->bias.data(), a.expand->activation, dst, 0,
                  stem.geometry.out_h);
@@ -12292,6 +12331,143 @@ inline void run_fused_block(const KernelSet& k, const FusedBlock& f, const Fused
 }  // namespace featx
 #endif  // FEATX_SINGLE_FEATX_FUSED_BLOCK_HPP_
 // ---- end featx/fused_block.hpp ----
+// ---- begin featx/fused_chain.hpp ----
+// featx/fused_chain.hpp: consecutive fused blocks run as one dataflow by
+// the threads that share an image.
+//
+// Run block by block, the threads meet after every block: the one that
+// ends its share first waits for the other's last band (5-10 us a block on
+// a 2-core Zen 5, one band's time; the whole block's when the other's core
+// is taken). In a chain, a thread that runs out of a block's bands goes on
+// to the next block at once: a band of block s waits only for the bands of
+// block s - 1 whose rows it reads (a flag per band, stored with release
+// after the band's outputs, loaded with acquire), and the threads meet once,
+// after the last block. Shares alternate direction (task_queues.hpp), so a
+// thread starts each block at its far edge, on rows of its own, and reaches
+// the rows next to the other thread's last.
+//
+// Memory: block s writes the slot block s - 2 read (three block slots in
+// turn, step_plan.hpp), so no band of block s starts before block s - 2 is
+// wholly done; with that, no band ever writes memory a running band reads.
+// Each band runs the same kernel calls on the same inputs as block by
+// block, so results are bit-identical for every thread count and timing.
+//
+// The shared state (task shares, done counts, band flags) lives in the
+// caller's workspace, chain_sync_bytes() of it: nothing here allocates.
+#ifndef FEATX_SINGLE_FEATX_FUSED_CHAIN_HPP_
+#define FEATX_SINGLE_FEATX_FUSED_CHAIN_HPP_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+
+namespace featx {
+
+// Blocks one chain runs at most (MobileNetV2 fuses 14 at 224); a longer run
+// of fused blocks is cut into several chains.
+constexpr int kMaxChainBlocks = 32;
+
+struct FusedChainBlock {
+  const FusedBlock* block = nullptr;
+  FusedBlockArgs args;
+};
+
+namespace detail {
+
+struct alignas(64) BandsDone {  // one cache line: every band adds to it
+  std::atomic<int> count{0};
+};
+using BandFlag = std::atomic<unsigned char>;
+static_assert(sizeof(BandFlag) == 1, "one byte per band");
+
+// The band of `bands` over `rows` rows that holds row r (bands are rows
+// [rows*b/bands, rows*(b+1)/bands), as in run_fused_block).
+inline int band_of_row(int r, int rows, int bands) {
+  return int((int64_t(r + 1) * bands - 1) / rows);
+}
+
+}  // namespace detail
+
+// The workspace bytes run_fused_chain needs for any chain of the plan's
+// fused blocks with up to `threads` threads (0 for one thread).
+inline size_t chain_sync_bytes(const StepPlan& plan, int threads) {
+  if (threads <= 1 || plan.fused_blocks().empty()) return 0;
+  size_t bands = 0;
+  for (const FusedBlock& f : plan.fused_blocks())
+    bands += size_t(fused_bands(f, plan.steps()[size_t(f.depthwise_step)].geometry.out_h, threads));
+  const size_t blocks = plan.fused_blocks().size();
+  return blocks * size_t(detail::task_shares(threads)) * sizeof(detail::TaskShare) +
+         blocks * sizeof(detail::BandsDone) + (bands + 63) / 64 * 64;
+}
+
+// Whether `next` may start while `prev` runs: it must not write what
+// `prev` reads (with two alternating block slots it would).
+inline bool may_chain(const FusedBlockArgs& prev, const FusedBlockArgs& next) {
+  return next.output != prev.input && next.output != prev.residual && next.input == prev.output;
+}
+
+// Runs blocks[0, count) (each may_chain after the one before) across the
+// team; thread t's scratch tile starts at scratch + t * scratch_stride.
+// `sync` is 64-byte aligned, chain_sync_bytes() of the plan.
+inline void run_fused_chain(const KernelSet& k, const FusedChainBlock* blocks, int count, detail::ThreadTeam& team,
+                            float* scratch, size_t scratch_stride, void* sync) {
+  const int threads = team.threads(), shares = detail::task_shares(threads);
+  int rows[kMaxChainBlocks], bands[kMaxChainBlocks];
+  size_t first_flag[kMaxChainBlocks];
+  size_t flags = 0;
+  for (int s = 0; s < count; ++s) {
+    rows[s] = blocks[s].args.depthwise_geometry.out_h;
+    bands[s] = fused_bands(*blocks[s].block, rows[s], threads);
+    first_flag[s] = flags;
+    flags += size_t(bands[s]);
+  }
+  unsigned char* bytes = static_cast<unsigned char*>(sync);
+  detail::TaskShare* queue = reinterpret_cast<detail::TaskShare*>(bytes);
+  detail::BandsDone* done = reinterpret_cast<detail::BandsDone*>(bytes + size_t(count) * size_t(shares) * sizeof(detail::TaskShare));
+  detail::BandFlag* flag = reinterpret_cast<detail::BandFlag*>(reinterpret_cast<unsigned char*>(done + count));
+  for (int s = 0; s < count; ++s) {
+    for (int q = 0; q < shares; ++q) new (&queue[size_t(s) * size_t(shares) + size_t(q)]) detail::TaskShare();
+    detail::deal_tasks(&queue[size_t(s) * size_t(shares)], shares, bands[s]);
+    new (&done[s]) detail::BandsDone();
+  }
+  for (size_t i = 0; i < flags; ++i) new (&flag[i]) detail::BandFlag(0);
+
+  // Published by run_on_each with release: the helpers see the state above.
+  team.run_on_each([&](int t) {
+    float* tile = scratch + size_t(t) * scratch_stride;
+    for (int s = 0; s < count; ++s) {
+      const FusedChainBlock& c = blocks[s];
+      detail::TaskShare* own = &queue[size_t(s) * size_t(shares)];
+      ExpandedRows held;  // a new block: nothing expanded yet
+      bool slot_free = s < 2;
+      for (int64_t b = detail::next_task(own, shares, t); b >= 0; b = detail::next_task(own, shares, t)) {
+        const int oy0 = int(int64_t(rows[s]) * b / bands[s]), oy1 = int(int64_t(rows[s]) * (b + 1) / bands[s]);
+        if (!slot_free) {
+          const detail::BandsDone& before = done[s - 2];
+          detail::wait_until([&] { return before.count.load(std::memory_order_acquire) == bands[s - 2]; });
+          slot_free = true;
+        }
+        if (s > 0) {  // the rows of block s - 1 this band reads (its expand's or depthwise's input)
+          const RowWindow window = window_rows(c.args.depthwise_geometry, oy0, oy1);
+          const int lo = detail::band_of_row(window.in_begin, rows[s - 1], bands[s - 1]);
+          const int hi = detail::band_of_row(window.in_end() - 1, rows[s - 1], bands[s - 1]);
+          const detail::BandFlag* ready = flag + first_flag[s - 1];
+          for (int i = lo; i <= hi; ++i)
+            detail::wait_until([&] { return ready[i].load(std::memory_order_acquire) != 0; });
+        }
+        run_fused_band(k, *c.block, c.args, oy0, oy1, tile, &held);
+        flag[first_flag[s] + size_t(b)].store(1, std::memory_order_release);
+        done[s].count.fetch_add(1, std::memory_order_release);
+      }
+    }
+  });
+}
+
+}  // namespace featx
+#endif  // FEATX_SINGLE_FEATX_FUSED_CHAIN_HPP_
+// ---- end featx/fused_chain.hpp ----
 
 namespace featx {
 
@@ -12329,6 +12505,7 @@ inline Schedule schedule_for(int threads, int n, bool profile) {
 // Offsets (in floats, from a 64-byte aligned base) of a run's buffers.
 struct WorkspaceLayout {
   size_t arena_floats = 0, group_arena_floats = 0, scratch_floats = 0, head_floats = 0;  // each
+  size_t sync_floats = 0;  // one: a fused chain's shared state
   int arenas = 0, scratch_tiles = 0;
 
   static size_t round16(size_t floats) { return (floats + 15) / 16 * 16; }
@@ -12338,14 +12515,16 @@ struct WorkspaceLayout {
     return size_t(arenas) * (arena_floats + group_arena_floats) + size_t(t) * scratch_floats;
   }
   size_t head(int w) const { return scratch(scratch_tiles) + size_t(w) * head_floats; }
-  size_t total_floats() const { return head(arenas); }
+  size_t sync() const { return head(arenas); }
+  size_t total_floats() const { return sync() + sync_floats; }
   // With the slack that lets any caller buffer be aligned to 64 bytes.
   size_t bytes() const { return total_floats() * sizeof(float) + 64; }
   // False when bytes() would wrap size_t (32-bit targets): the same sum, checked.
   bool addressable() const {
     detail::SizeCheck size;
     const size_t per_arena = size.add(size.add(arena_floats, group_arena_floats), head_floats);
-    const size_t floats = size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats));
+    const size_t floats = size.add(size.add(size.mul(size_t(arenas), per_arena), size.mul(size_t(scratch_tiles), scratch_floats)),
+                                   sync_floats);
     size.add(size.mul(floats, sizeof(float)), 64);
     return !size.overflow;
   }
@@ -12360,6 +12539,7 @@ inline WorkspaceLayout workspace_layout(const StepPlan& plan, const Schedule& s,
   l.scratch_tiles = plan.scratch_floats() ? threads : 0;
   l.scratch_floats = WorkspaceLayout::round16(plan.scratch_floats());
   l.head_floats = WorkspaceLayout::round16(head_floats);
+  l.sync_floats = WorkspaceLayout::round16((chain_sync_bytes(plan, s.threads_per_image) + 3) / 4);
   return l;
 }
 
@@ -12450,6 +12630,29 @@ class BatchRunner {
     return run_steps(arena, false, 0, std::min(last, plan_.steps().size()), 1, team, arena_index);
   }
 
+  // A fused block's layers and buffers; slot(s) is the arena's slot s.
+  template <typename Slot>
+  FusedBlockArgs fused_args(const FusedBlock& f, Slot slot) const {
+    const auto& layers = model_.layers();
+    const PlanStep& first = plan_.steps()[size_t(f.expand_step >= 0 ? f.expand_step : f.depthwise_step)];
+    const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
+    const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
+    FusedBlockArgs a;
+    if (f.expand_step >= 0) {
+      const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
+      a.expand = &layers[size_t(ex.layer)];
+      a.expand_geometry = ex.geometry;
+    }
+    a.depthwise = &layers[size_t(dw.layer)];
+    a.depthwise_geometry = dw.geometry;
+    a.project = &layers[size_t(pr.layer)];
+    a.project_geometry = pr.geometry;
+    a.input = slot(first.input_slot);
+    a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
+    a.output = slot(pr.output_slot);
+    return a;
+  }
+
   // Runs steps [first, last) on `images` images stacked in each slot of
   // `arena` (the group arena when `grouped`, else an image arena). Only the
   // head (one image) holds fused blocks. Returns the last step's output.
@@ -12483,25 +12686,31 @@ class BatchRunner {
           int(si) == (fused[next_fused].expand_step >= 0 ? fused[next_fused].expand_step
                                                          : fused[next_fused].depthwise_step)) {
         const FusedBlock& f = fused[next_fused++];
-        const auto& layers = model_.layers();
-        const PlanStep& dw = plan_.steps()[size_t(f.depthwise_step)];
-        const PlanStep& pr = plan_.steps()[size_t(f.project_step)];
-        FusedBlockArgs a;
-        if (f.expand_step >= 0) {
-          const PlanStep& ex = plan_.steps()[size_t(f.expand_step)];
-          a.expand = &layers[size_t(ex.layer)];
-          a.expand_geometry = ex.geometry;
-        }
-        a.depthwise = &layers[size_t(dw.layer)];
-        a.depthwise_geometry = dw.geometry;
-        a.project = &layers[size_t(pr.layer)];
-        a.project_geometry = pr.geometry;
-        a.input = slot(step.input_slot);
-        a.residual = pr.residual_slot >= 0 ? slot(pr.residual_slot) : nullptr;
-        a.output = slot(pr.output_slot);
         // Threads inside an image use tiles 0..threads-1; a worker running
         // its own image uses the tile of its index.
         float* scratch = workspace_ + layout_.scratch(threads > 1 ? 0 : arena_index);
+        if (threads > 1 && layout_.sync_floats && !step_ms_) {
+          // The fused blocks that follow run as one dataflow (profiling
+          // times block by block instead).
+          FusedChainBlock chain[kMaxChainBlocks];
+          int n = 0;
+          chain[n++] = FusedChainBlock{&f, fused_args(f, slot)};
+          while (n < kMaxChainBlocks && next_fused < fused.size()) {
+            const FusedBlock& g = fused[next_fused];
+            const int g_first = g.expand_step >= 0 ? g.expand_step : g.depthwise_step;
+            const FusedBlockArgs ga = fused_args(g, slot);
+            if (g_first != chain[n - 1].block->project_step + 1 || size_t(g.project_step) >= last ||
+                !may_chain(chain[n - 1].args, ga))
+              break;
+            chain[n++] = FusedChainBlock{&g, ga};
+            ++next_fused;
+          }
+          run_fused_chain(k, chain, n, team, scratch, layout_.scratch_floats, workspace_ + layout_.sync());
+          si = size_t(chain[n - 1].block->project_step);
+          out = chain[n - 1].args.output;
+          continue;
+        }
+        const FusedBlockArgs a = fused_args(f, slot);
         run_fused_block(k, f, a, team, scratch, layout_.scratch_floats);
         si = size_t(f.project_step);
         add_time(si, t0);

@@ -85,6 +85,24 @@ class ThreadTeam {
     body();
   }
 
+  // From body(), on thread 0: work(t) on every thread t of the team at
+  // once (work(0) on this one); returns when all have returned. One thread:
+  // work(0).
+  template <typename Work>
+  void run_on_each(Work work) {
+    if (threads_ <= 1) {
+      work(0);
+      return;
+    }
+    struct Job {
+      static void call(void* self, int t) { (*static_cast<Work*>(self))(t); }
+    };
+    busy_.store(threads_ - 1, std::memory_order_relaxed);
+    publish(&Job::call, &work);
+    work(0);
+    wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+  }
+
   // From body(), on thread 0: task(i, thread, state) for every i in
   // [0, tasks) across the team, each exactly once; thread < threads() (an
   // index into per-thread scratch) and `state` is that thread's own State,
@@ -98,19 +116,10 @@ class ThreadTeam {
       return;
     }
     TaskQueues queues(tasks, threads_);
-    struct Job {
-      TaskQueues* queues;
-      Task* task;
-      static void call(void* self, int t) {
-        Job& job = *static_cast<Job*>(self);
-        State state{};
-        for (int64_t i = job.queues->next(t); i >= 0; i = job.queues->next(t)) (*job.task)(i, t, state);
-      }
-    } job{&queues, &task};
-    busy_.store(threads_ - 1, std::memory_order_relaxed);
-    publish(&Job::call, &job);
-    Job::call(&job, 0);
-    wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+    run_on_each([&](int t) {
+      State state{};
+      for (int64_t i = queues.next(t); i >= 0; i = queues.next(t)) task(i, t, state);
+    });
   }
 
   template <typename Task>
@@ -133,8 +142,9 @@ class ThreadTeam {
   void serve(int t) {
     uint32_t seen = 0;  // no job is published twice before every helper ran it
     for (;;) {
-      wait_until([&] { return epoch_.load(std::memory_order_acquire) != seen; });
-      seen = epoch_.load(std::memory_order_acquire);
+      uint32_t now = seen;
+      wait_until([&] { return (now = epoch_.load(std::memory_order_acquire)) != seen; });
+      seen = now;
       if (!call_) return;
       call_(context_, t);
       busy_.fetch_sub(1, std::memory_order_release);
