@@ -14,7 +14,7 @@ CXX=${CXX:-clang++-14}
 # Smaller image limits than the library's defaults (2^26 pixels): a valid
 # huge image only costs time and memory, and libFuzzer would report it as a
 # timeout or out-of-memory rather than a bug.
-CXXFLAGS="-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+CXXFLAGS="-std=c++17 -g1 -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
   -DFEATX_NO_OPENMP -DFEATX_MAX_IMAGE_SIDE=4096 -DFEATX_MAX_IMAGE_PIXELS=4194304
   -I include -I apps/featx -I fuzz"
 

@@ -156,11 +156,11 @@ if [ -z "$no_asan" ] && { [ ! -e "$sysroot/lib/$loader" ] || [ ! -e "$sysroot/li
 fi
 if [ -z "$no_asan" ]; then
   have_asan=1
-  build kernels_asan -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined "${ubsan_flags[@]}" \
+  build kernels_asan -O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined "${ubsan_flags[@]}" \
     "${kernel_tests[@]}"
 else
   # Without ASan, UBSan alone (static: no sysroot needed).
-  build kernels_ubsan -O1 -g -static -fsanitize=undefined "${ubsan_flags[@]}" "${kernel_tests[@]}"
+  build kernels_ubsan -O1 -g1 -static -fsanitize=undefined "${ubsan_flags[@]}" "${kernel_tests[@]}"
 fi
 if [ "$target" = armv7 ]; then
   # Debian armhf's default FPU (VFPv3-D16, no NEON): isa.hpp must fall back
