@@ -5,8 +5,10 @@
 // rows (or pixel tiles) are cut into tasks that the threads share out
 // (detail/task_queues.hpp: a stalled thread's tasks are taken over), the
 // threads staying in one OpenMP region for the whole batch
-// (detail/thread_team.hpp). A thread that runs several images runs the last, small-map blocks over up to kMaxGroupImages of them
-// at once (step_plan.hpp, image groups). No reduction is ever split between
+// (detail/thread_team.hpp) and running consecutive fused blocks as one
+// dataflow (fused_chain.hpp). A thread that runs several images runs the
+// last, small-map blocks over up to kMaxGroupImages of them at once
+// (step_plan.hpp, image groups). No reduction is ever split between
 // threads or reordered (a chunked block stores a partial sum and continues
 // it in order), so every output value is computed by the same operations in
 // the same order whatever the thread count or batch: results are
