@@ -453,44 +453,47 @@ def report(res, args, command):
       f"{100 * Contention.LIMIT:.0f}% or host speed below {100 * Contention.SLOW:.0f}% was discarded and rerun "
       f"while the {args.budget:g} s budget lasted.")
     a("")
-    a("### Batch-8 throughput against the FMA peak")
+    a("### Throughput against the FMA peak")
     a("")
     pk = res["fma"]
     # The two vCPUs are separate cores (a quiet 2-thread run measures twice
     # one core), so the two-core peak is the larger of the 2-thread
-    # measurement and twice the one-core one: a measurement taken in a slow
-    # phase of the host can only understate it.
-    peak512 = max(pk["avx512_2"], 2 * pk["avx512"])
-    peak2 = max(pk["avx2_2"], 2 * pk["avx2"])
+    # measurement and twice the one-core one, and the one-core peak the
+    # larger of the one-core measurement and half the two-core one: a
+    # measurement taken in a slow phase of the host can only understate it.
+    peak512 = {2: max(pk["avx512_2"], 2 * pk["avx512"]), 1: max(pk["avx512"], pk["avx512_2"] / 2)}
+    peak2 = {2: max(pk["avx2_2"], 2 * pk["avx2"]), 1: max(pk["avx2"], pk["avx2_2"] / 2)}
     a(f"FMA peak (bench/fma_peak.cpp, 12 independent accumulators, best of 6 repetitions, measured at the start "
       f"and the end of the run, and the 2-thread canaries before and after every round of both ISAs; the best "
       f"of all kept): one core AVX-512 {pk['avx512']:.1f} GFLOP/s, AVX2 {pk['avx2']:.1f}; "
-      f"two threads at once AVX-512 {pk['avx512_2']:.1f}, AVX2 {pk['avx2_2']:.1f}. Two-core peak used below = "
-      f"max(two-thread, 2 x one-core): AVX-512 **{peak512:.1f}**, AVX2 **{peak2:.1f}** GFLOP/s. "
+      f"two threads at once AVX-512 {pk['avx512_2']:.1f}, AVX2 {pk['avx2_2']:.1f}. Peaks used below: two cores = "
+      f"max(two-thread, 2 x one-core): AVX-512 **{peak512[2]:.1f}**, AVX2 **{peak2[2]:.1f}** GFLOP/s; one core = "
+      f"max(one-core, half the two-thread): AVX-512 **{peak512[1]:.1f}**, AVX2 **{peak2[1]:.1f}**; each row is set "
+      "against the peak of the cores it runs on. "
       "FLOPs = 2 x multiply-adds of the convolutions (adds, ReLU6, pooling left out). Rates from the median "
       "time and from the fastest single pass (the host's slow phases lower the median). Paired = the median "
-      "over rounds of the round's rate divided by that round's own 2-thread AVX-512 peak (the faster of the "
-      "canaries run just before and just after it), so a round in one of the host's slow phases is set "
-      "against the peak of that phase.")
+      "over rounds of the round's rate divided by that round's own AVX-512 peak (the faster of the 2-thread "
+      "canaries run just before and just after it; half of it for a 1-thread row), so a round in one of the "
+      "host's slow phases is set against the peak of that phase.")
     a("")
-    a("| model | GFLOP per image | runtime | batch-8 ms (2 threads) | GFLOP/s | % of AVX-512 peak | % of AVX2 peak "
+    a("| model | GFLOP per image | batch | threads | runtime | ms | GFLOP/s | % of AVX-512 peak | % of AVX2 peak "
       "| paired: % of the round's AVX-512 peak (round peaks) | fastest pass ms | GFLOP/s | % of AVX-512 peak |")
-    a("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    a("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in res["rows"]:
-        if row["batch"] != 8:
-            continue
-        gf = row["gflop_per_image"]
+        gf, batch, threads = row["gflop_per_image"], row["batch"], row["threads"]
+        cores = min(threads, 2)
         for rt in ("featx", "ort", "xnnpack"):
             ms = statistics.median(row["medians"][rt])
             fast = min(row["mins"][rt])
-            rate, frate = 8 * gf / (ms / 1000), 8 * gf / (fast / 1000)
-            round_peaks = row.get("round_peak512", [])
-            paired = [8 * gf / (m / 1000) / p for m, p in zip(row["medians"][rt], round_peaks) if p == p]
+            rate, frate = batch * gf / (ms / 1000), batch * gf / (fast / 1000)
+            round_peaks = [p * cores / 2 for p in row.get("round_peak512", [])]
+            paired = [batch * gf / (m / 1000) / p for m, p in zip(row["medians"][rt], round_peaks) if p == p]
             paired_cell = (f"{100 * statistics.median(paired):.0f}% ({min(round_peaks):.0f}-{max(round_peaks):.0f})"
                            if paired else "n/a")
-            a(f"| {row['label']} | {gf:.3f} | {rt} | {ms:.2f} | {rate:.1f} | "
-              f"{100 * rate / peak512:.0f}% | {100 * rate / peak2:.0f}% | {paired_cell} | {fast:.2f} | {frate:.1f} | "
-              f"{100 * frate / peak512:.0f}% |")
+            name = f"**{rt}**" if rt == "featx" else rt
+            a(f"| {row['label']} | {gf:.3f} | {batch} | {threads} | {name} | {ms:.2f} | {rate:.1f} | "
+              f"{100 * rate / peak512[cores]:.0f}% | {100 * rate / peak2[cores]:.0f}% | {paired_cell} | {fast:.2f} | "
+              f"{frate:.1f} | {100 * frate / peak512[cores]:.0f}% |")
     a("")
     a("### Model load and memory")
     a("")
@@ -542,7 +545,20 @@ def main():
     ap.add_argument("--write", help="write the Markdown report as this CPU's section of this file "
                                     "(e.g. bench/RESULTS.md; other CPUs' sections are kept)")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 runs: a smoke test, not a measurement")
+    ap.add_argument("--report", metavar="RESULTS_JSON",
+                    help="measure nothing: print (and --write) the report of a saved run, e.g. "
+                         "bench/out/results.json, in this script's current layout")
     args = ap.parse_args()
+    if args.report:
+        res = json.loads(Path(args.report).read_text())
+        for key in ("rounds", "runs", "budget"):  # runs saved before these were recorded used the defaults
+            setattr(args, key, res.get(key, ap.get_default(key)))
+        text = report(res, args, res.get("command", "/usr/bin/python3 bench/run_bench.py --write bench/RESULTS.md"))
+        print(text)
+        if args.write:
+            write_section(args.write, f"{res['cpu']} / {res['uarch']}", text)
+            log(f"wrote the section of {res['cpu']} / {res['uarch']} in {args.write}")
+        return
     if args.quick:
         args.rounds, args.runs = 1, 3
     command = "/usr/bin/python3 bench/run_bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -551,7 +567,7 @@ def main():
     bins = {"featx": build_dir / "featx", "xnnpack": OUT / "xnnpack_runner"}
     res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(), "cpu": cpu_model(),
            "cores": os.cpu_count(), "kernel": platform.release(), "load_before": loadavg(), "rows": [],
-           "models": []}
+           "models": [], "rounds": args.rounds, "runs": args.runs, "budget": args.budget, "command": command}
     res["git"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
                                 text=True).stdout.strip() or "?"
     contention = Contention(args.budget)
