@@ -9747,9 +9747,9 @@ inline void conv2d(const ConvGeometry& g, const float* input, const float* weigh
 //
 // A row is cut into the border pixels, whose windows hang into the padding
 // (run one at a time with the clipped columns as template parameters), and
-// the interior, in runs of up to 8 (stride 1) or 4 (stride 2) pixels spread
-// evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone pixel is one FMA
-// chain that waits on itself). Window rows in the padding are template
+// the interior, in runs of up to 8 (stride 1; stride-2 row pairs) or 4 (a
+// lone stride-2 row) pixels spread evenly (54 = 5 x 8 + 2 x 7, not
+// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself). Window rows in the padding are template
 // parameters too, so a run's channel loop has no branches.
 //
 // Kernel is a struct with
@@ -9763,14 +9763,16 @@ inline void conv2d(const ConvGeometry& g, const float* input, const float* weigh
 //                         const float* bias, Activation, float* out_row, int oy);
 //     any kernel size, every tap checked;
 //   static constexpr bool kPairRows;  and, when true,
-//   template <int NP>
+//   template <int NP, int S>
 //   static void run_pair(const ConvGeometry&, const float* input, int iy0, int ix0,
 //                        const float* weights, const float* bias, Activation,
 //                        float* out0, float* out1);
-//     NP interior pixels of two consecutive stride-1 rows whose windows are
+//     NP interior pixels of two consecutive stride-S rows whose windows are
 //     whole (iy0: the first row's window), every channel: each input
-//     vector loaded serves both rows (4 input rows for 2 output rows, not
-//     6), which took 1.2-1.35x off the depthwise layers in isolation.
+//     vector loaded from the rows both windows share serves both (4 input
+//     rows for 2 output rows at stride 1, 5 at stride 2, not 6), which took
+//     1.2-1.35x off the stride-1 depthwise layers in isolation; at stride 2
+//     the pair also runs 8 pixels, not 4, per load of the 9 weights.
 // Their target attributes stay on them: this driver holds no vector values,
 // so it is plain C++ and calls them (a call per run of pixels x channels).
 #ifndef FEATX_SINGLE_FEATX_KERNELS_DEPTHWISE3X3_ROWS_HPP_
@@ -9847,23 +9849,23 @@ inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const fl
   });
 }
 
-// Rows oy and oy + 1 of a stride-1 conv, both with whole windows: border
+// Rows oy and oy + 1 of a stride-S conv, both with whole windows: border
 // pixels one row at a time, the interior through run_pair.
-template <typename Kernel>
+template <typename Kernel, int S>
 inline void depthwise3x3_row_pair(const ConvGeometry& g, const float* input,
                                   const float* weights, const float* bias, Activation act,
                                   float* out_row0, float* out_row1, int oy, ColumnRange inner) {
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
-  const int iy0 = oy - g.pad_top;
+  depthwise3x3_border_pixels<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
+  depthwise3x3_border_pixels<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
+  const int iy0 = oy * S - g.pad_top;
   for_each_interior_run<8>(inner, [&](int ox, int np) {
-    const int ix0 = ox - g.pad_left;
+    const int ix0 = ox * S - g.pad_left;
     const size_t at = size_t(ox) * size_t(g.out_c);
     float* out0 = out_row0 + at;
     float* out1 = out_row1 + at;
     with_run_length<8>(np, [&](auto n) {
-      Kernel::template run_pair<decltype(n)::value>(g, input, iy0, ix0, weights, bias, act, out0,
-                                                    out1);
+      Kernel::template run_pair<decltype(n)::value, S>(g, input, iy0, ix0, weights, bias, act,
+                                                       out0, out1);
     });
   });
 }
@@ -9903,9 +9905,13 @@ inline void depthwise_rows(const ConvGeometry& g, const float* input, const floa
         const TapRange r = inside_rows(g, y);
         return r.begin == 0 && r.end == 3;
       };
-      if (fast && g.stride == 1 && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
-        depthwise3x3_row_pair<Kernel>(g, input, weights, bias, act, out_row, out_row + row_floats,
-                                      oy, inner);
+      if (fast && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
+        if (g.stride == 1)
+          depthwise3x3_row_pair<Kernel, 1>(g, input, weights, bias, act, out_row, out_row + row_floats,
+                                           oy, inner);
+        else
+          depthwise3x3_row_pair<Kernel, 2>(g, input, weights, bias, act, out_row, out_row + row_floats,
+                                           oy, inner);
         ++oy;
         continue;
       }
@@ -10068,8 +10074,8 @@ inline void depthwise(const ConvGeometry& g, const float* input, const float* we
 // 16 channels per vector, fused bias and activation, TF SAME padding.
 //
 // For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
-// pixels go in runs of 8 (stride 1) or 4 (stride 2) with one accumulator
-// each, so the FMA chains overlap instead of waiting on each other, and
+// pixels go in runs of 8 (stride 1, and stride 2 in row pairs) or 4 (a lone
+// stride-2 row) with one accumulator each, so the FMA chains overlap instead of waiting on each other, and
 // each input vector loaded serves up to three neighbours. Only
 // the padded border pixels check their taps one by one. Every output is
 // the bias, then its taps in (ky, kx) order with padding skipped, exactly as
@@ -10183,19 +10189,20 @@ FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const fl
         act, out + c0);
 }
 
-// One 16-channel block of NP interior pixels of two consecutive stride-1
-// output rows whose windows are whole. window: the first row's window at
-// the first pixel's first column and the block's first channel. Input rows
-// are streamed a column at a time: input row r feeds the first output row
-// with tap row r and the second with r - 1, so each vector loaded serves
-// both rows. 2 x NP accumulators + 9 weights + 1 input: 26 of the 32
-// registers at NP = 8. Each pixel still gets its taps in (ky, kx) order:
-// the same FMA chain as depthwise3x3_run.
-template <int NP, bool kTail>
+// One 16-channel block of NP interior pixels of two consecutive output rows
+// (stride S = 1 or 2) whose windows are whole. window: the first row's
+// window at the first pixel's first column and the block's first channel.
+// Input rows are streamed a column at a time: input row r feeds the first
+// output row with tap row r and the second with r - S, so each vector
+// loaded from the rows both windows share serves both (S + 3 input rows
+// for 2 output rows, not 6). 2 x NP accumulators + 9 weights + 1 input: 26
+// of the 32 registers at NP = 8. Each pixel still gets its taps in
+// (ky, kx) order: the same FMA chain as depthwise3x3_run.
+template <int NP, int S, bool kTail>
 FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair_block(
     const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
     const float* bias, __mmask16 mask, Activation act, float* out0, float* out1) {
-  constexpr int kCols = NP + 2;
+  constexpr int kCols = (NP - 1) * S + 3, kRows = S + 3;
   __m512 acc0[NP], acc1[NP], w[9];
   const __m512 b = load_block<kTail>(bias, mask);
 #pragma GCC unroll 8
@@ -10205,22 +10212,22 @@ FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair
     w[t] = load_block<kTail>(weights, mask);
     if (t < 8) advance(weights, channels);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) {
+#pragma GCC unroll 5
+  for (int r = 0; r < kRows; ++r) {
     const float* column = window;
-#pragma GCC unroll 10
+#pragma GCC unroll 17
     for (int i = 0; i < kCols; ++i) {
       const __m512 x = load_block<kTail>(column, mask);
       if (i + 1 < kCols) advance(column, channels);
 #pragma GCC unroll 8
       for (int j = 0; j < NP; ++j) {
-        const int kx = i - j;
+        const int kx = i - j * S;
         if (kx < 0 || kx > 2) continue;
         if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
-        if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
+        if (r >= S) acc1[j] = _mm512_fmadd_ps(x, w[(r - S) * 3 + kx], acc1[j]);
       }
     }
-    if (r < 3) advance(window, row_stride);
+    if (r + 1 < kRows) advance(window, row_stride);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j) {
@@ -10230,9 +10237,9 @@ FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair
   }
 }
 
-// NP interior pixels of two consecutive stride-1 rows, every channel.
+// NP interior pixels of two consecutive stride-S rows, every channel.
 // iy0: the first row's window row; ix0: the first pixel's first column.
-template <int NP>
+template <int NP, int S>
 FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
                                                       int iy0, int ix0, const float* weights,
                                                       const float* bias, Activation act,
@@ -10241,11 +10248,11 @@ FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, con
   const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
   ptrdiff_t c0 = 0;
   for (; c0 + 16 <= channels; c0 += 16)
-    depthwise3x3_pair_block<NP, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                       __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
+    depthwise3x3_pair_block<NP, S, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                          __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
   if (c0 < channels)
-    depthwise3x3_pair_block<NP, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                      tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
+    depthwise3x3_pair_block<NP, S, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                         tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
 }
 
 // One output pixel of any KxK window with its taps checked (not MobileNetV2).
@@ -10286,11 +10293,11 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const
 // This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
 struct Depthwise3x3 {
   static constexpr bool kPairRows = true;
-  template <int NP>
+  template <int NP, int S>
   FEATX_TARGET_AVX512 static void run_pair(const ConvGeometry& g, const float* input, int iy0,
                                            int ix0, const float* weights, const float* bias,
                                            Activation act, float* out0, float* out1) {
-    depthwise3x3_run_pair<NP>(g, input, iy0, ix0, weights, bias, act, out0, out1);
+    depthwise3x3_run_pair<NP, S>(g, input, iy0, ix0, weights, bias, act, out0, out1);
   }
   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
   FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,

@@ -4,9 +4,9 @@
 //
 // A row is cut into the border pixels, whose windows hang into the padding
 // (run one at a time with the clipped columns as template parameters), and
-// the interior, in runs of up to 8 (stride 1) or 4 (stride 2) pixels spread
-// evenly (54 = 5 x 8 + 2 x 7, not 6 x 8 + 6 x 1: a lone pixel is one FMA
-// chain that waits on itself). Window rows in the padding are template
+// the interior, in runs of up to 8 (stride 1; stride-2 row pairs) or 4 (a
+// lone stride-2 row) pixels spread evenly (54 = 5 x 8 + 2 x 7, not
+// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself). Window rows in the padding are template
 // parameters too, so a run's channel loop has no branches.
 //
 // Kernel is a struct with
@@ -20,14 +20,16 @@
 //                         const float* bias, Activation, float* out_row, int oy);
 //     any kernel size, every tap checked;
 //   static constexpr bool kPairRows;  and, when true,
-//   template <int NP>
+//   template <int NP, int S>
 //   static void run_pair(const ConvGeometry&, const float* input, int iy0, int ix0,
 //                        const float* weights, const float* bias, Activation,
 //                        float* out0, float* out1);
-//     NP interior pixels of two consecutive stride-1 rows whose windows are
+//     NP interior pixels of two consecutive stride-S rows whose windows are
 //     whole (iy0: the first row's window), every channel: each input
-//     vector loaded serves both rows (4 input rows for 2 output rows, not
-//     6), which took 1.2-1.35x off the depthwise layers in isolation.
+//     vector loaded from the rows both windows share serves both (4 input
+//     rows for 2 output rows at stride 1, 5 at stride 2, not 6), which took
+//     1.2-1.35x off the stride-1 depthwise layers in isolation; at stride 2
+//     the pair also runs 8 pixels, not 4, per load of the 9 weights.
 // Their target attributes stay on them: this driver holds no vector values,
 // so it is plain C++ and calls them (a call per run of pixels x channels).
 #pragma once
@@ -106,23 +108,23 @@ inline void depthwise3x3_row(const ConvGeometry& g, const float* input, const fl
   });
 }
 
-// Rows oy and oy + 1 of a stride-1 conv, both with whole windows: border
+// Rows oy and oy + 1 of a stride-S conv, both with whole windows: border
 // pixels one row at a time, the interior through run_pair.
-template <typename Kernel>
+template <typename Kernel, int S>
 inline void depthwise3x3_row_pair(const ConvGeometry& g, const float* input,
                                   const float* weights, const float* bias, Activation act,
                                   float* out_row0, float* out_row1, int oy, ColumnRange inner) {
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
-  depthwise3x3_border_pixels<Kernel, 1, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
-  const int iy0 = oy - g.pad_top;
+  depthwise3x3_border_pixels<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row0, oy, inner);
+  depthwise3x3_border_pixels<Kernel, S, 0, 3>(g, input, weights, bias, act, out_row1, oy + 1, inner);
+  const int iy0 = oy * S - g.pad_top;
   for_each_interior_run<8>(inner, [&](int ox, int np) {
-    const int ix0 = ox - g.pad_left;
+    const int ix0 = ox * S - g.pad_left;
     const size_t at = size_t(ox) * size_t(g.out_c);
     float* out0 = out_row0 + at;
     float* out1 = out_row1 + at;
     with_run_length<8>(np, [&](auto n) {
-      Kernel::template run_pair<decltype(n)::value>(g, input, iy0, ix0, weights, bias, act, out0,
-                                                    out1);
+      Kernel::template run_pair<decltype(n)::value, S>(g, input, iy0, ix0, weights, bias, act,
+                                                       out0, out1);
     });
   });
 }
@@ -162,9 +164,13 @@ inline void depthwise_rows(const ConvGeometry& g, const float* input, const floa
         const TapRange r = inside_rows(g, y);
         return r.begin == 0 && r.end == 3;
       };
-      if (fast && g.stride == 1 && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
-        depthwise3x3_row_pair<Kernel>(g, input, weights, bias, act, out_row, out_row + row_floats,
-                                      oy, inner);
+      if (fast && oy + 1 < row_end && whole(oy) && whole(oy + 1)) {
+        if (g.stride == 1)
+          depthwise3x3_row_pair<Kernel, 1>(g, input, weights, bias, act, out_row, out_row + row_floats,
+                                           oy, inner);
+        else
+          depthwise3x3_row_pair<Kernel, 2>(g, input, weights, bias, act, out_row, out_row + row_floats,
+                                           oy, inner);
         ++oy;
         continue;
       }

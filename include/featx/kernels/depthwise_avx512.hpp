@@ -2,8 +2,8 @@
 // 16 channels per vector, fused bias and activation, TF SAME padding.
 //
 // For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
-// pixels go in runs of 8 (stride 1) or 4 (stride 2) with one accumulator
-// each, so the FMA chains overlap instead of waiting on each other, and
+// pixels go in runs of 8 (stride 1, and stride 2 in row pairs) or 4 (a lone
+// stride-2 row) with one accumulator each, so the FMA chains overlap instead of waiting on each other, and
 // each input vector loaded serves up to three neighbours. Only
 // the padded border pixels check their taps one by one. Every output is
 // the bias, then its taps in (ky, kx) order with padding skipped, exactly as
@@ -93,19 +93,20 @@ FEATX_TARGET_AVX512 inline void depthwise3x3_run(const ConvGeometry& g, const fl
         act, out + c0);
 }
 
-// One 16-channel block of NP interior pixels of two consecutive stride-1
-// output rows whose windows are whole. window: the first row's window at
-// the first pixel's first column and the block's first channel. Input rows
-// are streamed a column at a time: input row r feeds the first output row
-// with tap row r and the second with r - 1, so each vector loaded serves
-// both rows. 2 x NP accumulators + 9 weights + 1 input: 26 of the 32
-// registers at NP = 8. Each pixel still gets its taps in (ky, kx) order:
-// the same FMA chain as depthwise3x3_run.
-template <int NP, bool kTail>
+// One 16-channel block of NP interior pixels of two consecutive output rows
+// (stride S = 1 or 2) whose windows are whole. window: the first row's
+// window at the first pixel's first column and the block's first channel.
+// Input rows are streamed a column at a time: input row r feeds the first
+// output row with tap row r and the second with r - S, so each vector
+// loaded from the rows both windows share serves both (S + 3 input rows
+// for 2 output rows, not 6). 2 x NP accumulators + 9 weights + 1 input: 26
+// of the 32 registers at NP = 8. Each pixel still gets its taps in
+// (ky, kx) order: the same FMA chain as depthwise3x3_run.
+template <int NP, int S, bool kTail>
 FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair_block(
     const float* window, ptrdiff_t channels, ptrdiff_t row_stride, const float* weights,
     const float* bias, __mmask16 mask, Activation act, float* out0, float* out1) {
-  constexpr int kCols = NP + 2;
+  constexpr int kCols = (NP - 1) * S + 3, kRows = S + 3;
   __m512 acc0[NP], acc1[NP], w[9];
   const __m512 b = load_block<kTail>(bias, mask);
 #pragma GCC unroll 8
@@ -115,22 +116,22 @@ FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair
     w[t] = load_block<kTail>(weights, mask);
     if (t < 8) advance(weights, channels);
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) {
+#pragma GCC unroll 5
+  for (int r = 0; r < kRows; ++r) {
     const float* column = window;
-#pragma GCC unroll 10
+#pragma GCC unroll 17
     for (int i = 0; i < kCols; ++i) {
       const __m512 x = load_block<kTail>(column, mask);
       if (i + 1 < kCols) advance(column, channels);
 #pragma GCC unroll 8
       for (int j = 0; j < NP; ++j) {
-        const int kx = i - j;
+        const int kx = i - j * S;
         if (kx < 0 || kx > 2) continue;
         if (r < 3) acc0[j] = _mm512_fmadd_ps(x, w[r * 3 + kx], acc0[j]);
-        if (r > 0) acc1[j] = _mm512_fmadd_ps(x, w[(r - 1) * 3 + kx], acc1[j]);
+        if (r >= S) acc1[j] = _mm512_fmadd_ps(x, w[(r - S) * 3 + kx], acc1[j]);
       }
     }
-    if (r < 3) advance(window, row_stride);
+    if (r + 1 < kRows) advance(window, row_stride);
   }
 #pragma GCC unroll 8
   for (int j = 0; j < NP; ++j) {
@@ -140,9 +141,9 @@ FEATX_TARGET_AVX512 __attribute__((always_inline)) inline void depthwise3x3_pair
   }
 }
 
-// NP interior pixels of two consecutive stride-1 rows, every channel.
+// NP interior pixels of two consecutive stride-S rows, every channel.
 // iy0: the first row's window row; ix0: the first pixel's first column.
-template <int NP>
+template <int NP, int S>
 FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, const float* input,
                                                       int iy0, int ix0, const float* weights,
                                                       const float* bias, Activation act,
@@ -151,11 +152,11 @@ FEATX_TARGET_AVX512 inline void depthwise3x3_run_pair(const ConvGeometry& g, con
   const float* window = input + ptrdiff_t(iy0) * row_stride + ptrdiff_t(ix0) * channels;
   ptrdiff_t c0 = 0;
   for (; c0 + 16 <= channels; c0 += 16)
-    depthwise3x3_pair_block<NP, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                       __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
+    depthwise3x3_pair_block<NP, S, false>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                          __mmask16(0xFFFF), act, out0 + c0, out1 + c0);
   if (c0 < channels)
-    depthwise3x3_pair_block<NP, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
-                                      tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
+    depthwise3x3_pair_block<NP, S, true>(window + c0, channels, row_stride, weights + c0, bias + c0,
+                                         tail_mask(int(channels - c0)), act, out0 + c0, out1 + c0);
 }
 
 // One output pixel of any KxK window with its taps checked (not MobileNetV2).
@@ -196,11 +197,11 @@ FEATX_TARGET_AVX512 inline void depthwise_pixel_row(const ConvGeometry& g, const
 // This ISA's kernels for the shared row walk (depthwise3x3_rows.hpp).
 struct Depthwise3x3 {
   static constexpr bool kPairRows = true;
-  template <int NP>
+  template <int NP, int S>
   FEATX_TARGET_AVX512 static void run_pair(const ConvGeometry& g, const float* input, int iy0,
                                            int ix0, const float* weights, const float* bias,
                                            Activation act, float* out0, float* out1) {
-    depthwise3x3_run_pair<NP>(g, input, iy0, ix0, weights, bias, act, out0, out1);
+    depthwise3x3_run_pair<NP, S>(g, input, iy0, ix0, weights, bias, act, out0, out1);
   }
   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
   FEATX_TARGET_AVX512 static void run(const ConvGeometry& g, const float* input, int iy0, int ix0,
