@@ -192,6 +192,9 @@ def main():
     rb.OUT.mkdir(exist_ok=True)
     export("a100", (224, 224))
     cpu, uarch = rb.cpu_model(), rb.microarchitecture(bins["featx"], rb.OUT / "curve_a100.featx")
+    # Before the run: the charts it writes would make the tree look dirty.
+    git = rb.subprocess.run(["git", "-C", rb.ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip()
     res = {}
     rb.fma_peaks(res, rb.Contention(0))
     rows = []
@@ -209,8 +212,6 @@ def main():
     peak = max(res["fma"][f"{isa}_2"], 2 * res["fma"][isa])
     minutes = (time.time() - t0) / 60
     made = plots(rows, peak, Path(args.plots))
-    git = rb.subprocess.run(["git", "-C", rb.ROOT, "describe", "--always", "--dirty"], capture_output=True,
-                            text=True).stdout.strip()
     rel = [os.path.relpath(m, Path(args.write).resolve().parent if args.write else rb.BENCH) for m in made]
     text = [f"## Cost curves: {cpu}, {uarch}, {os.cpu_count()} cores", "",
             f"Made by `/usr/bin/python3 bench/cost_curves.py{' --write ' + args.write if args.write else ''}` on "
