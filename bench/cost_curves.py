@@ -209,7 +209,7 @@ def main():
         rb.log("  ms " + ", ".join(f"{r} {p['ms'][r]:.2f}" for r in RUNTIMES))
     rb.fma_peaks(res, rb.Contention(0))
     isa = "avx512" if res["fma"]["avx512"] > 0 else "avx2"  # NaN when the CPU lacks AVX-512
-    peak = max(res["fma"][f"{isa}_2"], 2 * res["fma"][isa])
+    peak = rb.core_peak(res["fma"], isa, 2)
     minutes = (time.time() - t0) / 60
     made = plots(rows, peak, Path(args.plots))
     rel = [os.path.relpath(m, Path(args.write).resolve().parent if args.write else rb.BENCH) for m in made]

@@ -367,6 +367,18 @@ def fma_peaks(res, contention):
         res["fma"][f"{isa}_2"] = max(res["fma"][f"{isa}_2"], g)
 
 
+def core_peak(fma, isa, cores):
+    """FMA GFLOP/s of `cores` (1 or 2) cores from fma_peaks' readings. The
+    two vCPUs are separate cores (a quiet 2-thread run measures twice one
+    core), so two cores' peak is the larger of the 2-thread measurement and
+    twice the one-core one, and one core's the larger of the one-core
+    measurement and half the 2-thread one: a measurement taken in a slow
+    phase of the host can only understate it."""
+    if cores >= 2:
+        return max(fma[f"{isa}_2"], 2 * fma[isa])
+    return max(fma[isa], fma[f"{isa}_2"] / 2)
+
+
 def cpu_model():
     for line in run(["lscpu"]).splitlines():
         if line.startswith("Model name:"):
@@ -456,13 +468,8 @@ def report(res, args, command):
     a("### Throughput against the FMA peak")
     a("")
     pk = res["fma"]
-    # The two vCPUs are separate cores (a quiet 2-thread run measures twice
-    # one core), so the two-core peak is the larger of the 2-thread
-    # measurement and twice the one-core one, and the one-core peak the
-    # larger of the one-core measurement and half the two-core one: a
-    # measurement taken in a slow phase of the host can only understate it.
-    peak512 = {2: max(pk["avx512_2"], 2 * pk["avx512"]), 1: max(pk["avx512"], pk["avx512_2"] / 2)}
-    peak2 = {2: max(pk["avx2_2"], 2 * pk["avx2"]), 1: max(pk["avx2"], pk["avx2_2"] / 2)}
+    peak512 = {c: core_peak(pk, "avx512", c) for c in (1, 2)}
+    peak2 = {c: core_peak(pk, "avx2", c) for c in (1, 2)}
     a(f"FMA peak (bench/fma_peak.cpp, 12 independent accumulators, best of 6 repetitions, measured at the start "
       f"and the end of the run, and the 2-thread canaries before and after every round of both ISAs; the best "
       f"of all kept): one core AVX-512 {pk['avx512']:.1f} GFLOP/s, AVX2 {pk['avx2']:.1f}; "
@@ -532,6 +539,15 @@ def report(res, args, command):
     return "\n".join(L) + "\n"
 
 
+def publish(res, args, command):
+    """Prints the report of run `res` and, with --write, puts it in that CPU's section."""
+    text = report(res, args, command)
+    print(text)
+    if args.write:
+        write_section(args.write, f"{res['cpu']} / {res['uarch']}", text)
+        log(f"wrote the section of {res['cpu']} / {res['uarch']} in {args.write}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -553,11 +569,7 @@ def main():
         res = json.loads(Path(args.report).read_text())
         for key in ("rounds", "runs", "budget"):  # runs saved before these were recorded used the defaults
             setattr(args, key, res.get(key, ap.get_default(key)))
-        text = report(res, args, res.get("command", "/usr/bin/python3 bench/run_bench.py --write bench/RESULTS.md"))
-        print(text)
-        if args.write:
-            write_section(args.write, f"{res['cpu']} / {res['uarch']}", text)
-            log(f"wrote the section of {res['cpu']} / {res['uarch']} in {args.write}")
+        publish(res, args, res.get("command", "/usr/bin/python3 bench/run_bench.py --write bench/RESULTS.md"))
         return
     if args.quick:
         args.rounds, args.runs = 1, 3
@@ -617,11 +629,7 @@ def main():
     res["load_after"] = loadavg()
     res["minutes"] = (time.time() - t_start) / 60
     (OUT / "results.json").write_text(json.dumps(res, indent=1, default=str))
-    text = report(res, args, command)
-    print(text)
-    if args.write:
-        write_section(args.write, f"{res['cpu']} / {res['uarch']}", text)
-        log(f"wrote this CPU's section of {args.write}")
+    publish(res, args, command)
 
 
 if __name__ == "__main__":

@@ -9749,8 +9749,9 @@ inline void conv2d(const ConvGeometry& g, const float* input, const float* weigh
 // (run one at a time with the clipped columns as template parameters), and
 // the interior, in runs of up to 8 (stride 1; stride-2 row pairs) or 4 (a
 // lone stride-2 row) pixels spread evenly (54 = 5 x 8 + 2 x 7, not
-// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself). Window rows in the padding are template
-// parameters too, so a run's channel loop has no branches.
+// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself).
+// Window rows in the padding are template parameters too, so a run's
+// channel loop has no branches.
 //
 // Kernel is a struct with
 //   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>
@@ -10075,8 +10076,9 @@ inline void depthwise(const ConvGeometry& g, const float* input, const float* we
 //
 // For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
 // pixels go in runs of 8 (stride 1, and stride 2 in row pairs) or 4 (a lone
-// stride-2 row) with one accumulator each, so the FMA chains overlap instead of waiting on each other, and
-// each input vector loaded serves up to three neighbours. Only
+// stride-2 row) with one accumulator each, so the FMA chains overlap
+// instead of waiting on each other, and each input vector loaded serves up
+// to three neighbours. Only
 // the padded border pixels check their taps one by one. Every output is
 // the bias, then its taps in (ky, kx) order with padding skipped, exactly as
 // depthwise_ref and the other ISAs; channel tails are masked.

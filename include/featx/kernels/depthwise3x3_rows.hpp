@@ -6,8 +6,9 @@
 // (run one at a time with the clipped columns as template parameters), and
 // the interior, in runs of up to 8 (stride 1; stride-2 row pairs) or 4 (a
 // lone stride-2 row) pixels spread evenly (54 = 5 x 8 + 2 x 7, not
-// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself). Window rows in the padding are template
-// parameters too, so a run's channel loop has no branches.
+// 6 x 8 + 6 x 1: a lone pixel is one FMA chain that waits on itself).
+// Window rows in the padding are template parameters too, so a run's
+// channel loop has no branches.
 //
 // Kernel is a struct with
 //   template <int NP, int S, int KY0, int KY1, int KX0, int KX1>

@@ -3,8 +3,9 @@
 //
 // For 3x3 with stride 1 or 2 (every MobileNetV2 depthwise layer) interior
 // pixels go in runs of 8 (stride 1, and stride 2 in row pairs) or 4 (a lone
-// stride-2 row) with one accumulator each, so the FMA chains overlap instead of waiting on each other, and
-// each input vector loaded serves up to three neighbours. Only
+// stride-2 row) with one accumulator each, so the FMA chains overlap
+// instead of waiting on each other, and each input vector loaded serves up
+// to three neighbours. Only
 // the padded border pixels check their taps one by one. Every output is
 // the bias, then its taps in (ky, kx) order with padding skipped, exactly as
 // depthwise_ref and the other ISAs; channel tails are masked.
